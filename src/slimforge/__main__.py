@@ -1,0 +1,5 @@
+import sys
+
+from slimforge.cli import main
+
+sys.exit(main())

@@ -1,0 +1,17 @@
+"""``slimforge demo``: under construction in this working tree (replaced before commit)."""
+
+from __future__ import annotations
+
+import argparse
+
+from slimforge.errors import SlimforgeError
+
+HELP = "demo (being built)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise SlimforgeError("'demo' is being built in this working tree")

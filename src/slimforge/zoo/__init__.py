@@ -1,0 +1,52 @@
+"""Hand-designed lightweight networks behind a registry.
+
+>>> from slimforge import zoo
+>>> model = zoo.create_model("mobilenet_v2", num_classes=10, width=0.5)
+
+Entries are registered here, explicitly and lazily (``"module:function"``), so listing the zoo
+does not build or import every model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from slimforge.registry import Registry
+
+__all__ = ["MODELS", "create_model", "list_models"]
+
+MODELS: Registry = Registry("model")
+for _name, _ref in [
+    ("mobilenet_v1", "slimforge.zoo.mobilenet:mobilenet_v1"),
+    ("mobilenet_v2", "slimforge.zoo.mobilenet:mobilenet_v2"),
+    ("mobilenet_v3_small", "slimforge.zoo.mobilenet:mobilenet_v3_small"),
+    ("mobilenet_v3_large", "slimforge.zoo.mobilenet:mobilenet_v3_large"),
+    ("efficientnet_b0", "slimforge.zoo.efficientnet:efficientnet_b0"),
+    ("mnasnet_a1", "slimforge.zoo.efficientnet:mnasnet_a1"),
+    ("ghostnet", "slimforge.zoo.ghostnet:ghostnet"),
+    ("shufflenet_v1", "slimforge.zoo.shufflenet:shufflenet_v1"),
+    ("shufflenet_v2", "slimforge.zoo.shufflenet:shufflenet_v2"),
+    ("squeezenet_1_1", "slimforge.zoo.squeezenet:squeezenet_1_1"),
+    ("resnet18", "slimforge.zoo.resnet:resnet18"),
+    ("resnet20", "slimforge.zoo.resnet:resnet20"),
+]:
+    MODELS.register(_name, _ref)
+
+
+def list_models() -> list[str]:
+    """Names of every zoo model."""
+    return MODELS.list()
+
+
+def create_model(name: str, num_classes: int = 1000, width: float = 1.0, **kwargs: Any) -> nn.Module:
+    """Build zoo model ``name`` with fresh weights.
+
+    Args:
+        name: a name from :func:`list_models`.
+        num_classes: size of the classifier output.
+        width: channel width multiplier (models without one accept only 1.0).
+        **kwargs: model-specific options (e.g. ``dropout``, ``groups`` for ShuffleNetV1).
+    """
+    return MODELS.get(name)(num_classes=num_classes, width=width, **kwargs)
