@@ -1,17 +1,170 @@
-"""``slimforge search``: under construction in this working tree (replaced before commit)."""
+"""``slimforge search``: multi-objective architecture search with a run store that resumes."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-from slimforge.errors import SlimforgeError
-
-HELP = "search (being built)"
+HELP = "search a space for the Pareto front of accuracy vs. device cost"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
+    parser.add_argument(
+        "--objectives",
+        default="error,latency_ms",
+        help="comma-separated objectives, all minimised (default: error,latency_ms)",
+    )
+    parser.add_argument(
+        "--accuracy-table", metavar="CSV", help="accuracy table (index,arch,accuracy) giving 'error'"
+    )
+    parser.add_argument("--device", metavar="SPEC", help="device giving latency_ms/energy_mj: table:FILE")
+    parser.add_argument(
+        "--constraint",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="hard constraint, e.g. 'latency_ms<=5' (repeatable)",
+    )
+    parser.add_argument("--algorithm", default="nsga2", help="search algorithm (default: nsga2)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="settings",
+        help="algorithm setting, e.g. pop_size=20",
+    )
+    parser.add_argument("--budget", type=int, default=1000, help="distinct evaluations (default: 1000)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--out", metavar="RUN_DIR", help="run directory: store.sqlite and result.json go there"
+    )
+    parser.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
+    parser.add_argument(
+        "--executor", default="inprocess", help="inprocess, process or ray (default: inprocess)"
+    )
+    parser.add_argument("--workers", type=int, help="worker processes of the process executor")
+    parser.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def parse_settings(items: list[str]) -> dict[str, Any]:
+    """``["pop_size=20", "iterations=null"]`` -> ``{"pop_size": 20, "iterations": None}`` (JSON values, else strings)."""
+    from slimforge.errors import InvalidInputError
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"--set {item!r}: write KEY=VALUE, e.g. --set pop_size=20")
+        try:
+            out[key.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            out[key.strip()] = text
+    return out
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from slimforge.errors import InvalidInputError
+    from slimforge.search.executors import make_executor
+
+    options: dict[str, Any] = {}
+    if args.workers is not None:
+        if args.executor != "process":
+            raise InvalidInputError("--workers goes with --executor process")
+        options["workers"] = args.workers
+    if args.address is not None:
+        if args.executor != "ray":
+            raise InvalidInputError("--address goes with --executor ray")
+        options["address"] = args.address
+    if args.executor == "inprocess" and not options:
+        return None
+    return make_executor(args.executor, **options)
+
+
+def format_front(result: Any) -> str:
+    """The front as an aligned text table (one row per architecture), with the knee marked."""
+    from slimforge.search.selection import knee_point
+
+    if not result.front:
+        return result.message
+    knee = knee_point(result)
+    # Constraint columns only for metrics that are not objectives (those are shown already).
+    extra = [c for c in result.constraints if c.split()[0] not in result.objectives]
+    header = ["#", *result.objectives, *extra, "arch"]
+    rows = []
+    for i, e in enumerate(result.front, start=1):
+        mark = "*" if knee is not None and e.genome == knee.genome else ""
+        values = [f"{v:.4g}" for v in e.objectives.values()] + [f"{e.constraints[c]:.4g}" for c in extra]
+        rows.append([f"{i}{mark}", *values, e.arch])
+    widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
+    lines.append(f"* knee point; {result.message}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SlimforgeError("'search' is being built in this working tree")
+    from slimforge.errors import InvalidInputError
+    from slimforge.runs.store import RunStore
+    from slimforge.search import build_problem, minimize
+
+    if args.resume and not args.out:
+        raise InvalidInputError("--resume needs --out RUN_DIR (the run directory to continue)")
+    problem = build_problem(
+        args.space,
+        args.objectives,
+        accuracy_table=args.accuracy_table,
+        device=args.device,
+        constraints=args.constraint,
+    )
+    settings = parse_settings(args.settings)
+    store = None
+    executor = _executor(args)
+    try:
+        if args.out:
+            out = Path(args.out)
+            if out.exists() and not out.is_dir():
+                raise InvalidInputError(f"--out {out} is a file; give a directory for the run")
+            store = RunStore(out / "store.sqlite")
+        # The stage is only marked done: an interrupted or refused search leaves the store as
+        # it was (plus whole evaluation rows), and --resume picks it up from there.
+        result = minimize(
+            problem,
+            args.algorithm,
+            budget=args.budget,
+            seed=args.seed,
+            settings=settings,
+            store=store,
+            executor=executor,
+            resume=args.resume,
+            progress=not args.no_progress,
+        )
+        if store is not None:
+            result_path = Path(args.out) / "result.json"
+            result_path.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+            store.set_stage(
+                "search",
+                "done",
+                {
+                    "result": str(result_path),
+                    "evaluations": result.num_evaluations,
+                    "front": len(result.front),
+                },
+            )
+    finally:
+        if store is not None:
+            store.close()
+        if executor is not None:
+            executor.close()
+    if args.json:
+        print(json.dumps(result.to_dict(include_evaluations=False), indent=1))
+    else:
+        print(format_front(result))
+    if not result.front:
+        print(f"slimforge search: {result.message}", file=sys.stderr)
+    return 0

@@ -1,0 +1,35 @@
+"""Multi-objective architecture search: problems, algorithms, Pareto utilities, executors.
+
+Ask/tell first (:class:`Algorithm`), with :func:`minimize` as the short loop that canonicalises
+candidates, evaluates each network once, writes every evaluation to the run store and resumes.
+"""
+
+from __future__ import annotations
+
+from slimforge.search.algorithms import ALGORITHMS, Algorithm, make_algorithm
+from slimforge.search.constraint import Constraint
+from slimforge.search.evaluation import Evaluation
+from slimforge.search.evaluator import EVALUATORS, Evaluator, make_evaluator
+from slimforge.search.minimize import minimize
+from slimforge.search.problem import Problem, build_problem
+from slimforge.search.result import SearchResult, feasible_front
+from slimforge.search.selection import best, knee_point, within_of_best
+
+__all__ = [
+    "ALGORITHMS",
+    "EVALUATORS",
+    "Algorithm",
+    "Constraint",
+    "Evaluation",
+    "Evaluator",
+    "Problem",
+    "SearchResult",
+    "best",
+    "build_problem",
+    "feasible_front",
+    "knee_point",
+    "make_algorithm",
+    "make_evaluator",
+    "minimize",
+    "within_of_best",
+]

@@ -1,0 +1,102 @@
+"""The ask/tell interface every search algorithm implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from slimforge.errors import InvalidInputError
+from slimforge.search.evaluation import Evaluation
+from slimforge.spaces import Genome, SearchSpace
+
+__all__ = ["Algorithm", "objective_matrix"]
+
+
+class Algorithm(ABC):
+    """A search algorithm driven by ``ask()`` / ``tell(evaluations)``.
+
+    ``ask`` proposes genomes; ``tell`` gets back the evaluations of the asked genomes in ask
+    order, each for the genome's canonical form (so several asked genomes may come back as the
+    same evaluation). ``tell`` may get fewer evaluations than were asked when the budget runs
+    out. All randomness comes from ``seed``, so the same seed and the same told values give the
+    same proposals.
+
+    Args:
+        space: the search space.
+        seed: seed of the algorithm's random generator.
+    """
+
+    name: str = ""
+
+    def __init__(self, space: SearchSpace, *, seed: int = 0) -> None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
+        self.space = space
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self._awaiting_tell = False
+
+    def ask(self) -> list[Genome]:
+        """Genomes to evaluate next; an empty list means the algorithm has finished."""
+        if self._awaiting_tell:
+            raise InvalidInputError(
+                f"{self.name}: ask() called twice; tell() the evaluations of the last ask first"
+            )
+        genomes = [self.space.validate(g) for g in self._ask()]
+        self._awaiting_tell = bool(genomes)
+        return genomes
+
+    def tell(self, evaluations: Sequence[Evaluation]) -> None:
+        """Evaluations of the last ask's genomes, in ask order."""
+        if not self._awaiting_tell:
+            raise InvalidInputError(f"{self.name}: tell() without a pending ask(); call ask() first")
+        self._awaiting_tell = False
+        self._tell(list(evaluations))
+
+    @property
+    def done(self) -> bool:
+        """True once the algorithm has nothing more to ask (e.g. its iterations are spent)."""
+        return False
+
+    def settings(self) -> dict[str, Any]:
+        """The algorithm's settings as JSON (stored with a run; a resume must match them)."""
+        return {}
+
+    @abstractmethod
+    def _ask(self) -> list[Genome]:
+        """Propose genomes."""
+
+    @abstractmethod
+    def _tell(self, evaluations: list[Evaluation]) -> None:
+        """Take the evaluations of the last proposals."""
+
+    # ------------------------------------------------------------------ helpers
+    def _sample_new(self, count: int, exclude: set[Genome], max_tries: int = 50) -> list[Genome]:
+        """``count`` random canonical genomes outside ``exclude`` (fewer if the space runs out)."""
+        out: list[Genome] = []
+        for _ in range(count):
+            for _ in range(max_tries):
+                g = self.space.canonical(self.space.sample(self.rng))
+                if g not in exclude:
+                    break
+            else:
+                continue
+            exclude.add(g)
+            out.append(g)
+        return out
+
+
+def objective_matrix(evaluations: Sequence[Evaluation]) -> tuple[np.ndarray, np.ndarray]:
+    """Objective values (rows = evaluations) and violations of ``evaluations``.
+
+    A NaN objective (an evaluation that failed) counts as +inf so that it is never preferred.
+    """
+    if not evaluations:
+        return np.zeros((0, 0)), np.zeros(0)
+    F = np.array([e.vector for e in evaluations], dtype=float)
+    F[np.isnan(F)] = np.inf
+    violation = np.array([e.violation for e in evaluations], dtype=float)
+    return F, violation

@@ -1,0 +1,219 @@
+"""The convenience loop: ask, canonicalise, evaluate what is new, store, tell.
+
+The budget counts distinct evaluations: every asked genome is mapped to its canonical form,
+and a canonical genome evaluated before is answered from memory. Each evaluation is written to
+the run store as it is made. A resumed run replays the same algorithm with the same seed and
+answers every genome found in the store from it, so it re-evaluates nothing and ends exactly
+where an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from slimforge.errors import InvalidInputError
+from slimforge.search.algorithms import Algorithm, make_algorithm
+from slimforge.search.evaluation import Evaluation
+from slimforge.search.problem import Problem
+from slimforge.search.progress import SearchProgress, TqdmProgress, running_hypervolume
+from slimforge.search.result import SearchResult, feasible_front
+from slimforge.spaces import Genome
+
+__all__ = ["minimize"]
+
+# Ask/tell rounds in a row that bring nothing new before the loop gives up (space exhausted).
+_MAX_STALLED_ROUNDS = 25
+_META_KEY = "search"
+
+
+def minimize(
+    problem: Problem,
+    algorithm: str | Callable[..., Algorithm] = "nsga2",
+    *,
+    budget: int,
+    seed: int = 0,
+    settings: Mapping[str, Any] | None = None,
+    store: Any = None,
+    executor: Any = None,
+    resume: bool = False,
+    progress: bool | Callable[[SearchProgress], None] = False,
+) -> SearchResult:
+    """Search ``problem`` with ``algorithm`` for at most ``budget`` distinct evaluations.
+
+    Args:
+        problem: space, objectives, constraints and evaluators.
+        algorithm: a registry name (``"nsga2"``) or a factory ``f(space, seed=..., **settings)``.
+        budget: maximum number of distinct (canonical) evaluations.
+        seed: seed of the algorithm; the same seed gives the same result on every executor.
+        settings: algorithm settings (``{"pop_size": 20}``).
+        store: a run store (:class:`~slimforge.runs.store.RunStore`: ``put_evaluation``,
+            ``evaluations``, ``get_meta`` / ``set_meta``); every evaluation is written to it.
+        executor: None (evaluate here, one by one), an executor name, or an executor object
+            with ``map(fn, items)``; a name's executor is closed at the end.
+        resume: continue the search recorded in ``store`` (same problem, algorithm, settings
+            and seed); without it a store that already holds a search is refused.
+        progress: True for a progress bar on stderr, or a callable taking :class:`SearchProgress`.
+    """
+    space = problem.space
+    if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
+        raise InvalidInputError(f"budget must be a positive number of evaluations, got {budget!r}")
+    if budget > space.size:
+        raise InvalidInputError(
+            f"budget {budget:,} exceeds the {space.size:,} architectures of the {space.name} space; lower it"
+        )
+    algo = make_algorithm(algorithm, space, seed=seed, **dict(settings or {}))
+    name = algorithm if isinstance(algorithm, str) else algo.name or type(algo).__name__
+    run_meta = _jsonable(
+        {"problem": problem.describe(), "algorithm": name, "settings": algo.settings(), "seed": int(seed)}
+    )
+    stored = _open_store(store, problem, run_meta, resume)
+
+    own_executor = isinstance(executor, str)
+    if own_executor:
+        from slimforge.search.executors import make_executor
+
+        executor = make_executor(executor)
+    report = TqdmProgress(budget, desc=f"{name}") if progress is True else (progress or None)
+
+    cache: dict[Genome, Evaluation] = {}
+    made: list[Evaluation] = []
+    oracle_s = 0.0
+    resumed = 0
+    stalled = 0
+    stop = "budget"
+    start = time.perf_counter()
+    try:
+        while len(made) < budget:
+            if algo.done:
+                stop = "algorithm finished"
+                break
+            asked = algo.ask()
+            if not asked:
+                stop = "algorithm finished"
+                break
+            canonical = [space.canonical(g) for g in asked]
+            new = list(dict.fromkeys(g for g in canonical if g not in cache))[: budget - len(made)]
+            todo = [g for g in new if g not in stored]
+            fresh = _evaluate(problem, todo, executor, store)
+            for g in new:
+                if g in fresh:
+                    evaluation = fresh[g]
+                    oracle_s += evaluation.seconds
+                else:
+                    evaluation = stored[g]
+                    resumed += 1
+                cache[g] = evaluation
+                made.append(evaluation)
+            algo.tell([cache[g] for g in canonical if g in cache])
+            if report is not None:
+                _report(report, made, budget)
+            stalled = 0 if new else stalled + 1
+            if stalled >= _MAX_STALLED_ROUNDS:
+                stop = "stalled"
+                break
+    finally:
+        if own_executor:
+            executor.close()
+        if isinstance(report, TqdmProgress):
+            report.close()
+    return SearchResult(
+        space=space.name,
+        objectives=problem.objectives,
+        constraints=problem.constraint_names,
+        algorithm=name,
+        settings=algo.settings(),
+        seed=int(seed),
+        budget=int(budget),
+        evaluations=tuple(made),
+        front=feasible_front(made),
+        stop_reason=stop,
+        wall_s=time.perf_counter() - start,
+        oracle_s=oracle_s,
+        num_resumed=resumed,
+    )
+
+
+def _evaluate(problem: Problem, genomes: list[Genome], executor: Any, store: Any) -> dict[Genome, Evaluation]:
+    """Evaluate ``genomes``; write each to ``store`` (one by one in-process, per batch otherwise)."""
+    out: dict[Genome, Evaluation] = {}
+    if not genomes:
+        return out
+    if executor is None:
+        for g in genomes:
+            evaluation = problem.evaluate(g)
+            if store is not None:
+                store.put_evaluation(evaluation.arch, **_record_fields(evaluation))
+            out[g] = evaluation
+        return out
+    results = executor.map(problem.evaluate, genomes)
+    if store is not None:
+        # One row (one transaction) at a time: the store is duck-typed here, since search sits
+        # below runs in the package layering and does not import it.
+        for e in results:
+            store.put_evaluation(e.arch, **_record_fields(e))
+    return dict(zip(genomes, results))
+
+
+def _record_fields(e: Evaluation) -> dict[str, Any]:
+    return {
+        "genome": list(e.genome),
+        "objectives": e.objectives,
+        "constraints": e.constraints,
+        "feasible": e.feasible,
+        "seconds": e.seconds,
+        "meta": {"metrics": e.metrics, "violation": e.violation},
+    }
+
+
+def _open_store(store: Any, problem: Problem, run_meta: dict, resume: bool) -> dict[Genome, Evaluation]:
+    """Check that ``store`` may take this search; return its evaluations when resuming."""
+    if store is None:
+        if resume:
+            raise InvalidInputError("resume=True needs the run store of the search to resume")
+        return {}
+    prior = store.get_meta(_META_KEY)
+    records = store.evaluations()
+    if (prior is not None or records) and not resume:
+        raise InvalidInputError(
+            f"run store {store.path} already holds a search ({len(records)} evaluations); "
+            "resume it (--resume / resume=True) or use a new run directory"
+        )
+    if prior is not None and prior != run_meta:
+        diff = [k for k in run_meta if prior.get(k) != run_meta[k]]
+        raise InvalidInputError(
+            f"run store {store.path} holds a different search (its {', '.join(diff)} differ); "
+            "resume with the same problem, algorithm, settings and seed, or use a new run directory"
+        )
+    if prior is None:
+        store.set_meta(_META_KEY, run_meta)
+    stored = {}
+    for rec in records:
+        genome = tuple(rec.genome)
+        metrics = dict(rec.meta.get("metrics") or {})
+        missing = [m for m in problem.objectives if m not in metrics]
+        if missing:
+            raise InvalidInputError(
+                f"run store {store.path}: evaluation {rec.key} lacks {', '.join(missing)}; use a new run directory"
+            )
+        stored[genome] = problem.make_evaluation(genome, metrics, rec.seconds)
+    return stored
+
+
+def _report(report: Callable[[SearchProgress], None], made: list[Evaluation], budget: int) -> None:
+    feasible = [e for e in made if e.feasible and np.all(np.isfinite(e.vector))]
+    front = feasible_front(feasible)
+    hv = 0.0
+    if front:
+        F = np.array([e.vector for e in feasible], dtype=float)
+        hv = running_hypervolume(front, F.min(axis=0), F.max(axis=0))
+    report(SearchProgress(len(made), budget, len(feasible), len(front), hv))
+
+
+def _jsonable(value: Any) -> Any:
+    # What the store gives back is JSON; compare like with like.
+    return json.loads(json.dumps(value))

@@ -1,0 +1,157 @@
+"""Supernets of the layer-wise spaces (mbv2, shufflenet): SPOS weight sharing, exact paths, extraction."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from slimforge.errors import InvalidInputError
+from slimforge.spaces._mbv2_shuffle_layerwise import LayerwiseSpace
+from slimforge.spaces.mbv2 import MBV2Space
+from slimforge.spaces.shufflenet import ShuffleNetSpace
+
+# Shallow CIFAR spaces keep supernet construction (one module per choice per layer) fast.
+SPACES = {
+    "mbv2": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1)),
+    "shufflenet": lambda: ShuffleNetSpace(width=0.25, resolution=32, stage_depths=(2, 2, 3, 2)),
+}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks gain nothing from intra-op threads, and on a shared 2-core machine they lose a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _images(n: int, seed: int) -> torch.Tensor:
+    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(scope="module", params=sorted(SPACES))
+def trained(request):
+    """A supernet whose BN layers hold non-trivial affine parameters and running statistics."""
+    torch.manual_seed(0)
+    space = SPACES[request.param]()
+    supernet = space.supernet(num_classes=10)
+    with torch.no_grad():
+        for m in supernet.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    supernet.train()
+    rng = np.random.default_rng(0)
+    with torch.no_grad():
+        for step in range(4):
+            supernet(_images(4, step), space.sample(rng))
+    return space, supernet.eval()
+
+
+def _genomes(space: LayerwiseSpace, seed: int) -> list[tuple[int, ...]]:
+    rng = np.random.default_rng(seed)
+    shallowest = tuple(n - 1 for n in space.num_choices)  # the identity wherever it is allowed
+    widest = tuple(len(space.block_tokens) - 1 for _ in space.num_choices)
+    return [space.sample(rng) for _ in range(3)] + [shallowest, widest]
+
+
+def test_one_module_per_choice_per_layer_and_identity_has_none(trained) -> None:
+    space, supernet = trained
+    assert len(supernet.choices) == space.num_genes
+    for i, blocks in enumerate(supernet.choices):
+        assert len(blocks) == len(space.block_tokens)
+        assert not any(isinstance(b, nn.Identity) for b in blocks)
+    fixed = _params(supernet.stem) + _params(supernet.head) + _params(supernet.classifier)
+    assert _params(supernet) == fixed + sum(_params(b) for blocks in supernet.choices for b in blocks)
+    # Each choice module is the standalone layer it stands for, one to one.
+    for choice in range(len(space.block_tokens)):
+        net = space.build([choice] * space.num_genes)
+        for layer, blocks in zip(net.layers, supernet.choices):
+            assert _params(layer) == _params(blocks[choice])
+
+
+def test_extract_matches_the_supernet_in_eval_mode(trained) -> None:
+    space, supernet = trained
+    running_vars = torch.cat([m.running_var for m in supernet.modules() if isinstance(m, nn.BatchNorm2d)])
+    assert not torch.allclose(running_vars, torch.ones_like(running_vars))  # the check below can fail
+    x = _images(2, seed=100)
+    for genome in _genomes(space, seed=1):
+        net = supernet.extract(genome)
+        assert not net.training
+        with torch.no_grad():
+            expected, got = supernet(x, genome), net(x)
+        assert got.abs().max() > 1e-3
+        assert (got - expected).abs().max() <= 1e-5, space.to_string(genome)
+
+
+def test_extract_of_an_untouched_network_would_differ(trained) -> None:
+    space, supernet = trained
+    genome = _genomes(space, seed=2)[0]
+    fresh = space.build(genome).eval()
+    with torch.no_grad():
+        assert (fresh(_images(2, 5)) - supernet(_images(2, 5), genome)).abs().max() > 1e-3
+
+
+def test_forward_runs_exactly_the_chosen_path(trained) -> None:
+    space, supernet = trained
+    genome = _genomes(space, seed=3)[0]
+    supernet.zero_grad(set_to_none=True)
+    supernet(_images(2, 7), genome).square().sum().backward()
+    try:
+        for i, (blocks, chosen) in enumerate(zip(supernet.choices, genome)):
+            for c, block in enumerate(blocks):
+                has_grad = [p.grad is not None for p in block.parameters()]
+                assert all(has_grad) if c == chosen else not any(has_grad), (i, c, chosen)
+        assert all(p.grad is not None for p in supernet.stem.parameters())
+    finally:
+        supernet.zero_grad(set_to_none=True)
+
+
+def test_extract_copies_rather_than_shares(trained) -> None:
+    space, supernet = trained
+    genome = _genomes(space, seed=4)[0]
+    net = supernet.extract(genome)
+    before = [p.clone() for p in supernet.parameters()]
+    with torch.no_grad():
+        for p in net.parameters():
+            p.zero_()
+    assert all(torch.equal(a, b) for a, b in zip(before, supernet.parameters()))
+    assert supernet.train().extract(genome).training
+    supernet.eval()
+
+
+def test_state_dict_round_trip_through_weights_only_load(trained) -> None:
+    space, supernet = trained
+    genome = _genomes(space, seed=5)[0]
+    with torch.no_grad():
+        expected = supernet(_images(2, 9), genome)
+    buffer = io.BytesIO()
+    torch.save(supernet.state_dict(), buffer)
+    buffer.seek(0)
+    with torch.no_grad():
+        for p in supernet.parameters():
+            p.zero_()
+    supernet.load_state_dict(torch.load(buffer, weights_only=True))
+    with torch.no_grad():
+        torch.testing.assert_close(supernet(_images(2, 9), genome), expected)
+
+
+def test_forward_rejects_a_genome_of_the_wrong_shape(trained) -> None:
+    space, supernet = trained
+    with torch.no_grad():
+        with pytest.raises(InvalidInputError, match="genes"):
+            supernet(_images(1, 0), [0] * (space.num_genes - 1))
+        strided = space.num_choices.index(len(space.block_tokens))  # a gene without the identity
+        genome = [0] * space.num_genes
+        genome[strided] = space.identity_choice
+        with pytest.raises(InvalidInputError, match=f"gene {strided} "):
+            supernet(_images(1, 0), genome)
