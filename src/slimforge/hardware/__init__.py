@@ -21,6 +21,14 @@ from slimforge.hardware.latency import (
 )
 from slimforge.hardware.memory import LiveTensor, peak_activation_bytes, peak_live_bytes
 from slimforge.hardware.onnx_export import OnnxExportError, export_onnx
+from slimforge.hardware.predictors import (
+    PREDICTORS,
+    LatencyPredictor,
+    NB201Features,
+    create_predictor,
+    evaluate_on_table,
+    load_predictor,
+)
 from slimforge.hardware.profile import (
     LayerProfile,
     ModelProfile,
@@ -29,8 +37,18 @@ from slimforge.hardware.profile import (
     with_latency,
 )
 from slimforge.hardware.runtime import RUNTIMES, Runtime
+from slimforge.hardware.tables import DeviceTable, DeviceTableError, read_device_table
 
 __all__ = [
+    "PREDICTORS",
+    "DeviceTable",
+    "DeviceTableError",
+    "LatencyPredictor",
+    "NB201Features",
+    "create_predictor",
+    "evaluate_on_table",
+    "load_predictor",
+    "read_device_table",
     "MACS_NOTE",
     "RUNTIMES",
     "LatencyProtocol",
