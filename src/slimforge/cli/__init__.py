@@ -24,6 +24,10 @@ SUBCOMMANDS: dict[str, str] = {
     "profile": "slimforge.cli._profile",
     "search": "slimforge.cli._search",
     "bench": "slimforge.cli._bench",
+    "predictor": "slimforge.cli._predictor",
+    "measure": "slimforge.cli._measure",
+    "agent": "slimforge.cli._agent",
+    "lut": "slimforge.cli._lut",
 }
 
 

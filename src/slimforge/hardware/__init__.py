@@ -7,6 +7,11 @@
 
 from __future__ import annotations
 
+from slimforge.hardware.agent import AgentServer, RemoteDevice
+from slimforge.hardware.cache import open_cache
+from slimforge.hardware.cost import COST_MODELS, estimate_costs
+from slimforge.hardware.devices import DEVICES, Device, DeviceError, DeviceInfo, DeviceMeasurement, get_device
+from slimforge.hardware.energy import HOROWITZ_45NM, EnergyEstimate, estimate_energy
 from slimforge.hardware.flops import MACS_NOTE, count_flops, count_macs
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.latency import (
@@ -19,6 +24,8 @@ from slimforge.hardware.latency import (
     sample_latencies,
     sample_latency,
 )
+from slimforge.hardware.lut import LatencyTable, build_lut, read_lut, split_layerwise
+from slimforge.hardware.lut_eval import LutEvaluation, evaluate_lut
 from slimforge.hardware.memory import LiveTensor, peak_activation_bytes, peak_live_bytes
 from slimforge.hardware.onnx_export import OnnxExportError, export_onnx
 from slimforge.hardware.predictors import (
@@ -40,38 +47,58 @@ from slimforge.hardware.runtime import RUNTIMES, Runtime
 from slimforge.hardware.tables import DeviceTable, DeviceTableError, read_device_table
 
 __all__ = [
+    "COST_MODELS",
+    "DEVICES",
+    "HOROWITZ_45NM",
+    "MACS_NOTE",
     "PREDICTORS",
+    "RUNTIMES",
+    "AgentServer",
+    "Device",
+    "DeviceError",
+    "DeviceInfo",
+    "DeviceMeasurement",
     "DeviceTable",
     "DeviceTableError",
+    "EnergyEstimate",
     "LatencyPredictor",
-    "NB201Features",
-    "create_predictor",
-    "evaluate_on_table",
-    "load_predictor",
-    "read_device_table",
-    "MACS_NOTE",
-    "RUNTIMES",
     "LatencyProtocol",
     "LatencyResult",
     "LatencySamples",
+    "LatencyTable",
     "LayerProfile",
     "LiveTensor",
+    "LutEvaluation",
     "ModelProfile",
+    "NB201Features",
     "OnnxExportError",
+    "RemoteDevice",
     "Runtime",
+    "build_lut",
     "count_flops",
     "count_macs",
     "cpu_model",
+    "create_predictor",
+    "estimate_costs",
+    "estimate_energy",
+    "evaluate_lut",
+    "evaluate_on_table",
     "export_onnx",
     "format_shape",
+    "get_device",
+    "load_predictor",
     "measure_latencies",
     "measure_latency",
     "model_size_bytes",
+    "open_cache",
     "parse_input_shape",
     "peak_activation_bytes",
     "peak_live_bytes",
     "profile_model",
+    "read_device_table",
+    "read_lut",
     "sample_latencies",
     "sample_latency",
+    "split_layerwise",
     "with_latency",
 ]

@@ -1,0 +1,145 @@
+"""``slimforge agent``: the measurement agent of an edge device (serve), its token, and a connection check."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import sys
+
+from slimforge.errors import InvalidInputError
+
+HELP = (
+    "run the measurement agent on an edge device (serve), make its token (token), check a connection (info)"
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="agent_command", metavar="ACTION")
+    serve = sub.add_parser("serve", help="measure uploaded ONNX models on this device over HTTP")
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
+    )
+    serve.add_argument(
+        "--port", default="8765", metavar="P", help="TCP port (default 8765; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--token-file", required=True, metavar="FILE", help="file holding the token clients must send"
+    )
+    serve.add_argument(
+        "--max-upload-mb", default="64", metavar="MB", help="largest accepted model (default 64 MiB)"
+    )
+    serve.add_argument(
+        "--max-seconds",
+        default="120",
+        metavar="S",
+        help="time limit of one measurement request (default 120)",
+    )
+    serve.add_argument("--quiet", action="store_true", help="do not log requests on stderr")
+    token = sub.add_parser("token", help="write a new random token to a file (owner-readable only)")
+    token.add_argument("--out", required=True, metavar="FILE", help="the token file to create")
+    info = sub.add_parser("info", help="ask a running agent what device it is (checks the URL and token)")
+    info.add_argument("device", metavar="remote:URL", help="e.g. remote:http://127.0.0.1:8765")
+    info.add_argument("--token-file", metavar="FILE", help="the agent's token (or $SLIMFORGE_AGENT_TOKEN)")
+    info.add_argument(
+        "--timeout", default="30", metavar="S", help="seconds to wait for the reply (default 30)"
+    )
+    info.add_argument("--json", action="store_true", help="print the reply as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.agent_command is None:
+        raise InvalidInputError(
+            "give an action: slimforge agent serve | token | info (see slimforge agent --help)"
+        )
+    return {"serve": _serve, "token": _token, "info": _info}[args.agent_command](args)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from slimforge.cli._profile import parse_int, parse_seconds
+    from slimforge.hardware.agent import AgentServer, read_token
+
+    port = parse_int("--port", args.port, 0)
+    if port > 65535:
+        raise InvalidInputError(f"--port must be at most 65535, got {port}")
+    max_mb = _positive("--max-upload-mb", args.max_upload_mb, "megabytes")
+    server = AgentServer(
+        read_token(args.token_file),
+        args.host,
+        port,
+        max_upload_bytes=int(max_mb * 2**20),
+        max_seconds=parse_seconds("--max-seconds", args.max_seconds),
+        log=None if args.quiet else sys.stderr,
+    )
+    if not _is_loopback(args.host):
+        print(
+            f"slimforge agent: warning: listening on {args.host}, beyond this machine; "
+            "the token travels in clear "
+            "text over HTTP, so use a trusted network",
+            file=sys.stderr,
+        )
+    print(
+        f"slimforge agent: listening on {server.url} (uploads up to {max_mb:g} MiB, "
+        f"{server.max_seconds:g} s per request, one measurement at a time); Ctrl-C stops",
+        flush=True,
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
+
+
+def _positive(flag: str, text: str, unit: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise InvalidInputError(f"{flag} must be a positive number of {unit}, got {text!r}")
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _token(args: argparse.Namespace) -> int:
+    from slimforge.hardware.agent import write_token
+
+    write_token(args.out)
+    print(f"wrote a new token to {args.out}; give the same file to `slimforge agent serve` and to clients")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from slimforge.cli._measure import open_device
+
+    if not args.device.startswith("remote:"):
+        raise InvalidInputError(f"{args.device!r} is not a remote device; write remote:http://HOST:PORT")
+    reply = open_device(args.device, args.token_file, args.timeout).info()
+    if args.json:
+        print(json.dumps(reply, indent=2))
+        return 0
+    d, limits = reply["device"], reply["limits"]
+    print(
+        f"agent     {args.device[len('remote:') :]} "
+        f"(slimforge {reply.get('slimforge')}, API {reply.get('api')})"
+    )
+    print(
+        f"device    {d.get('cpu_model')} ({d.get('cpu_count')} logical cores), "
+        f"host {d.get('hostname')}, {d.get('platform')}"
+    )
+    print(f"runtime   {d.get('runtime')} {d.get('runtime_version')}")
+    print(
+        f"limits    uploads up to {limits.get('max_upload_bytes')} bytes, "
+        f"{limits.get('max_seconds')} s per request"
+    )
+    return 0

@@ -1,0 +1,260 @@
+"""``slimforge lut``: build a latency lookup table of a space on a device, predict with it, benchmark it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from slimforge.errors import InvalidInputError
+
+HELP = "latency lookup tables: build one for a space on a device, predict a genome's latency, evaluate it"
+
+
+def _space_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--space", default="mbv2", help="layer-wise search space (default mbv2)")
+    p.add_argument(
+        "--resolution", metavar="N", help="space option: input side in pixels (32 = the CIFAR configuration)"
+    )
+    p.add_argument("--width", metavar="W", help="space option: width multiplier")
+    p.add_argument(
+        "--space-option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="another space constructor option, VALUE in JSON (e.g. stage_depths=[2,2,2,2,2,1]); repeatable",
+    )
+
+
+def _measure_arguments(p: argparse.ArgumentParser, cap: str) -> None:
+    p.add_argument(
+        "--device", default="local-cpu", help="local-cpu (default), local-torch or remote:http://HOST:PORT"
+    )
+    p.add_argument("--threads", default="1", metavar="N", help="intra-op threads (default 1)")
+    p.add_argument(
+        "--time-cap", default=cap, metavar="S", help=f"seconds at most per measurement (default {cap})"
+    )
+    p.add_argument(
+        "--token-file", metavar="FILE", help="remote devices: the agent's token (or $SLIMFORGE_AGENT_TOKEN)"
+    )
+    p.add_argument(
+        "--timeout", default="180", metavar="S", help="remote devices: seconds to wait for a reply"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="lut_command", metavar="ACTION")
+    build = sub.add_parser(
+        "build", help="measure every choice of every layer (and the fixed parts) in isolation"
+    )
+    _space_arguments(build)
+    _measure_arguments(build, "3")
+    build.add_argument(
+        "--input", metavar="SHAPE", help="network input (default: the space's, e.g. 1x3x32x32)"
+    )
+    build.add_argument("--num-classes", default="10", metavar="K", help="classifier outputs (default 10)")
+    build.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the table")
+    build.add_argument("--json", action="store_true", help="print a JSON summary")
+    predict = sub.add_parser("predict", help="predict the latency of genomes from a table")
+    predict.add_argument(
+        "--table", required=True, metavar="FILE.csv", help="a table from `slimforge lut build`"
+    )
+    predict.add_argument(
+        "genomes",
+        nargs="+",
+        metavar="GENOME",
+        help="architecture strings of the table's space (e.g. k3e6-k5e3-id-...) "
+        "or comma-separated choice indices",
+    )
+    predict.add_argument("--json", action="store_true", help="print JSON")
+    ev = sub.add_parser("eval", help="benchmark: LUT-predicted vs measured latency of sampled sub-networks")
+    _space_arguments(ev)
+    _measure_arguments(ev, "3")
+    ev.add_argument("--table", metavar="FILE.csv", help="the table to evaluate (default: build one first)")
+    ev.add_argument("--save-table", metavar="FILE.csv", help="keep the table built for the evaluation")
+    ev.add_argument("--sample", default="100", metavar="N", help="number of sub-networks (default 100)")
+    ev.add_argument("--seed", default="0", metavar="S", help="seed of the sample (default 0)")
+    ev.add_argument(
+        "--chunk", default="10", metavar="N", help="networks measured interleaved at a time (default 10)"
+    )
+    ev.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.lut_command is None:
+        raise InvalidInputError(
+            "give an action: slimforge lut build | predict | eval (see slimforge lut --help)"
+        )
+    return {"build": _build, "predict": _predict, "eval": _eval}[args.lut_command](args)
+
+
+def space_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The space's constructor options from ``--resolution``, ``--width`` and ``--space-option``."""
+    from slimforge.cli._profile import parse_int
+
+    options: dict[str, Any] = {}
+    if args.resolution is not None:
+        options["resolution"] = parse_int("--resolution", args.resolution, 1)
+    if args.width is not None:
+        try:
+            options["width"] = float(args.width)
+        except ValueError:
+            raise InvalidInputError(f"--width must be a number such as 0.5, got {args.width!r}") from None
+    for item in args.space_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(
+                f"--space-option {item!r} must look like KEY=VALUE, e.g. stage_depths=[2,2,2,2,2,1]"
+            )
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value  # a bare word is a string
+    return options
+
+
+def _protocol(args: argparse.Namespace, base: Any) -> Any:
+    import dataclasses
+
+    from slimforge.cli._profile import parse_seconds
+
+    cap = parse_seconds("--time-cap", args.time_cap)
+    # A cap below the minimum timed duration would leave every figure flagged unstable.
+    return dataclasses.replace(base, time_cap_s=cap, min_time_s=min(base.min_time_s, cap))
+
+
+def _device(args: argparse.Namespace) -> Any:
+    from slimforge.cli._measure import open_device
+
+    return open_device(args.device, args.token_file, args.timeout)
+
+
+def _build_table(args: argparse.Namespace) -> Any:
+    from slimforge.cli._profile import parse_int
+    from slimforge.hardware.lut import LUT_PROTOCOL, build_lut
+
+    return build_lut(
+        args.space,
+        _device(args),
+        space_options=space_options(args),
+        input_shape=getattr(args, "input", None),
+        threads=parse_int("--threads", args.threads, 1),
+        num_classes=parse_int("--num-classes", getattr(args, "num_classes", "10"), 1),
+        protocol=_protocol(args, LUT_PROTOCOL),
+        progress=sys.stderr.isatty(),
+    )
+
+
+def _build(args: argparse.Namespace) -> int:
+    table = _build_table(args)
+    path = table.save(args.out)
+    summary = {
+        "table": str(path),
+        "space": table.space,
+        "space_options": table.space_options,
+        "entries": len(table.entries),
+        "unstable_entries": table.num_unstable,
+        "header": table.header,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        h = table.header
+        print(
+            f"wrote {path}: {len(table.entries)} entries for {table.space} {table.space_options or ''} at "
+            f"{h['input_shape']} on {h['device']} "
+            f"({h['runtime']} {h['runtime_version']}, {h['threads']} thread(s))"
+        )
+        if table.num_unstable:
+            print(
+                f"note: {table.num_unstable} entries stayed above the spread threshold "
+                f"(load {h['load_average']}); "
+                "rebuild on a quieter machine for tighter figures"
+            )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from slimforge.hardware.lut import read_lut, space_from_table
+
+    table = read_lut(args.table)
+    space = space_from_table(table)
+    rows = []
+    for text in args.genomes:
+        if re.fullmatch(r"\s*\d+(\s*,\s*\d+)*\s*", text):
+            genome = space.validate([int(t) for t in text.split(",")])
+        else:
+            genome = space.from_string(text)
+        rows.append(
+            {"arch": space.to_string(genome), "genome": list(genome), "latency_ms": table.predict(genome)}
+        )
+    if args.json:
+        print(json.dumps({"table": args.table, "conditions": table.header, "predictions": rows}, indent=2))
+    else:
+        h = table.header
+        print(
+            f"# {h['device']}, {h['runtime']} {h['runtime_version']}, {h['threads']} thread(s), "
+            f"input {h['input_shape']}"
+        )
+        for row in rows:
+            print(f"{row['latency_ms']:.4f} ms  {row['arch']}")
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from slimforge.cli._profile import parse_int
+    from slimforge.hardware.lut import read_lut
+    from slimforge.hardware.lut_eval import EVAL_PROTOCOL, evaluate_lut
+
+    sample = parse_int("--sample", args.sample, 2)
+    seed = parse_int("--seed", args.seed, 0)
+    chunk = parse_int("--chunk", args.chunk, 1)
+    if args.table is not None:
+        table = read_lut(args.table)
+    else:
+        table = _build_table(args)
+        if args.save_table:
+            table.save(args.save_table)
+    result = evaluate_lut(
+        table,
+        sample=sample,
+        seed=seed,
+        device=_device(args),
+        protocol=_protocol(args, EVAL_PROTOCOL),
+        chunk=chunk,
+        progress=sys.stderr.isatty(),
+    )
+    print(result.to_json() if args.json else format_evaluation(result))
+    return 0
+
+
+def format_evaluation(r: Any) -> str:
+    """The human report of a :class:`~slimforge.hardware.lut_eval.LutEvaluation`."""
+
+    def line(name: str, a: Any) -> str:
+        return (
+            f"{name:<22} {100 * a.within_10pct_share:6.1f}%  {a.spearman_rho:7.4f}  "
+            f"{100 * a.median_abs_rel_error:8.1f}%  {100 * a.mean_rel_error:+8.1f}%"
+        )
+
+    return "\n".join(
+        [
+            (
+                f"{r.num_models} {r.space} networks {r.space_options or ''} (seed {r.seed}) at "
+                f"{'x'.join(map(str, r.input_shape))} on {r.device}, {r.threads} thread(s)"
+            ),
+            f"load average {r.load_average}",
+            f"{'':<22} {'±10%':>7}  {'Spearman':>7}  {'med|err|':>9}  {'bias':>9}",
+            line("LUT vs measured", r.lut),
+            line("noise floor (re-run)", r.noise),
+            line("LUT vs measured (min)", r.lut_min),
+            line("noise floor (min)", r.noise_min),
+            (
+                f"repeated median within the first IQR: {100 * r.repeat_within_iqr_share:.1f}% of networks; "
+                f"unstable measurements {r.unstable_measurements}/{2 * r.num_models}, "
+                f"unstable table entries {r.lut_unstable_entries}"
+            ),
+        ]
+    )

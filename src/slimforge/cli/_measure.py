@@ -1,0 +1,186 @@
+"""``slimforge measure``: a model's latency (and energy) on a device, cached in a run store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from slimforge.errors import InvalidInputError
+
+HELP = "measure a model's latency (and energy) on a device: local-cpu, local-torch, table:FILE, remote:URL"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
+    parser.add_argument(
+        "model",
+        metavar="MODEL",
+        help="a .onnx file (FP32 or INT8 QDQ), a zoo model name or a saved model directory; "
+        "for a table device, an architecture string",
+    )
+    parser.add_argument(
+        "--device",
+        default="local-cpu",
+        help="local-cpu (default), local-torch, table:FILE.csv or remote:http://HOST:PORT",
+    )
+    parser.add_argument(
+        "--input", metavar="SHAPE", help="input shape, e.g. 1x3x32x32 (default: the ONNX file's own)"
+    )
+    parser.add_argument("--threads", default="1", metavar="N", help="intra-op threads (default 1)")
+    parser.add_argument(
+        "--cache",
+        metavar="RUN_DIR_OR_DB",
+        help="run directory or run-store file caching measurements by their conditions",
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="measure again even if the cache holds the figure"
+    )
+    parser.add_argument(
+        "--time-cap", default="10", metavar="S", help="seconds at most for the timed runs (default 10)"
+    )
+    parser.add_argument(
+        "--repeat",
+        default="1",
+        metavar="N",
+        help="measure N times (fresh sessions, not cached) and compare the medians with the IQR (default 1)",
+    )
+    parser.add_argument(
+        "--token-file", metavar="FILE", help="remote devices: the agent's token (or $SLIMFORGE_AGENT_TOKEN)"
+    )
+    parser.add_argument(
+        "--timeout",
+        default="180",
+        metavar="S",
+        help="remote devices: seconds to wait for a reply (default 180)",
+    )
+    parser.add_argument("--no-energy", action="store_true", help="skip the energy figure")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def open_device(spec: str, token_file: str | None, timeout: str) -> Any:
+    """The device of ``--device``; remote devices get the token file and timeout."""
+    from slimforge.cli._profile import parse_seconds
+    from slimforge.hardware.devices import get_device
+
+    if spec.strip().startswith("remote:"):
+        return get_device(spec, token_file=token_file, timeout_s=parse_seconds("--timeout", timeout))
+    if token_file is not None:
+        raise InvalidInputError(f"--token-file is for remote devices; {spec} does not use a token")
+    return get_device(spec)
+
+
+def _resolve(spec: str, device: Any) -> tuple[Any, tuple[int, ...] | None]:
+    from slimforge.cli._profile import resolve_model
+
+    if device.kind == "table":
+        return spec, None  # an architecture string: the table device checks it
+    model, _, shape = resolve_model(spec)
+    return model, shape
+
+
+def run(args: argparse.Namespace) -> int:
+    from slimforge.cli._profile import parse_int, parse_seconds
+    from slimforge.hardware import LatencyProtocol, parse_input_shape
+    from slimforge.hardware.cache import open_cache
+
+    threads = parse_int("--threads", args.threads, 1)
+    repeat = parse_int("--repeat", args.repeat, 1)
+    cap = parse_seconds("--time-cap", args.time_cap)
+    # A cap below the default minimum timed duration would leave every figure flagged unstable.
+    protocol = LatencyProtocol(time_cap_s=cap, min_time_s=min(LatencyProtocol.min_time_s, cap))
+    requested = parse_input_shape(args.input) if args.input is not None else None
+    device = open_device(args.device, args.token_file, args.timeout)
+    if args.cache is not None and not device.cacheable:
+        raise InvalidInputError(f"--cache: device {device.spec} reads a table; there is nothing to cache")
+    model, default_shape = _resolve(args.model, device)
+    shape = requested or default_shape
+    progress = sys.stderr.isatty() and not args.json
+    kwargs = {"threads": threads, "protocol": protocol, "energy": not args.no_energy, "progress": progress}
+    store = open_cache(args.cache) if args.cache is not None else None
+    try:
+        result = device.measure(model, shape, store=store, force=args.force, **kwargs)
+    finally:
+        if store is not None:
+            store.close()
+    # Repeats check the measurement's stability: fresh sessions, never written to the cache.
+    repeats = [result] + [device.measure(model, shape, **kwargs) for _ in range(repeat - 1)]
+    if args.json:
+        payload: dict[str, Any] = {"measurement": result.to_dict(), "cache": args.cache}
+        if repeat > 1:
+            payload["repeats"] = [r.to_dict() for r in repeats]
+            payload["stability"] = _stability(repeats)
+        print(json.dumps(payload, indent=2))
+    else:
+        print(format_measurement(result, args.cache))
+        if repeat > 1:
+            print(format_stability(repeats))
+    return 0
+
+
+def _stability(repeats: list[Any]) -> dict[str, Any]:
+    medians = [r.latency_ms for r in repeats]
+    iqrs = [r.latency_ms_iqr for r in repeats if r.latency_ms_iqr is not None]
+    spread = max(medians) - min(medians)
+    smallest_iqr = min(iqrs) if iqrs else None
+    return {
+        "medians_ms": medians,
+        "iqrs_ms": iqrs,
+        "median_spread_ms": spread,
+        "smallest_iqr_ms": smallest_iqr,
+        "spread_below_iqr": smallest_iqr is not None and spread < smallest_iqr,
+    }
+
+
+def format_stability(repeats: list[Any]) -> str:
+    """One line comparing repeated medians with the smallest IQR."""
+    s = _stability(repeats)
+    if s["smallest_iqr_ms"] is None:
+        return "repeat    the device reports no spread (a table): nothing to compare"
+    verdict = "below" if s["spread_below_iqr"] else "NOT below"
+    medians = ", ".join(f"{m:.3f}" for m in s["medians_ms"])
+    return (
+        f"repeat    medians {medians} ms: spread {s['median_spread_ms']:.3f} ms, {verdict} the smallest IQR "
+        f"{s['smallest_iqr_ms']:.3f} ms"
+    )
+
+
+def format_measurement(m: Any, cache: str | None) -> str:
+    """The human report of a :class:`~slimforge.hardware.devices.DeviceMeasurement`."""
+    info = m.device_info
+    where = ", ".join(
+        x
+        for x in (
+            info.cpu_model and f"{info.cpu_model} ({info.cpu_count} logical cores)",
+            info.runtime and f"{info.runtime} {info.runtime_version}",
+            info.hostname and f"host {info.hostname}",
+            info.note,
+        )
+        if x
+    )
+    lines = [
+        f"model     {m.model}"
+        + (f" (sha256 {m.model_sha256[:12]}…, {m.precision})" if m.model_sha256 else "")
+    ]
+    lines.append(f"device    {m.device}: {where}")
+    if m.latency is not None:
+        lines.append(f"measured  {m.latency.conditions()}")
+        lines.append(f"latency   {m.latency.summary()}")
+    else:
+        lines.append(f"latency   {m.latency_ms:.4g} ms ({m.source})")
+    if m.energy_mj is not None:
+        lines.append(f"energy    {m.energy_mj:.4g} mJ ({m.energy_source})")
+    elif m.energy_source != "not requested":
+        lines.append(f"energy    {m.energy_source}")
+    if cache is not None:
+        lines.append(
+            "cache     "
+            + (
+                "hit: measured earlier under the same conditions (--force measures again)"
+                if m.cached
+                else "stored"
+            )
+            + f" in {cache}"
+        )
+    return "\n".join(lines)
