@@ -1,0 +1,225 @@
+"""``slimforge supernet``: train a weight-sharing supernet, or measure how well it ranks architectures."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from slimforge.errors import InvalidInputError
+
+HELP = "train a weight-sharing supernet (SPOS, FairNAS, sandwich, DARTS, GDAS, RSPS) or rank architectures with it"
+
+
+def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` strings as a dict; a VALUE that parses as JSON (2, 0.5, true) is taken as such."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInputError(f"{flag} {pair!r} must read KEY=VALUE, e.g. {flag} order=2")
+        try:
+            out[key.strip()] = json.loads(text)
+        except ValueError:
+            out[key.strip()] = text
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = sub.add_parser("train", help="train a supernet (checkpoint every epoch; --resume continues)")
+    train.add_argument("--space", default="nb201", help="search space (default nb201)")
+    train.add_argument(
+        "--space-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="space constructor argument, repeatable",
+    )
+    train.add_argument("--data", required=True, help="data spec, e.g. npz:../shared/data/cifar10_subset.npz")
+    train.add_argument(
+        "--method", default="spos", help="spos, fairnas, sandwich, darts, gdas or rsps (default spos)"
+    )
+    train.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="method option, e.g. order=2 (darts), sampling=canonical (spos); repeatable",
+    )
+    train.add_argument("--epochs", type=int, required=True)
+    train.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt)")
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument(
+        "--lr", type=float, default=0.025, help="SGD learning rate, cosine-decayed to 0 (default 0.025)"
+    )
+    train.add_argument(
+        "--val-fraction",
+        type=float,
+        default=0.1,
+        help="training images held out for DARTS/GDAS/RSPS (default 0.1)",
+    )
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
+    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
+    )
+    train.add_argument(
+        "--stop-after-steps", type=int, default=None, help="stop (with a checkpoint) after this many steps"
+    )
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    rank = sub.add_parser("rank", help="Kendall tau of supernet accuracy vs a ground-truth accuracy table")
+    rank.add_argument("--checkpoint", required=True, help="run directory of 'supernet train'")
+    rank.add_argument(
+        "--table",
+        required=True,
+        help="CSV index,arch,accuracy, e.g. ../shared/data/nb201/accuracy_cifar10.csv",
+    )
+    rank.add_argument(
+        "--sample", type=int, default=200, help="architectures drawn from the table (default 200)"
+    )
+    rank.add_argument(
+        "--seed", type=int, default=0, help="seed of the drawing and of the recalibration images"
+    )
+    rank.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's)")
+    rank.add_argument(
+        "--recal-images", type=int, default=256, help="training images for BN re-calibration (default 256)"
+    )
+    rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+    rank.add_argument("--device", default="cpu")
+    rank.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    rank.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is None:
+        return
+    if threads < 1:
+        raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+class _Bar:
+    """A tqdm bar on stderr, created at the first update (when the step count is known)."""
+
+    def __init__(self, desc: str, unit: str) -> None:
+        self.desc, self.unit, self.bar = desc, unit, None
+
+    def total(self, total: int, initial: int = 0):  # type: ignore[no-untyped-def]
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                desc=self.desc,
+                unit=self.unit,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
+        return self.bar
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _train(args: argparse.Namespace) -> int:
+    from slimforge.supernet import TrainConfig, train_supernet
+
+    _set_threads(args.threads)
+    config = TrainConfig(
+        data=args.data,
+        epochs=args.epochs,
+        space=args.space,
+        space_kwargs=_key_values(args.space_arg, "--space-arg"),
+        method=args.method,
+        method_options=_key_values(args.option, "--option"),
+        batch_size=args.batch_size,
+        lr=args.lr,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+    )
+    bar = _Bar(f"supernet {args.method}", "step")
+
+    def progress(p) -> None:  # type: ignore[no-untyped-def]
+        b = bar.total(p.total_steps, p.step - 1)
+        b.update(p.step - b.n)
+        b.set_postfix(epoch=f"{p.epoch}/{p.epochs}", loss=f"{p.loss:.3f}", img_s=f"{p.images_per_s:.0f}")
+
+    try:
+        result = train_supernet(
+            config,
+            args.out,
+            device=args.device,
+            resume=args.resume,
+            stop_after_steps=args.stop_after_steps,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        state = "finished" if result.finished else "stopped"
+        print(
+            f"{result.method} supernet {state} at step {result.steps}/{result.total_steps} ({result.epochs} epochs) -> {result.checkpoint_dir}"
+        )
+        print(
+            f"last epoch loss {result.final_loss:.4f}; {result.images_per_s:.1f} images/s over {result.wall_time_s:.1f} s"
+        )
+        if result.derived_arch:
+            print(f"derived architecture: {result.derived_arch}")
+    return 0
+
+
+def _rank(args: argparse.Namespace) -> int:
+    from slimforge.supernet import rank_supernet
+
+    _set_threads(args.threads)
+    bar = _Bar("rank", "arch")
+
+    def progress(done: int, total: int) -> None:
+        b = bar.total(total)
+        b.update(done - b.n)
+
+    try:
+        result = rank_supernet(
+            args.checkpoint,
+            args.table,
+            sample=args.sample,
+            seed=args.seed,
+            data=args.data,
+            device=args.device,
+            recal_images=args.recal_images,
+            batch_size=args.batch_size,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(
+            f"{result.num_architectures} architectures (seed {result.seed}), {result.method} supernet, "
+            f"{result.eval_split} split"
+        )
+        rows = [
+            ("supernet accuracy", result.kendall_tau, result.spearman_rho),
+            ("supernet loss", result.loss_kendall_tau, result.loss_spearman_rho),
+            ("#parameters", result.params_kendall_tau, result.params_spearman_rho),
+        ]
+        for label, tau, rho in rows:
+            print(f"{label:<18} Kendall tau {tau:.4f}  Spearman rho {rho:.4f}")
+        print(f"wall time {result.wall_time_s:.1f} s; {result.images_per_s:.1f} images/s")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    return _train(args) if args.action == "train" else _rank(args)

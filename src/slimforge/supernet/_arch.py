@@ -1,0 +1,72 @@
+"""The base of the trainers with architecture parameters (DARTS, GDAS): alpha and its Adam optimiser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from slimforge.errors import InvalidInputError
+from slimforge.spaces import Genome
+from slimforge.spaces._supernet import Supernet
+from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
+from slimforge.supernet.evaluate import EvalData
+
+__all__ = ["ArchTrainer"]
+
+_RELAXED = ("arch_shape", "forward_mixture", "forward_sampled", "genome_from_weights")
+
+
+class ArchTrainer(SupernetTrainer):
+    """A trainer that also learns architecture parameters ``alpha`` (edges x operations).
+
+    ``alpha`` starts at ``1e-3 * N(0, 1)`` (as in DARTS) and is trained by Adam (``arch_lr``,
+    ``arch_weight_decay``, betas (0.5, 0.999) as in DARTS) with the same cosine decay as the weights.
+    The supernet must support the relaxed forwards (:class:`~slimforge.spaces.nb201_supernet.NB201Supernet`).
+    """
+
+    needs_val = True
+    holds_out_val = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shape = self.supernet.arch_shape  # type: ignore[attr-defined]
+        init = 1e-3 * torch.randn(shape, generator=self.generator)
+        dtype = next(self.supernet.parameters()).dtype
+        self.alpha = nn.Parameter(init.to(device=self.device, dtype=dtype))
+        self.arch_optimizer = torch.optim.Adam(
+            [self.alpha],
+            lr=self.config.arch_lr,
+            betas=(0.5, 0.999),
+            weight_decay=self.config.arch_weight_decay,
+        )
+        self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps)
+
+    @classmethod
+    def check_supernet(cls, supernet: Supernet) -> None:
+        if not all(hasattr(supernet, attr) for attr in _RELAXED):
+            raise InvalidInputError(
+                f"method {cls.name!r} needs a supernet with architecture weights (nb201); the "
+                f"{supernet.space.name!r} supernet has none: use spos, fairnas or sandwich"
+            )
+
+    def derive(self, data: EvalData | None = None) -> Genome:
+        """The strongest operation of each edge (argmax of alpha)."""
+        return self.supernet.genome_from_weights(self.alpha)  # type: ignore[attr-defined]
+
+    def _after_step(self) -> None:
+        self.arch_scheduler.step()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha.detach().cpu().clone(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "arch_scheduler": self.arch_scheduler.state_dict(),
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.alpha.copy_(state["alpha"].to(self.device))
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.arch_scheduler.load_state_dict(state["arch_scheduler"])

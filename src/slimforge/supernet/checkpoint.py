@@ -1,0 +1,126 @@
+"""Supernet checkpoints: a directory with ``config.json`` and ``checkpoint.pt``.
+
+``config.json`` says what the run is (the :class:`TrainConfig`: space and its kwargs, method and its
+options, hyper-parameters, data spec, seed) plus the number of classes and a summary of the data.
+``checkpoint.pt`` holds ``state_dict``s only (the supernet's, the trainer's: optimisers, schedules,
+generator state as a tensor, step counter) and is read with ``torch.load(..., weights_only=True)``.
+Both are written atomically (a temporary file in the same folder, then ``os.replace``), so an
+interruption leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from slimforge.errors import ModelFileError
+from slimforge.spaces import get_space
+from slimforge.spaces._supernet import Supernet
+from slimforge.supernet._build import make_supernet
+from slimforge.supernet.config import TrainConfig
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "CONFIG_FILE",
+    "has_checkpoint",
+    "load_checkpoint",
+    "load_supernet",
+    "read_run_config",
+    "save_checkpoint",
+    "write_run_config",
+]
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT = "slimforge-supernet/1"
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_run_config(
+    directory: str | Path, config: TrainConfig, num_classes: int, data_info: dict[str, Any]
+) -> Path:
+    """Write ``config.json`` (atomically); returns its path."""
+    path = Path(directory) / CONFIG_FILE
+    doc = {"format": FORMAT, "config": config.to_dict(), "num_classes": num_classes, "data_info": data_info}
+    _atomic_write(path, lambda f: f.write(json.dumps(doc, indent=2) + "\n"), "w")
+    return path
+
+
+def read_run_config(directory: str | Path) -> tuple[TrainConfig, int, dict[str, Any]]:
+    """(config, num_classes, data summary) from ``directory/config.json``."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path} does not exist; give the --out folder of 'slimforge supernet train'")
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
+        return TrainConfig.from_dict(doc["config"]), int(doc["num_classes"]), dict(doc.get("data_info", {}))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ModelFileError(f"{path} is not a slimforge supernet config ({exc})") from None
+
+
+def has_checkpoint(directory: str | Path) -> bool:
+    """Whether ``directory`` holds a checkpoint."""
+    return (Path(directory) / CHECKPOINT_FILE).is_file()
+
+
+def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
+    """Write ``state`` (state dicts and numbers only) to ``directory/checkpoint.pt`` atomically."""
+    path = Path(directory) / CHECKPOINT_FILE
+    _atomic_write(path, lambda f: torch.save(state, f), "wb")
+    return path
+
+
+def load_checkpoint(directory: str | Path, map_location: torch.device | str = "cpu") -> dict[str, Any]:
+    """The state written by :func:`save_checkpoint`, loaded with ``weights_only=True``."""
+    path = Path(directory) / CHECKPOINT_FILE
+    if not path.is_file():
+        raise ModelFileError(
+            f"{path} does not exist; train a supernet there first (slimforge supernet train)"
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, ValueError, OSError, EOFError, pickle.UnpicklingError) as exc:
+        raise ModelFileError(
+            f"{path} cannot be read as a supernet checkpoint ({type(exc).__name__}: {exc})".replace("\n", " ")
+        ) from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ModelFileError(f"{path} is not a slimforge supernet checkpoint (no 'model' state)")
+    return state
+
+
+def load_supernet(
+    directory: str | Path, device: torch.device | str = "cpu"
+) -> tuple[Supernet, TrainConfig, dict[str, Any]]:
+    """The trained supernet of a run directory (in eval mode, on ``device``), its config and checkpoint state."""
+    config, num_classes, _ = read_run_config(directory)
+    state = load_checkpoint(directory, map_location=device)
+    supernet = make_supernet(get_space(config.space, **config.space_kwargs), num_classes, config.seed)
+    try:
+        supernet.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise ModelFileError(
+            f"{directory}: the checkpoint does not fit its config's supernet ({exc})".replace("\n", " ")
+        ) from None
+    return supernet.to(device, memory_format=torch.channels_last).eval(), config, state

@@ -1,0 +1,202 @@
+"""How well a trained supernet ranks architectures: Kendall tau / Spearman rho against true accuracy.
+
+Rows of a ground-truth table (``index,arch,accuracy``, e.g. NAS-Bench-201's CIFAR-10 accuracies) are
+drawn with a fixed seed; each architecture gets its inherited-weight accuracy on the data set's test
+part after BN re-calibration on training images; the same architectures are also ranked by their
+parameter count, the trivial baseline any supernet should beat.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from slimforge.data import load_dataset
+from slimforge.errors import InvalidInputError
+from slimforge.spaces import Genome, SearchSpace
+from slimforge.supernet.checkpoint import load_supernet
+from slimforge.supernet.evaluate import EvalData, score_many
+from slimforge.supernet.train import resolve_device
+
+__all__ = ["RankResult", "rank_correlations", "rank_supernet", "read_accuracy_table"]
+
+
+@dataclass(frozen=True)
+class RankResult:
+    """What :func:`rank_supernet` returns; the per-architecture lists are in drawing order.
+
+    ``kendall_tau`` / ``spearman_rho`` rank by supernet accuracy; ``loss_kendall_tau`` /
+    ``loss_spearman_rho`` by the negated supernet test loss (same forward passes); ``params_*`` by the
+    number of parameters. ``images_per_s`` counts every forward image (re-calibration and evaluation)
+    over ``eval_time_s``.
+    """
+
+    method: str
+    space: str
+    table: str
+    seed: int
+    num_architectures: int
+    kendall_tau: float
+    spearman_rho: float
+    loss_kendall_tau: float
+    loss_spearman_rho: float
+    params_kendall_tau: float
+    params_spearman_rho: float
+    eval_split: str
+    num_eval_images: int
+    num_recal_images: int
+    wall_time_s: float
+    eval_time_s: float
+    images_per_s: float
+    indices: tuple[int, ...]
+    true_accuracy_pct: tuple[float, ...]
+    supernet_accuracy_pct: tuple[float, ...]
+    supernet_loss: tuple[float, ...]
+    num_params: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists, NaN becomes None)."""
+        out: dict[str, Any] = {}
+        for key, value in dataclasses.asdict(self).items():
+            if isinstance(value, tuple):
+                value = list(value)
+            out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RankResult:
+        """Inverse of :meth:`to_dict`."""
+        values = {k: (float("nan") if v is None else v) for k, v in data.items()}
+        for key in ("indices", "true_accuracy_pct", "supernet_accuracy_pct", "supernet_loss", "num_params"):
+            values[key] = tuple(values[key])
+        return cls(**values)
+
+
+def read_accuracy_table(path: str | Path, space: SearchSpace) -> list[tuple[int, Genome, float]]:
+    """Rows ``(index, genome, accuracy %)`` of a CSV with columns ``index,arch,accuracy``."""
+    p = Path(path)
+    if not p.is_file():
+        raise InvalidInputError(
+            f"accuracy table {p} does not exist; give a CSV with columns index,arch,accuracy"
+        )
+    rows = []
+    with p.open(newline="") as f:
+        reader = csv.DictReader(f)
+        missing = {"index", "arch", "accuracy"} - set(reader.fieldnames or ())
+        if missing:
+            raise InvalidInputError(
+                f"accuracy table {p} lacks column(s) {', '.join(sorted(missing))}; it needs index,arch,accuracy"
+            )
+        for line, row in enumerate(reader, start=2):
+            try:
+                index, accuracy = int(row["index"]), float(row["accuracy"])
+            except (TypeError, ValueError):
+                raise InvalidInputError(
+                    f"accuracy table {p}, line {line}: index/accuracy are not numbers"
+                ) from None
+            rows.append((index, space.from_string(row["arch"]), accuracy))
+    if not rows:
+        raise InvalidInputError(f"accuracy table {p} has no rows")
+    return rows
+
+
+def rank_correlations(scores: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(Kendall tau-b, Spearman rho) of ``scores`` against ``truth`` (NaN when either is constant)."""
+    from scipy.stats import kendalltau, spearmanr  # scipy comes with scikit-learn
+
+    scores, truth = np.asarray(scores, float), np.asarray(truth, float)
+    if len(scores) < 2 or np.ptp(scores) == 0 or np.ptp(truth) == 0:
+        return float("nan"), float("nan")
+    return float(kendalltau(scores, truth).statistic), float(spearmanr(scores, truth).statistic)
+
+
+def rank_supernet(
+    checkpoint_dir: str | Path,
+    table: str | Path,
+    *,
+    sample: int = 200,
+    seed: int = 0,
+    data: str | None = None,
+    device: torch.device | str = "cpu",
+    recal_images: int = 256,
+    batch_size: int = 256,
+    progress: Callable[[int, int], None] | None = None,
+) -> RankResult:
+    """Rank ``sample`` table architectures (drawn with ``seed``) by supernet accuracy and by #parameters.
+
+    Args:
+        checkpoint_dir: a run directory of :func:`~slimforge.supernet.train_supernet`.
+        table: CSV ``index,arch,accuracy`` (accuracy in %).
+        data: data spec to evaluate on; default the run's. Its test part is used (validation part if none).
+        recal_images: training images (drawn with ``seed``) for BN re-calibration; 0 keeps the supernet's.
+        progress: called with (architectures done, total).
+    """
+    if isinstance(sample, bool) or not isinstance(sample, int) or sample < 2:
+        raise InvalidInputError(f"--sample must be an integer >= 2, got {sample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    supernet, config, _ = load_supernet(checkpoint_dir, dev)
+    space = supernet.space
+    rows = read_accuracy_table(table, space)
+    if sample > len(rows):
+        raise InvalidInputError(f"--sample {sample} exceeds the {len(rows)} rows of {table}")
+    picked = [rows[i] for i in np.random.default_rng(seed).choice(len(rows), size=sample, replace=False)]
+    splits = load_dataset(data or config.data, val_fraction=config.val_fraction, seed=config.seed)
+    if splits.num_classes != supernet.num_classes:
+        raise InvalidInputError(
+            f"data {data or config.data!r} has {splits.num_classes} classes but the supernet was trained for {supernet.num_classes}"
+        )
+    eval_data = EvalData.from_splits(
+        splits, split="test", recal_images=recal_images, seed=seed, device=dev, batch_size=batch_size
+    )
+    genomes = [genome for _, genome, _ in picked]
+    params = []
+    for genome in genomes:
+        params.append(sum(p.numel() for p in space.build(genome, supernet.num_classes).parameters()))
+    t_eval = time.perf_counter()
+    scores = score_many(
+        supernet,
+        genomes,
+        eval_data,
+        progress=None if progress is None else (lambda done: progress(done, sample)),
+    )
+    eval_time = time.perf_counter() - t_eval
+    truth = np.array([acc for _, _, acc in picked])
+    tau, rho = rank_correlations(np.array([s.accuracy for s in scores]), truth)
+    loss_tau, loss_rho = rank_correlations(-np.array([s.loss for s in scores]), truth)
+    p_tau, p_rho = rank_correlations(np.array(params, float), truth)
+    return RankResult(
+        method=config.method,
+        space=config.space,
+        table=str(table),
+        seed=seed,
+        num_architectures=sample,
+        kendall_tau=tau,
+        spearman_rho=rho,
+        loss_kendall_tau=loss_tau,
+        loss_spearman_rho=loss_rho,
+        params_kendall_tau=p_tau,
+        params_spearman_rho=p_rho,
+        eval_split="test" if splits.test is not None else "val",
+        num_eval_images=len(eval_data.labels),
+        num_recal_images=len(eval_data.recal_images),
+        wall_time_s=time.perf_counter() - t0,
+        eval_time_s=eval_time,
+        images_per_s=sample * eval_data.images_per_architecture / eval_time if eval_time > 0 else 0.0,
+        indices=tuple(int(i) for i, _, _ in picked),
+        true_accuracy_pct=tuple(float(a) for a in truth),
+        supernet_accuracy_pct=tuple(100.0 * s.accuracy for s in scores),
+        supernet_loss=tuple(s.loss for s in scores),
+        num_params=tuple(int(p) for p in params),
+    )

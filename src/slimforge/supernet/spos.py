@@ -1,0 +1,48 @@
+"""SPOS: single-path one-shot training with uniform path sampling (Guo et al., ECCV 2020)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+
+from slimforge.errors import InvalidInputError
+from slimforge.supernet._trainer import SupernetTrainer
+
+__all__ = ["SPOSTrainer"]
+
+SAMPLINGS = ("uniform", "canonical")
+
+
+def check_sampling(name: str, options: dict[str, Any]) -> None:
+    """Raise for a ``sampling`` option other than ``uniform`` / ``canonical``."""
+    if options["sampling"] not in SAMPLINGS:
+        raise InvalidInputError(
+            f"method {name!r}: sampling {options['sampling']!r} is not one of {', '.join(SAMPLINGS)}"
+        )
+
+
+class SPOSTrainer(SupernetTrainer):
+    """Each step trains one path drawn uniformly at random, with one SGD update.
+
+    Option ``sampling``: ``"uniform"`` draws a uniform genome (the paper); ``"canonical"`` draws a
+    uniform distinct network (only canonical genomes), so that architectures with many genomes (dead
+    edges in NAS-Bench-201) are not trained more often and no path computes on dead edges.
+    """
+
+    name = "spos"
+    default_options: ClassVar[dict[str, Any]] = {"sampling": "uniform"}
+
+    @classmethod
+    def _check_options(cls, options: dict[str, Any]) -> None:
+        check_sampling(cls.name, options)
+
+    def _step(
+        self, images: torch.Tensor, labels: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> float:
+        genome = self._sample_genome(self._rng(), canonical=self.options["sampling"] == "canonical")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self.supernet(images, genome), labels)
+        loss.backward()
+        self._update_weights()
+        return loss.item()
