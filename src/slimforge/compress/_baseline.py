@@ -1,0 +1,75 @@
+"""Train a baseline classifier and save it as a slimforge model directory (``slimforge compress --train``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from slimforge.compress._models import resolve_model
+from slimforge.compress._train import TrainConfig, TrainResult, accuracy, train_classifier
+from slimforge.data import DatasetSplits
+from slimforge.hardware._json import JsonRecord
+
+__all__ = ["BaselineResult", "train_baseline"]
+
+
+@dataclass(frozen=True)
+class BaselineResult(JsonRecord):
+    """A trained baseline: where it is saved, its accuracy and how it was trained."""
+
+    model: str
+    data: str
+    out_dir: str
+    num_params: int
+    val_accuracy_pct: float
+    test_accuracy_pct: float | None
+    config: TrainConfig
+    training: TrainResult
+
+
+def train_baseline(
+    model: str,
+    data: str | DatasetSplits,
+    out_dir: str | Path,
+    config: TrainConfig | None = None,
+    *,
+    width: float | None = None,
+    val_fraction: float = 0.1,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> BaselineResult:
+    """Train MODEL (a zoo name, or a saved model to train further) on DATA and save it to ``out_dir``.
+
+    DATA is a data spec or loaded :class:`slimforge.data.DatasetSplits`.
+
+    The validation part (``val_fraction`` of the training images, seeded split) is held out; the
+    result records validation and test accuracy. ``out_dir`` gets ``model.json`` + ``model.pt``
+    (:func:`slimforge.runs.model_io.save_model`) and ``train.json``.
+    """
+    from slimforge.data import load_dataset
+    from slimforge.runs.model_io import save_model
+
+    config = config if config is not None else TrainConfig()
+    splits = (
+        data
+        if isinstance(data, DatasetSplits)
+        else load_dataset(data, val_fraction=val_fraction, seed=config.seed)
+    )
+    source = resolve_model(model, num_classes=splits.num_classes, width=width)
+    net = source.model
+    result = train_classifier(net, splits.train, config, progress=progress, desc=f"train {source.label}")
+    cfg = {**source.config, "input_shape": [1, *splits.input_shape]}
+    out = save_model(net, cfg, out_dir, overwrite=overwrite)
+    baseline = BaselineResult(
+        model=source.label,
+        data=str(splits.spec),
+        out_dir=str(out),
+        num_params=sum(p.numel() for p in net.parameters()),
+        val_accuracy_pct=accuracy(net, splits.val),
+        test_accuracy_pct=accuracy(net, splits.test) if splits.test is not None else None,
+        config=config,
+        training=result,
+    )
+    (out / "train.json").write_text(json.dumps(baseline.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return baseline

@@ -1,0 +1,163 @@
+"""Recipe stages that remove weights: ``prune`` (structured) and ``sparsify`` (unstructured)."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+from slimforge.compress._recipe import StageSpec
+from slimforge.compress._stage import (
+    Stage,
+    StageContext,
+    StageOutcome,
+    flag_option,
+    float_option,
+    int_option,
+    no_more_args,
+    ratio_arg,
+)
+from slimforge.errors import InvalidInputError
+
+__all__ = ["PruneStage", "SparsifyStage", "split_epochs"]
+
+
+def split_epochs(total: int, steps: int) -> list[int]:
+    """``total`` epochs over ``steps`` finetuning runs, the remainder on the last."""
+    parts = [total // steps] * steps
+    parts[-1] += total - sum(parts)
+    return parts
+
+
+@dataclass(frozen=True, eq=False)
+class PruneStage(Stage):
+    """``prune:CRITERION:RATIO[:steps=N][:global=1][:round_to=K][:slimming=S][:@PATH=R]``: structured pruning.
+
+    CRITERION is l1, l2, bn (Network Slimming: L1 sparsity training on BN scales first, for the
+    finetune epochs), taylor or random. Each of the ``steps`` prune steps is followed by
+    finetuning (the finetune epochs shared between them). ``@PATH=R`` sets a per-layer ratio.
+    """
+
+    criterion: str
+    ratio: float
+    steps: int
+    global_pruning: bool
+    round_to: int
+    slimming: float
+    layer_ratios: tuple[tuple[str, float], ...]
+
+    name = "prune"
+    changes_structure = True
+
+    @classmethod
+    def known_options(cls) -> set[str]:
+        return {"steps", "global", "round_to", "slimming"}
+
+    @classmethod
+    def _from_spec(cls, spec: StageSpec) -> Stage:
+        from slimforge.compress._structured import IMPORTANCES
+
+        if not spec.args:
+            raise InvalidInputError(
+                f"recipe stage {spec.text!r} needs a criterion and a ratio, e.g. prune:l1:0.5 "
+                f"(criteria: {', '.join(IMPORTANCES.list())})"
+            )
+        IMPORTANCES.get(spec.args[0])  # an unknown criterion raises with close names
+        layer_ratios = []
+        for key, value in spec.options:
+            if key.startswith("@"):
+                try:
+                    r = float(value)
+                except ValueError:
+                    r = -1.0
+                if not 0 < r < 1:
+                    raise InvalidInputError(
+                        f"recipe stage {spec.text!r}: ratio {value!r} of {key[1:]} must be strictly between 0 and 1"
+                    )
+                layer_ratios.append((key[1:], r))
+        no_more_args(spec, 2)
+        return cls(
+            spec,
+            criterion=spec.args[0],
+            ratio=ratio_arg(spec, 1, "pruning ratio"),
+            steps=int_option(spec, "steps", 1, 1, 100),
+            global_pruning=flag_option(spec, "global", False),
+            round_to=int_option(spec, "round_to", 1, 1, 1024),
+            slimming=float_option(spec, "slimming", 1e-4, 0.0, 1.0),
+            layer_ratios=tuple(layer_ratios),
+        )
+
+    def _apply(self, ctx: StageContext) -> StageOutcome:
+        from slimforge.compress._structured import SlimmingHook, prune_channels
+
+        outcome = StageOutcome()
+        if self.criterion == "bn" and self.slimming > 0:
+            ctx.train(hooks=[SlimmingHook(self.slimming)], desc="slimming")
+            outcome.notes.append(f"sparsity training on BN scales (L1 {self.slimming:g}) before pruning")
+        epochs = split_epochs(ctx.finetune.epochs, self.steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skipped layers are reported in the notes
+            result = prune_channels(
+                ctx.model,
+                ctx.input_shape,
+                criterion=self.criterion,
+                ratio=self.ratio,
+                layer_ratios=dict(self.layer_ratios),
+                global_pruning=self.global_pruning,
+                steps=self.steps,
+                round_to=self.round_to if self.round_to > 1 else None,
+                seed=ctx.seed,
+                batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
+                finetune=lambda _m, step: ctx.train(epochs[step], desc=f"finetune {step + 1}/{self.steps}"),
+            )
+        skipped = [s for s in result.skipped if not s.reason.startswith("output layer")]
+        if skipped:
+            outcome.notes.append("skipped: " + "; ".join(f"{s.layer} ({s.reason})" for s in skipped))
+        outcome.details["prune"] = result.to_dict()
+        return outcome
+
+
+@dataclass(frozen=True, eq=False)
+class SparsifyStage(Stage):
+    """``sparsify:RATIO[:scope=layer|global][:steps=N]``: unstructured magnitude pruning (Han et al., 2015).
+
+    ``steps`` > 1 prunes RATIO*k/N at step k with finetuning between; the pruned weights stay zero
+    in every later finetune.
+    """
+
+    ratio: float
+    scope: str
+    steps: int
+
+    name = "sparsify"
+    constrains_weights = True
+
+    @classmethod
+    def known_options(cls) -> set[str]:
+        return {"scope", "steps"}
+
+    @classmethod
+    def _from_spec(cls, spec: StageSpec) -> Stage:
+        scope = spec.option("scope", "layer")
+        if scope not in ("layer", "global"):
+            raise InvalidInputError(f"recipe stage {spec.text!r}: scope={scope!r} must be layer or global")
+        no_more_args(spec, 1)
+        return cls(
+            spec,
+            ratio=ratio_arg(spec, 0, "sparsity ratio"),
+            scope=scope,
+            steps=int_option(spec, "steps", 1, 1, 100),
+        )
+
+    def _apply(self, ctx: StageContext) -> StageOutcome:
+        from slimforge.compress._sparse import MaskHook, magnitude_masks, sparsity
+
+        epochs = split_epochs(ctx.finetune.epochs, self.steps)
+        hook = None
+        for k in range(1, self.steps + 1):
+            hook = MaskHook(magnitude_masks(ctx.model, self.ratio * k / self.steps, scope=self.scope))
+            hook.attach(ctx.model)
+            ctx.train(epochs[k - 1], hooks=[hook], desc=f"finetune {k}/{self.steps}")
+        ctx.persistent_hooks.append(hook)
+        return StageOutcome(
+            notes=[f"{sparsity(ctx.model):.1%} of conv/linear weights are zero ({self.scope})"]
+        )

@@ -1,0 +1,272 @@
+"""A plain, fast classification trainer (SGD + cosine, optional label smoothing) and accuracy metrics.
+
+Used to train baselines and to finetune after every compression stage. Compression methods plug in
+through :class:`TrainHook` (an extra loss term, gradient surgery after ``backward``, weight surgery
+after the step) instead of growing the trainer's argument list.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from slimforge.data import ArrayDataset
+from slimforge.errors import InvalidInputError
+from slimforge.hardware._json import JsonRecord
+
+__all__ = ["TrainConfig", "TrainHook", "TrainResult", "accuracy", "onnx_accuracy", "train_classifier"]
+
+
+@dataclass(frozen=True)
+class TrainConfig(JsonRecord):
+    """Settings of :func:`train_classifier`.
+
+    Args:
+        epochs: passes over the training split.
+        batch_size: images per step.
+        lr: peak learning rate, annealed to 0 by a per-step cosine (Loshchilov and Hutter, 2017).
+        momentum: SGD momentum (Nesterov).
+        weight_decay: L2 penalty on conv/linear weights (not on BN parameters or biases).
+        label_smoothing: cross-entropy label smoothing (Szegedy et al., 2016); 0 is off.
+        warmup_epochs: linear warm-up epochs before the cosine.
+        seed: seeds the batch order and augmentation.
+        augment: pad-4 crop + flip; None uses the data set's default.
+    """
+
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.0
+    warmup_epochs: int = 0
+    seed: int = 0
+    augment: bool | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
+            value = getattr(self, name)
+            lowest = 1 if name == "batch_size" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise InvalidInputError(f"training {name} must be an integer >= {lowest}, got {value!r}")
+        for name in ("lr", "momentum", "weight_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise InvalidInputError(f"training {name} must be a non-negative number, got {value!r}")
+        if not 0 <= self.label_smoothing < 1:
+            raise InvalidInputError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+
+
+@dataclass(frozen=True)
+class TrainResult(JsonRecord):
+    """What one training run did: per-epoch mean loss and training accuracy, and its wall time."""
+
+    epochs: int
+    steps: int
+    loss_per_epoch: tuple[float, ...]
+    train_accuracy_pct_per_epoch: tuple[float, ...]
+    seconds: float
+
+
+class TrainHook:
+    """A compression method's part in training; every method is optional.
+
+    ``attach`` runs before the first step (register forward hooks, move buffers), ``detach`` after the
+    last one, even on error.
+    """
+
+    def attach(self, model: nn.Module) -> None:
+        """Prepare for training ``model``."""
+
+    def parameters(self) -> list[nn.Parameter]:
+        """Extra trainable parameters the hook owns (FitNet regressors), optimised with the model's."""
+        return []
+
+    def extra_loss(
+        self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor, logits: torch.Tensor
+    ) -> torch.Tensor | None:
+        """A term added to the loss (or None)."""
+        return None
+
+    def replace_loss(
+        self,
+        model: nn.Module,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        logits: torch.Tensor,
+        loss: torch.Tensor,
+    ) -> torch.Tensor:
+        """The loss to minimise, given the cross-entropy ``loss`` (distillation mixes in soft targets)."""
+        return loss
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Change gradients before the optimizer step (sparsity subgradients, masks, shared weights)."""
+
+    def after_step(self, model: nn.Module) -> None:
+        """Change weights after the optimizer step (re-apply masks)."""
+
+    def detach(self, model: nn.Module) -> None:
+        """Undo :meth:`attach`."""
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    # Decay on BN scales and biases only shrinks them; the standard recipes leave them out.
+    decay, no_decay = [], []
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if isinstance(module, (nn.Conv2d, nn.Linear)) and name == "weight":
+                decay.append(p)
+            else:
+                no_decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def train_classifier(
+    model: nn.Module,
+    train_split: ArrayDataset,
+    config: TrainConfig | None = None,
+    *,
+    hooks: Sequence[TrainHook] = (),
+    progress: bool = False,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` in place on ``train_split`` with SGD (Nesterov) and a per-step cosine schedule.
+
+    Args:
+        model: the network; trained in place and left in eval mode.
+        train_split: a :class:`slimforge.data.ArrayDataset` (normalised with its own statistics).
+        config: hyper-parameters; :class:`TrainConfig` defaults when None.
+        hooks: compression methods taking part in training (see :class:`TrainHook`).
+        progress: show a tqdm bar on stderr.
+        desc: the bar's label.
+    """
+    from tqdm import tqdm
+
+    from slimforge.data import make_loader
+
+    config = config if config is not None else TrainConfig()
+    start = time.perf_counter()
+    losses: list[float] = []
+    accs: list[float] = []
+    if config.epochs == 0:
+        return TrainResult(0, 0, (), (), 0.0)
+    loader = make_loader(train_split, config.batch_size, train=True, seed=config.seed, augment=config.augment)
+    steps_per_epoch = max(1, len(loader))
+    total = config.epochs * steps_per_epoch
+    warmup = config.warmup_epochs * steps_per_epoch
+    criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    step = 0
+    for hook in hooks:
+        hook.attach(model)
+    try:
+        groups = _param_groups(model, config.weight_decay)
+        groups[1]["params"] += [p for hook in hooks for p in hook.parameters()]
+        optimizer = torch.optim.SGD(
+            groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0
+        )
+        model.train()
+        with tqdm(total=total, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
+            for epoch in range(config.epochs):
+                loss_sum, correct, seen = 0.0, 0, 0
+                for images, labels in loader.epoch(epoch):
+                    lr = _lr_at(step, total, warmup, config.lr)
+                    for group in optimizer.param_groups:
+                        group["lr"] = lr
+                    logits = model(images)
+                    loss = criterion(logits, labels)
+                    for hook in hooks:
+                        loss = hook.replace_loss(model, images, labels, logits, loss)
+                        extra = hook.extra_loss(model, images, labels, logits)
+                        if extra is not None:
+                            loss = loss + extra
+                    if not torch.isfinite(loss):
+                        raise InvalidInputError(
+                            f"training diverged (loss {loss.item()} at epoch {epoch}); lower the learning rate "
+                            f"(now {config.lr})"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for hook in hooks:
+                        hook.after_backward(model)
+                    optimizer.step()
+                    for hook in hooks:
+                        hook.after_step(model)
+                    step += 1
+                    loss_sum += float(loss.detach()) * len(labels)
+                    correct += int((logits.detach().argmax(1) == labels).sum())
+                    seen += len(labels)
+                    bar.update(1)
+                losses.append(loss_sum / max(seen, 1))
+                accs.append(100.0 * correct / max(seen, 1))
+                bar.set_postfix_str(f"loss {losses[-1]:.3f} acc {accs[-1]:.1f}%", refresh=False)
+    finally:
+        for hook in hooks:
+            hook.detach(model)
+        model.eval()
+    return TrainResult(config.epochs, step, tuple(losses), tuple(accs), time.perf_counter() - start)
+
+
+def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, split: ArrayDataset, *, batch_size: int = 256) -> float:
+    """Top-1 accuracy (%) of ``model`` on ``split`` (a :class:`slimforge.data.ArrayDataset`), in eval mode.
+
+    The model's train/eval flags are restored afterwards.
+    """
+    from slimforge.data import make_loader
+
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        correct = 0
+        for images, labels in make_loader(split, batch_size, train=False):
+            correct += int((model(images).argmax(1) == labels).sum())
+    finally:
+        for module, training in flags:
+            module.training = training
+    return 100.0 * correct / max(1, len(split))
+
+
+def onnx_accuracy(path: str | Path, split: ArrayDataset, *, threads: int = 1) -> float:
+    """Top-1 accuracy (%) of the ONNX model at ``path`` on ``split``, run by ONNX Runtime on the CPU.
+
+    The file's batch dimension is honoured (slimforge exports batch 1), so images are fed in chunks
+    of that size.
+    """
+    import onnxruntime as ort
+
+    from slimforge.data import make_loader
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    feed = session.get_inputs()[0]
+    batch = feed.shape[0] if isinstance(feed.shape[0], int) and feed.shape[0] > 0 else 256
+    correct = 0
+    for images, labels in make_loader(split, 256, train=False):
+        x = images.numpy()
+        for i in range(0, len(x), batch):
+            chunk = x[i : i + batch]
+            if len(chunk) < batch:  # a fixed-batch file: pad the last chunk
+                chunk = np.concatenate([chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+            logits = session.run(None, {feed.name: chunk})[0][: len(x[i : i + batch])]
+            correct += int((logits.argmax(1) == labels[i : i + batch].numpy()).sum())
+    return 100.0 * correct / max(1, len(split))

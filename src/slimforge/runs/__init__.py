@@ -1,0 +1,1 @@
+"""Run directories: the SQLite run store, saved models, resume."""
