@@ -385,3 +385,20 @@ def test_two_writer_processes_interleave_without_loss(tmp_path):
     assert len(recs) == 2 * 30 * _BATCH
     order = "".join(r.key[0] for r in recs)
     assert "ab" in order and "ba" in order  # the writers did contend for the store
+
+
+def test_processes_creating_one_store_at_once_all_succeed(tmp_path):
+    # Two processes that create the same new store race on the schema and on switching to WAL;
+    # both must end up with the same valid store, never "not a run store" or "locked".
+    opener = "import sys; from slimforge.runs.store import RunStore; RunStore(sys.argv[1]).close()"
+    for k in range(8):
+        path = tmp_path / f"s{k}.sqlite"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", opener, str(path)], stderr=subprocess.PIPE, text=True)
+            for _ in range(3)
+        ]
+        for p in procs:
+            _, err = p.communicate(timeout=60)
+            assert p.returncode == 0, err
+        with RunStore(path, create=False) as store:
+            assert len(store) == 0

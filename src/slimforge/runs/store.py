@@ -234,11 +234,16 @@ class RunStore:
         assert conn is not None
         # NORMAL in WAL mode survives a killed process (only power loss may drop the last commits).
         conn.execute("PRAGMA synchronous=NORMAL")
-        is_new = self._check_header(conn, create)
+        # Read the header in one read transaction: two autocommit reads could straddle another
+        # process's creation of the schema and see half of it (no application_id, but tables).
+        conn.execute("BEGIN")
+        try:
+            is_new = self._check_header(conn, create)
+        finally:
+            conn.execute("COMMIT")
         # WAL lets readers in other processes see whole committed transactions while we write;
         # it must be switched outside a transaction and persists in the file.
-        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-            conn.execute("PRAGMA journal_mode=WAL")
+        _retry_busy(lambda: self._ensure_wal(conn))
         if not is_new:
             return
         conn.execute("BEGIN IMMEDIATE")
@@ -255,6 +260,11 @@ class RunStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+
+    @staticmethod
+    def _ensure_wal(conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            conn.execute("PRAGMA journal_mode=WAL")
 
     def _check_header(self, conn: sqlite3.Connection, create: bool) -> bool:
         """Return True if the file is still empty (schema to be created); raise if it is not ours."""
@@ -506,6 +516,23 @@ _SELECT_EVAL = (
     "SELECT seq, key, genome, objectives, constraints, feasible, seconds, meta, created_at FROM evaluations"
 )
 _SELECT_STAGE = "SELECT name, status, outputs, updated_at FROM stages"
+
+
+def _retry_busy(action: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> None:
+    """Run ``action``, retrying while SQLite says the database is locked.
+
+    Switching the journal mode needs a moment of exclusive access and SQLite does not call its
+    busy handler for it, so a store opened by two processes at once must wait here itself.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _evaluation(row: tuple) -> EvaluationRecord:
