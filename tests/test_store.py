@@ -388,15 +388,26 @@ def test_two_writer_processes_interleave_without_loss(tmp_path):
 
 
 def test_processes_creating_one_store_at_once_all_succeed(tmp_path):
-    # Two processes that create the same new store race on the schema and on switching to WAL;
-    # both must end up with the same valid store, never "not a run store" or "locked".
-    opener = "import sys; from slimforge.runs.store import RunStore; RunStore(sys.argv[1]).close()"
-    for k in range(8):
-        path = tmp_path / f"s{k}.sqlite"
+    # Processes that create the same new store race on the schema and on switching to WAL;
+    # all must end up with the same valid store, never "not a run store" or "locked".
+    opener = textwrap.dedent("""
+        import os, sys, time
+        from slimforge.runs.store import RunStore
+        print("ready", flush=True)
+        while not os.path.exists(sys.argv[2]):
+            time.sleep(0.001)
+        RunStore(sys.argv[1]).close()
+    """)
+    for k in range(10):
+        path, go = tmp_path / f"s{k}.sqlite", tmp_path / f"go{k}"
         procs = [
-            subprocess.Popen([sys.executable, "-c", opener, str(path)], stderr=subprocess.PIPE, text=True)
+            subprocess.Popen([sys.executable, "-c", opener, str(path), str(go)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             for _ in range(3)
         ]
+        for p in procs:
+            assert p.stdout.readline() == "ready\n"
+        go.touch()
         for p in procs:
             _, err = p.communicate(timeout=60)
             assert p.returncode == 0, err
