@@ -31,6 +31,7 @@ SUBCOMMANDS: dict[str, str] = {
     "measure": "slimforge.cli._measure",
     "agent": "slimforge.cli._agent",
     "lut": "slimforge.cli._lut",
+    "report": "slimforge.cli._report",
 }
 
 

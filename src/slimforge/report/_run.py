@@ -1,0 +1,136 @@
+"""Reading a run directory for the report: config, stage status and each stage's outputs.
+
+Nothing here writes: the store is opened with ``create=False`` and closed again, and every other
+file is only read. A stage that has not finished, or an output that cannot be read, becomes a
+:class:`SectionMissing` with a sentence the report shows in place of the section.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from slimforge.errors import InvalidInputError
+from slimforge.runs.layout import CONFIG_FILE, FORMAT_VERSION, STORE_FILE
+from slimforge.runs.store import RunStore, StageRecord
+
+__all__ = ["RunData", "SectionMissing", "load_run", "read_json"]
+
+_SEARCH_PREFIX = "search:"
+
+
+class SectionMissing(Exception):
+    """A section has no data to show; the message says why (shown in the report)."""
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the report needs from a run directory, read once.
+
+    Attributes:
+        run_dir: the run directory.
+        config_text: ``config.yaml`` verbatim.
+        stages: every stage row of the run store, in the order first set.
+        meta: from the store's run record: ``format_version`` and the ``slimforge`` that wrote it.
+    """
+
+    run_dir: Path
+    config_text: str
+    stages: tuple[StageRecord, ...]
+    meta: dict[str, Any]
+
+    def stage(self, name: str) -> StageRecord | None:
+        """The row of stage ``name``, or None if it was never recorded."""
+        return next((s for s in self.stages if s.name == name), None)
+
+    def outputs(self, name: str) -> dict[str, Any]:
+        """The outputs of finished stage ``name``; raises :class:`SectionMissing` if it is not done."""
+        record = self.stage(name)
+        if record is None or record.status != "done":
+            raise SectionMissing(stage_note(name, record))
+        return record.outputs
+
+    def devices(self) -> tuple[str, ...]:
+        """Device names searched: from the ``search:<device>`` stages, then any other ``search/<d>/``."""
+        names = [s.name[len(_SEARCH_PREFIX) :] for s in self.stages if s.name.startswith(_SEARCH_PREFIX)]
+        root = self.run_dir / "search"
+        if root.is_dir():
+            names += sorted(p.name for p in root.iterdir() if p.is_dir() and p.name not in names)
+        return tuple(names)
+
+    def path(self, relative: str) -> Path:
+        """A path from a stage's outputs (relative to the run directory) that stays inside it."""
+        path = (self.run_dir / relative).resolve()
+        if not path.is_relative_to(self.run_dir.resolve()):
+            raise SectionMissing(f"the path {relative!r} in the run store points outside the run directory")
+        return path
+
+
+def stage_note(name: str, record: StageRecord | None) -> str:
+    """Why stage ``name`` has no results: not run yet, running, pending or failed (with its error)."""
+    if record is None:
+        return f"stage {name!r} has not run yet"
+    when = format_time(record.updated_at)
+    if record.status == "failed":
+        error = record.outputs.get("error")
+        return f"stage {name!r} failed ({when})" + (f": {error}" if error else "")
+    if record.status == "running":
+        return f"stage {name!r} is running (since {when})"
+    return f"stage {name!r} is {record.status}"
+
+
+def format_time(unix_s: float) -> str:
+    """A Unix time as ``2024-05-01 12:00:00 UTC`` (``-`` for 0)."""
+    if not unix_s:
+        return "-"
+    return datetime.fromtimestamp(unix_s, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A JSON file's content; a missing or broken file raises :class:`SectionMissing` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SectionMissing(f"{what} {path.name} is missing") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SectionMissing(f"cannot read {what} {path.name}: {exc}") from None
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory's config and stages; a directory that is not a run raises InvalidInputError."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InvalidInputError(
+            f"run directory {run_dir} does not exist; give the directory `slimforge run` wrote"
+        )
+    missing = [name for name in (STORE_FILE, CONFIG_FILE) if not (run_dir / name).is_file()]
+    if missing:
+        raise InvalidInputError(
+            f"{run_dir} is not a slimforge run directory (no {' or '.join(missing)}); "
+            "give the directory `slimforge run` wrote"
+        )
+    try:
+        config_text = (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"cannot read {run_dir / CONFIG_FILE}: {exc}") from None
+    with RunStore(run_dir / STORE_FILE, create=False) as store:
+        stages = tuple(store.stages())
+        record = store.get_meta("run")
+    # The run record (pipeline): {"format_version", "slimforge", "config"}; absent only in a run
+    # directory whose first stage has not started, which has nothing to report but its config.
+    meta = (
+        {k: record[k] for k in ("format_version", "slimforge") if k in record}
+        if isinstance(record, dict)
+        else {}
+    )
+    version = meta.get("format_version", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise InvalidInputError(
+            f"run directory {run_dir} was written by slimforge {meta.get('slimforge', '?')} in run format "
+            f"{version}, but this slimforge reads format {FORMAT_VERSION}; "
+            "report it with the release that wrote it"
+        )
+    return RunData(run_dir=run_dir, config_text=config_text, stages=stages, meta=meta)

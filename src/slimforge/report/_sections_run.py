@@ -1,0 +1,55 @@
+"""The run sections: stage status and the config, verbatim."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slimforge.report._html import Html, esc, fmt, table
+from slimforge.report._run import RunData, format_time
+from slimforge.report._section import Section, missing_section
+from slimforge.runs.layout import STAGES
+
+__all__ = ["config_section", "stages_section"]
+
+
+def _outputs_summary(outputs: dict[str, Any]) -> str:
+    """Scalar outputs as ``key value``; lists as their length (the sections below show the details)."""
+    parts = []
+    for k, v in outputs.items():
+        if isinstance(v, list):
+            parts.append(f"{k}: {len(v)}")
+        elif not isinstance(v, dict):
+            parts.append(f"{k} {fmt(v)}")
+    return "; ".join(parts)
+
+
+def stages_section(run: RunData) -> Section:
+    """Every stage in run order with its status, last update and outputs in short."""
+    recorded = {s.name: s for s in run.stages}
+    order: list[str] = []
+    for name in STAGES:
+        if name == "search":
+            searches = [s.name for s in run.stages if s.name.startswith("search:")]
+            order += searches or ["search"]
+        else:
+            order.append(name)
+    order += [s.name for s in run.stages if s.name not in order]
+    rows = []
+    for name in order:
+        s = recorded.get(name)
+        status = s.status if s else "not started"
+        badge = Html(f'<span class="status status-{esc(status.replace(" ", "-"))}">{esc(status)}</span>')
+        summary = _outputs_summary(s.outputs) if s else ""
+        rows.append([name, badge, format_time(s.updated_at) if s else "-", summary])
+    return Section(key="stages", title="Stages", body=table(["stage", "status", "updated", "outputs"], rows))
+
+
+def config_section(run: RunData) -> Section:
+    """``config.yaml`` as the run echoed it, every default filled in."""
+    if not run.config_text.strip():
+        return missing_section("config", "Config", "config.yaml is empty")
+    return Section(
+        key="config",
+        title="Config (config.yaml)",
+        body=Html(f"<pre class='config'>{esc(run.config_text)}</pre>"),
+    )

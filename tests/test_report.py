@@ -1,0 +1,531 @@
+"""`slimforge.report` and `slimforge report`: a synthetic run directory built as the pipeline writes one.
+
+The search result is real (a random search on the NAS-Bench-201 tables under ../shared/data); the
+retrain, compress and measure outputs are fake but well-formed (the real record classes).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from slimforge.cli import main
+from slimforge.errors import InvalidInputError
+from slimforge.report import ReportResult, plot_fronts, render_report
+from slimforge.runs.layout import FORMAT_VERSION, search_stage
+from slimforge.runs.store import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "nb201"
+DEVICE = f"table:{DATA / 'device_pi5_onnxruntime.csv'}"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"NAS-Bench-201 tables not found at {DATA}")
+# A hostile name: must come out escaped in HTML and intact through the embedded JSON.
+EVIL = "knee $\\frac{$ </script><b onmouseover=alert(1)>&co"
+CONFIG = "# slimforge run config\nname: \"<script>alert('x')</script>\"\ndevices:\n  pi5: table:pi5.csv\n"
+
+
+def _problem():
+    from slimforge.search import build_problem
+
+    return build_problem(
+        "nb201",
+        "error,latency_ms",
+        accuracy_table=DATA / "accuracy_cifar10.csv",
+        device=DEVICE,
+        constraints=["latency_ms <= 5"],
+    )
+
+
+@pytest.fixture(scope="module")
+def search_result() -> dict:
+    if not DATA.is_dir():
+        pytest.skip(f"NAS-Bench-201 tables not found at {DATA}")
+    from slimforge.search import minimize
+
+    return minimize(_problem(), "random", budget=60, seed=0).to_dict()
+
+
+def _compression_json(name: str) -> str:
+    from slimforge.compress import CompressionReport, StageResult
+
+    def row(i, stage, kind, acc, macs, size, ms):
+        return StageResult(
+            index=i,
+            stage=stage,
+            kind=kind,
+            onnx_file=f"{i}.onnx",
+            val_accuracy_pct=acc,
+            test_accuracy_pct=acc - 0.5,
+            num_params=20_000 - 5_000 * i,
+            num_nonzero_params=19_000 - 5_000 * i,
+            macs=macs,
+            onnx_bytes=size,
+            packed_bytes=None,
+            latency_ms=ms,
+            latency_iqr_ms=0.01,
+            latency_stable=True,
+            seconds=1.5,
+            within_budget=True,
+            notes=(f"{name} note {i}",) if i else (),
+        )
+
+    report = CompressionReport(
+        model=name,
+        data="digits",
+        recipe="prune:0.5 > int8",
+        input_shape=(1, 1, 8, 8),
+        finetune_epochs=1,
+        finetune_lr=0.01,
+        max_accuracy_drop_pct=1.0,
+        budget_met=True,
+        kept_stage=2,
+        message="kept stage 2",
+        stages=(
+            row(0, "original", "none", 95.0, 100_000, 80_000, 0.2),
+            row(1, "prune:0.5", "prune", 94.5, 50_000, 40_000, 0.12),
+            row(2, "int8", "quantize", 94.2, 50_000, 12_000, 0.08),
+        ),
+        comparisons=(row(1, "ort-int8", "quantize", 93.9, 100_000, 25_000, 0.1),),
+        latency_conditions="onnxruntime 1.x, 1 thread, batch 1",
+        macs_note="MACs = FLOPs / 2",
+        details={},
+    )
+    return report.to_json()
+
+
+def _local_measurement(model: str, ms: float) -> dict:
+    from slimforge.hardware.devices import DeviceInfo, DeviceMeasurement
+    from slimforge.hardware.latency import LatencyProtocol, LatencyResult
+
+    latency = LatencyResult(
+        runtime="onnxruntime",
+        runtime_version="1.20.0",
+        threads=1,
+        batch_size=1,
+        input_shape=(1, 3, 32, 32),
+        cpu_model="Test CPU",
+        cpu_count=2,
+        statistic="median",
+        latency_ms_median=ms,
+        latency_ms_iqr=ms / 20,
+        latency_ms_q1=ms * 0.97,
+        latency_ms_q3=ms * 1.02,
+        latency_ms_min=ms * 0.9,
+        relative_iqr=0.05,
+        num_runs=400,
+        warmup_runs=10,
+        measure_s=2.0,
+        stable=True,
+        protocol=LatencyProtocol(),
+    )
+    info = DeviceInfo(
+        kind="local-cpu",
+        name="cpu",
+        runtime="onnxruntime",
+        runtime_version="1.20.0",
+        cpu_model="Test CPU",
+        cpu_count=2,
+        hostname="host",
+        platform="Linux x86_64",
+    )
+    return DeviceMeasurement(
+        device="cpu",
+        device_info=info,
+        model=model,
+        model_sha256="ab" * 32,
+        input_shape=(1, 3, 32, 32),
+        threads=1,
+        precision="int8",
+        source="measured",
+        latency_ms=ms,
+        latency_ms_iqr=ms / 20,
+        stable=True,
+        latency=latency,
+        energy_mj=None,
+        energy_source="none",
+        cached=False,
+    ).to_dict()
+
+
+def _stage_outputs(result: dict) -> dict[str, dict]:
+    """Outputs of the stages after the search, shaped as slimforge.runs' stages write them."""
+    from slimforge.hardware.devices import get_device
+
+    front = result["front"]
+    picks = [(EVIL, front[len(front) // 2]), ("pi5-fastest", front[-1])]
+    names = [n for n, _ in picks]
+    chosen = [{"name": n, "device": "pi5", "arch": e["arch"], "genome": e["genome"], "rule": "knee",
+               "objectives": e["objectives"], "metrics": e["metrics"]} for n, e in picks]  # fmt: skip
+    retrained = [{"name": n, "arch": e["arch"], "dir": f"models/m{i}/trained", "devices": ["pi5"],
+                  "estimated_accuracy_pct": e["metrics"]["accuracy"],
+                  "accuracy_pct": e["metrics"]["accuracy"] - i - 1,
+                  "val_accuracy_pct": 90.0, "accuracy_split": "test", "mode": "finetune", "distilled": True,
+                  "epochs": 2, "seconds": 30.0} for i, (n, e) in enumerate(picks)]  # fmt: skip
+    reference = {"name": "ref-mobilenet_v2-0.5", "model": "mobilenet_v2", "width": 0.5,
+                 "accuracy_pct": 91.0, "val_accuracy_pct": 90.5, "epochs": 5, "seconds": 50.0,
+                 "dir": "models/ref/trained"}  # fmt: skip
+    table_device = get_device(DEVICE)
+    measured = [{"name": n, "device": "pi5", "form": "architecture",
+                 "measurement": table_device.measure(e["arch"]).to_dict()} for n, e in picks]  # fmt: skip
+    measured += [{"name": n, "device": "cpu", "form": form, "measurement": _local_measurement(n, 1.0 + i)}
+                 for i, n in enumerate(names) for form in ("deployable", "fp32")]  # fmt: skip
+    return {
+        "select": {"chosen": chosen},
+        "retrain": {"models": retrained, "reference": [reference]},
+        "compress": {
+            "recipe": "prune:0.5 > int8",
+            "models": [
+                {
+                    "name": n,
+                    "dir": f"models/m{i}/compressed",
+                    "report": f"models/m{i}/compressed/compression.json",
+                }
+                for i, n in enumerate(names)
+            ],
+        },  # fmt: skip
+        "export": {
+            "models": [
+                {"name": n, "onnx": f"models/m{i}/model.onnx", "bytes": 12_000} for i, n in enumerate(names)
+            ]
+        },  # fmt: skip
+        "measure": {
+            "models": measured,
+            "reference": [
+                {
+                    "name": reference["name"],
+                    "device": "cpu",
+                    "form": "fp32",
+                    "width": 0.5,
+                    "model": "mobilenet_v2",
+                    "accuracy_pct": 91.0,
+                    "measurement": _local_measurement("ref-mobilenet_v2-0.5", 4.0),
+                }
+            ],
+        },  # fmt: skip
+    }
+
+
+def make_run(root: Path, result: dict | None, upto: str = "measure") -> Path:
+    """A run directory with every stage up to ``upto`` done, the next one running (no search if no result)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.yaml").write_text(CONFIG, encoding="utf-8")
+    order = ["supernet", "search", "select", "retrain", "compress", "export", "measure"]
+    with RunStore(root / "store.sqlite") as store:
+        store.set_meta("run", {"format_version": FORMAT_VERSION, "slimforge": "0.1.0", "config": {}})
+        supernet = {"dir": "supernet", "method": "spos", "epochs": 3, "seconds": 12.5,
+                    "images_per_s": 800.0, "val_accuracy_pct": None}  # fmt: skip
+        store.set_stage("supernet", "done", supernet)
+        if result is None:
+            return root
+        (root / "search" / "pi5").mkdir(parents=True)
+        (root / "search" / "pi5" / "result.json").write_text(json.dumps(result), encoding="utf-8")
+        store.set_stage(search_stage("pi5"), "done", {
+            "device": "pi5", "spec": DEVICE, "dir": "search/pi5", "result": "search/pi5/result.json",
+            "objectives": result["objectives"], "constraints": result["constraints"],
+            "evaluations": result["num_evaluations"], "front": len(result["front"]),
+            "accuracy_source": "table", "cost_source": "table"})  # fmt: skip
+        outputs = _stage_outputs(result)
+        for name in order[2 : order.index(upto) + 1]:
+            store.set_stage(name, "done", outputs[name])
+        if upto != "measure":
+            store.set_stage(order[order.index(upto) + 1], "running", {})
+    if order.index(upto) >= order.index("compress"):
+        for m in outputs["compress"]["models"]:
+            path = root / m["report"]
+            path.parent.mkdir(parents=True)
+            path.write_text(_compression_json(m["name"]), encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory, search_result):
+    run_dir = make_run(tmp_path_factory.mktemp("report") / "run", search_result)
+    store_bytes = (run_dir / "store.sqlite").read_bytes()
+    result = render_report(run_dir)
+    return run_dir, result, result.html_path.read_text(encoding="utf-8"), store_bytes
+
+
+def _payload(text: str) -> dict:
+    match = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    assert match, "no embedded chart data"
+    return json.loads(match.group(1))
+
+
+def test_full_run_shows_every_section(full, search_result):
+    run_dir, result, text, _ = full
+    assert result.html_path == run_dir / "report.html"
+    assert result.sections_missing == {}
+    assert result.sections_present == (
+        "stages",
+        "front:pi5",
+        "evolution:pi5",
+        "select",
+        "accuracy",
+        "compression",
+        "measurement",
+        "config",
+    )
+    for e in search_result["front"]:
+        assert html.escape(e["arch"]) in text  # the front table
+    for needle in (
+        "<h2>Pareto front on pi5</h2>",
+        "<h2>Front evolution on pi5</h2>",
+        "Estimated vs true accuracy",
+        "prune:0.5",
+        "ort-int8",
+        "Test CPU",
+        "ref-mobilenet_v2-0.5",
+        "Reference zoo models",
+        "compressed, test",
+        "onnxruntime 1.20.0",
+        "random",
+        "&lt;script&gt;alert(&#x27;x&#x27;)",
+    ):
+        assert needle in text, needle
+    assert "<script>alert" not in text and "<b onmouseover" not in text
+    assert html.escape(EVIL) in text
+
+
+def test_embedded_data_holds_every_evaluation(full, search_result):
+    _, _, text, _ = full
+    charts = _payload(text)["charts"]
+    front = charts["front-pi5"]
+    assert front["kind"] == "front" and front["x"] == "latency_ms" and front["y"] == "error"
+    records = front["records"]
+    assert [r["arch"] for r in records] == [e["arch"] for e in search_result["evaluations"]]
+    assert sum(r["front"] for r in records) == len(search_result["front"])
+    assert (
+        sum(not r["feasible"] for r in records)
+        == search_result["num_evaluations"] - search_result["num_feasible"]
+        > 0
+    )
+    assert sorted(n for r in records for n in r["chosen"]) == sorted([EVIL, "pi5-fastest"])
+    assert {"evolution-pi5", "hypervolume-pi5", "accuracy"} <= set(charts)
+    hv = [p["y"] for p in charts["hypervolume-pi5"]["series"][0]["points"]]
+    assert hv == sorted(hv) and hv[-1] > 0
+    assert "</script" not in text.split('id="report-data">')[1].split("</script>")[0]
+
+
+def test_report_is_self_contained(full):
+    _, _, text, _ = full
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//|@import|<link\b|<iframe\b", text, re.I)
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+
+
+def test_pngs_written_and_store_unchanged(full):
+    run_dir, result, _, store_bytes = full
+    names = sorted(p.name for p in result.png_paths)
+    assert names == [
+        "accuracy.png",
+        "evolution_pi5.png",
+        "front_pi5.png",
+        "measured_cpu_2.png",
+        "measured_pi5_1.png",
+    ]
+    for p in result.png_paths:
+        assert p.parent == run_dir / "figures"
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 5_000
+    assert (run_dir / "store.sqlite").read_bytes() == store_bytes
+    assert result.stage_outputs()["figures"][0].startswith("figures/")
+    assert ReportResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+@needs_data
+def test_unfinished_run_says_what_is_missing(tmp_path):
+    from slimforge.search import minimize
+
+    run_dir = make_run(tmp_path / "run", None)
+    with RunStore(run_dir / "search" / "pi5" / "store.sqlite") as store:
+        minimize(_problem(), "random", budget=20, seed=1, store=store)
+    with RunStore(run_dir / "store.sqlite", create=False) as store:
+        store.set_stage(search_stage("pi5"), "running", {"device": "pi5"})
+        store.set_stage(search_stage("edge"), "failed", {"error": "device <edge> unreachable"})
+    result = render_report(run_dir, png=False)
+    text = result.html_path.read_text(encoding="utf-8")
+    assert result.png_paths == () and not (run_dir / "figures").exists()
+    assert {"front:pi5", "evolution:pi5", "stages", "config"} <= set(result.sections_present)
+    assert "showing the 20 evaluations stored so far" in text
+    assert len(_payload(text)["charts"]["front-pi5"]["records"]) == 20
+    missing = result.sections_missing
+    assert "failed" in missing["front:edge"] and "device <edge> unreachable" in missing["front:edge"]
+    assert "device &lt;edge&gt; unreachable" in text
+    for key in ("select", "accuracy", "compression", "measurement"):
+        assert "has not run yet" in missing[key]
+
+
+def test_run_with_no_stage_output_yet(tmp_path):
+    run_dir = make_run(tmp_path / "run", None)
+    result = render_report(run_dir, png=False)
+    assert result.sections_present == ("stages", "config")
+    assert "no search has run yet" in result.sections_missing["front"]
+    assert "not started" in result.html_path.read_text(encoding="utf-8")
+
+
+def test_half_finished_run_and_broken_outputs(tmp_path, search_result):
+    run_dir = make_run(tmp_path / "run", search_result, upto="retrain")
+    result = render_report(run_dir, png=True)
+    assert "is running" in result.sections_missing["compression"]
+    assert "accuracy" in result.sections_present and (run_dir / "figures" / "accuracy.png").is_file()
+    with RunStore(run_dir / "store.sqlite", create=False) as store:
+        uncompressed = [{"name": EVIL, "dir": None, "report": None}]
+        store.set_stage("compress", "done", {"models": uncompressed, "recipe": "none"})
+    (run_dir / "search" / "pi5" / "result.json").write_text("{not json", encoding="utf-8")
+    result = render_report(run_dir, png=False)
+    assert "cannot read" in result.sections_missing["front:pi5"]
+    assert "compression" in result.sections_present
+    assert "not compressed (recipe none)" in result.html_path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("layout", ["missing", "empty", "no-store", "no-config"])
+def test_not_a_run_directory_is_refused_and_nothing_written(tmp_path, capsys, layout):
+    target = tmp_path / "x"
+    if layout != "missing":
+        target.mkdir()
+    if layout == "no-store":
+        (target / "config.yaml").write_text("a: 1\n")
+    if layout == "no-config":
+        RunStore(target / "store.sqlite").close()
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    with pytest.raises(InvalidInputError, match="run directory"):
+        render_report(target)
+    assert main(["report", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("slimforge report: error:") and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_other_layout_version_is_refused(tmp_path):
+    run_dir = make_run(tmp_path / "run", None)
+    with RunStore(run_dir / "store.sqlite", create=False) as store:
+        store.set_meta("run", {"format_version": FORMAT_VERSION + 1, "slimforge": "9.9"})
+    with pytest.raises(InvalidInputError, match="slimforge 9.9 in run format"):
+        render_report(run_dir, png=False)
+
+
+def test_cli_json(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "run", None)
+    assert main(["report", str(run_dir), "--no-png", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["html_path"] == str(run_dir / "report.html") and out["png_paths"] == []
+    assert "front" in out["sections_missing"]
+
+
+def test_plot_fronts_draws_several_fronts_and_points(tmp_path):
+    path = plot_fronts(
+        {"space A": [[1.0, 9.0], [2.0, 5.0], [4.0, 3.0]], "space B": [[1.5, 8.0], [3.0, 4.0]]},
+        tmp_path / "fronts.png",
+        "latency (ms)",
+        "error (%)",
+        points={"mobilenet_v2": (3.5, 6.0)},
+        scatter={"all": [[5.0, 9.5], [6.0, 7.0]]},
+        title="fronts",
+    )
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(InvalidInputError, match="space C"):
+        plot_fronts({"space C": [1.0, 2.0, 3.0]}, tmp_path / "bad.png", "x", "y")
+
+
+def _chromium() -> str | None:
+    return next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
+
+
+# Injected first into a copy of the report: records script errors, CSP violations and console
+# errors, hovers the first plotted point, then writes what it saw into the DOM for --dump-dom.
+_PROBE = """<script>
+(function () {
+  var log = [];
+  var original = console.error;
+  console.error = function () {
+    log.push("console.error: " + Array.from(arguments).join(" "));
+    original.apply(console, arguments);
+  };
+  window.addEventListener("error", function (e) { log.push("error: " + (e.message || e.target)); }, true);
+  window.addEventListener("unhandledrejection", function (e) { log.push("rejection: " + e.reason); });
+  document.addEventListener("securitypolicyviolation", function (e) { log.push("csp: " + e.blockedURI); });
+  window.addEventListener("load", function () {
+    var pt = document.querySelector("figure.chart svg .pt");
+    if (pt) pt.dispatchEvent(new MouseEvent("mouseenter", { clientX: 200, clientY: 200 }));
+    var tip = document.querySelector("figure.chart .tooltip");
+    var tooltip = tip && tip.style.display === "block" ? tip.textContent : "";
+    var select = document.querySelector('figure.chart select[data-axis="x"]'), labels = [];
+    if (select) {
+      select.value = "evaluation #";
+      select.dispatchEvent(new Event("change"));
+      labels = Array.from(select.closest("figure").querySelectorAll("svg text"), function (t) {
+        return t.textContent;
+      });
+    }
+    var out = document.createElement("pre");
+    out.id = "probe";
+    out.textContent = JSON.stringify({
+      errors: log,
+      tooltip: tooltip,
+      switched: labels.indexOf("evaluation #") >= 0,
+      svgs: document.querySelectorAll("figure.chart svg").length,
+      points: document.querySelectorAll("figure.chart svg .pt").length,
+      tables: document.querySelectorAll("section table").length,
+      undrawn: document.querySelectorAll("figure.chart p.note").length
+    });
+    document.body.appendChild(out);
+  });
+})();
+</script>"""
+
+
+@pytest.mark.slow
+def test_report_renders_in_headless_chromium(full, tmp_path, search_result):
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("no chromium binary on PATH (Debian: apt-get install chromium)")
+    _, result, text, _ = full
+    page = tmp_path / "probe.html"
+    page.write_text(text.replace("<head>", "<head>" + _PROBE, 1), encoding="utf-8")
+    flags = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ]
+    dom = subprocess.run(
+        [*flags, f"--user-data-dir={tmp_path / 'profile1'}", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    match = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout, re.S)
+    assert match, f"no probe output; chromium said: {dom.stderr[-2000:]}"
+    probe = json.loads(html.unescape(match.group(1)))
+    assert probe["errors"] == []
+    assert probe["switched"] and probe["undrawn"] == 0 and probe["svgs"] >= 5 and probe["tables"] >= 8
+    assert probe["points"] >= search_result["num_evaluations"]
+    archs = {e["arch"] for e in search_result["evaluations"]}
+    assert probe["tooltip"].split("\n")[0] in archs and "latency_ms:" in probe["tooltip"]
+
+    shot = tmp_path / "report.png"
+    subprocess.run(
+        [
+            *flags,
+            f"--user-data-dir={tmp_path / 'profile2'}",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            result.html_path.as_uri(),
+        ],
+        capture_output=True,
+        timeout=120,
+    )
+    assert shot.is_file() and shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 20_000
+    (REPO / "artifacts").mkdir(exist_ok=True)
+    shutil.copyfile(shot, REPO / "artifacts" / "report.png")
