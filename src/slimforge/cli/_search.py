@@ -16,12 +16,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--objectives",
         default="error,latency_ms",
-        help="comma-separated objectives, all minimised (default: error,latency_ms)",
+        help=(
+            "comma-separated objectives, all minimised (default: error,latency_ms): error, accuracy "
+            "(from --accuracy), latency_ms, energy_mj, latency_iqr_ms (from --device), num_params, macs, "
+            "peak_mem_bytes, model_bytes (from the network itself)"
+        ),
     )
     parser.add_argument(
-        "--accuracy-table", metavar="CSV", help="accuracy table (index,arch,accuracy) giving 'error'"
+        "--accuracy-table",
+        metavar="CSV",
+        help="accuracy table (index,arch,accuracy) giving 'error'; the same as --accuracy table:CSV",
     )
-    parser.add_argument("--device", metavar="SPEC", help="device giving latency_ms/energy_mj: table:FILE")
+    parser.add_argument(
+        "--accuracy",
+        metavar="SPEC",
+        help=(
+            "accuracy source: table:FILE, supernet:DIR (a trained supernet's run directory), "
+            "predictor:FILE (a saved accuracy predictor) give 'error'; proxy:NAMES (zero-cost proxies, "
+            "e.g. proxy:meco,jacob_cov,num_params) gives 'proxy_score_neg'"
+        ),
+    )
+    parser.add_argument(
+        "--data",
+        metavar="SPEC",
+        help=(
+            "data for --accuracy supernet:/proxy: (npz:FILE, cifar10:DIR, digits, ...); default: the "
+            "supernet's training data, or digits for proxies"
+        ),
+    )
+    parser.add_argument(
+        "--device",
+        metavar="SPEC",
+        help=(
+            "device giving latency_ms/energy_mj: table:FILE, lut:FILE (latency lookup table), "
+            "predictor:FILE (latency predictor, nb201), or measured: local-cpu, local-torch, "
+            "remote:http://HOST:PORT (cached in --out's store)"
+        ),
+    )
     parser.add_argument(
         "--constraint",
         action="append",
@@ -119,8 +150,13 @@ def run(args: argparse.Namespace) -> int:
         args.space,
         args.objectives,
         accuracy_table=args.accuracy_table,
+        accuracy=args.accuracy,
+        data=args.data,
         device=args.device,
         constraints=args.constraint,
+        # Measured devices keep their figures in the run's store: a resumed or repeated search
+        # does not measure a network twice under the same conditions.
+        measurement_cache=Path(args.out) / "store.sqlite" if args.out else None,
     )
     settings = parse_settings(args.settings)
     store = None

@@ -11,12 +11,14 @@ from slimforge.search.constraint import Constraint
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.evaluator import EVALUATORS, Evaluator, make_evaluator
 from slimforge.search.minimize import minimize
-from slimforge.search.problem import Problem, build_problem
+from slimforge.search.problem import ACCURACY_SOURCES, DEVICE_SOURCES, Problem, build_problem
 from slimforge.search.result import SearchResult, feasible_front
 from slimforge.search.selection import best, knee_point, within_of_best
 
 __all__ = [
+    "ACCURACY_SOURCES",
     "ALGORITHMS",
+    "DEVICE_SOURCES",
     "EVALUATORS",
     "Algorithm",
     "Constraint",

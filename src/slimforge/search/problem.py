@@ -5,16 +5,27 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from slimforge.errors import InvalidInputError, UnknownNameError, close_matches
+from slimforge.registry import Registry
+from slimforge.search._alias import AliasEvaluator
 from slimforge.search.constraint import Constraint
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.evaluator import Evaluator, make_evaluator
 from slimforge.spaces import Genome, SearchSpace, get_space
 
-__all__ = ["Problem", "build_problem", "parse_names"]
+__all__ = [
+    "ACCURACY_SOURCES",
+    "COST_METRICS",
+    "DEVICE_SOURCES",
+    "Problem",
+    "Source",
+    "build_problem",
+    "parse_names",
+]
 
 
 class Problem:
@@ -79,6 +90,27 @@ class Problem:
         seconds = time.perf_counter() - start
         return self.make_evaluation(genome, metrics, seconds)
 
+    def evaluate_many(self, genomes: Sequence[Genome]) -> list[Evaluation]:
+        """:meth:`evaluate` of each genome, each evaluator asked once for the whole batch.
+
+        Evaluators with ``evaluate_many`` batch their work (a supernet's statistics saved once, a
+        device's runs interleaved, one vectorised prediction); ``seconds`` of each evaluation is the
+        batch's time shared out equally.
+        """
+        genomes = [self.space.validate(g) for g in genomes]
+        if not genomes:
+            return []
+        start = time.perf_counter()
+        metrics: list[dict[str, float]] = [{} for _ in genomes]
+        for ev in self.evaluators:
+            many = getattr(ev, "evaluate_many", None)
+            results = many(genomes) if many is not None else [ev.evaluate(g) for g in genomes]
+            for values, got in zip(metrics, results):
+                for name, value in got.items():
+                    values.setdefault(name, float(value))
+        seconds = (time.perf_counter() - start) / len(genomes)
+        return [self.make_evaluation(g, m, seconds) for g, m in zip(genomes, metrics)]
+
     def metrics(self, genome: Genome) -> dict[str, float]:
         """Every metric the needed evaluators give for ``genome`` (the first evaluator naming one wins)."""
         metrics: dict[str, float] = {}
@@ -131,9 +163,125 @@ def parse_names(text: str | Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-# Which evaluator gives which metric, for build_problem's choice of evaluators.
-_ACCURACY_METRICS = ("error", "accuracy")
-_DEVICE_METRICS = ("latency_ms", "energy_mj")
+@dataclass(frozen=True)
+class Source:
+    """One form of an accuracy or device spec (``KIND:ARGUMENT`` or ``KIND``) for :func:`build_problem`.
+
+    Attributes:
+        form: how the spec is written, for messages (``supernet:DIR``).
+        evaluator: the :data:`~slimforge.search.EVALUATORS` name it makes.
+        argument: the evaluator option that takes the spec's argument (or the whole spec).
+        gives: the metrics a problem may ask of it.
+        aliases: generic metric -> the evaluator's metric it copies (``error`` -> ``predicted_error``).
+        takes: the build_problem settings passed on to the evaluator (``data``, ``num_classes``,
+            ``input_shape``, ``store_path``).
+        has_argument: the spec is ``KIND:ARGUMENT`` (else just ``KIND``).
+        whole_spec: ``argument`` takes the whole spec (``local-cpu``, ``remote:URL``), not only
+            what follows the ``:``.
+    """
+
+    form: str
+    evaluator: str
+    argument: str
+    gives: tuple[str, ...]
+    aliases: tuple[tuple[str, str], ...] = ()
+    takes: tuple[str, ...] = ()
+    has_argument: bool = True
+    whole_spec: bool = False
+
+
+_MEASURED = ("latency_ms", "energy_mj", "latency_iqr_ms")
+_MEASURED_TAKES = ("num_classes", "input_shape", "store_path")
+
+#: accuracy sources of :func:`build_problem`, by the kind before the ``:`` of ``accuracy=KIND:ARG``.
+ACCURACY_SOURCES: Registry[Source] = Registry("accuracy source")
+ACCURACY_SOURCES.register("table", Source("table:FILE", "accuracy_table", "path", ("error", "accuracy")))
+ACCURACY_SOURCES.register(
+    "supernet",
+    Source("supernet:DIR", "supernet_accuracy", "checkpoint", ("error", "accuracy"), takes=("data",)),
+)
+ACCURACY_SOURCES.register(
+    "proxy",
+    Source(
+        "proxy:NAMES", "proxy", "proxies", ("proxy_score_neg", "proxy_score"), takes=("data", "num_classes")
+    ),
+)
+ACCURACY_SOURCES.register(
+    "predictor",
+    Source(
+        "predictor:FILE",
+        "predictor",
+        "path",
+        ("error", "accuracy", "predicted_error", "predicted_accuracy", "predicted_error_std"),
+        aliases=(("error", "predicted_error"), ("accuracy", "predicted_accuracy")),
+    ),
+)
+
+#: device sources of :func:`build_problem`, by the kind before the ``:`` of ``device=KIND[:ARG]``.
+DEVICE_SOURCES: Registry[Source] = Registry("device source")
+DEVICE_SOURCES.register("table", Source("table:FILE", "device_table", "path", ("latency_ms", "energy_mj")))
+DEVICE_SOURCES.register("lut", Source("lut:FILE", "lut_latency", "path", ("latency_ms",)))
+DEVICE_SOURCES.register("predictor", Source("predictor:FILE", "latency_predictor", "path", ("latency_ms",)))
+for _kind, _form, _has_argument in (
+    ("local-cpu", "local-cpu", False),
+    ("local-torch", "local-torch", False),
+    ("remote", "remote:http://HOST:PORT", True),
+):
+    DEVICE_SOURCES.register(
+        _kind,
+        Source(
+            _form,
+            "measured_latency",
+            "device",
+            _MEASURED,
+            takes=_MEASURED_TAKES,
+            has_argument=_has_argument,
+            whole_spec=True,
+        ),
+    )
+
+#: metrics computed from the built network alone, and the evaluator that gives each.
+COST_METRICS = {
+    "num_params": "num_params",
+    "macs": "macs",
+    "peak_mem_bytes": "peak_memory",
+    "model_bytes": "model_size",
+}
+
+
+def _forms(registry: Registry[Source]) -> str:
+    return ", ".join(registry.get(k).form for k in registry)
+
+
+def _family(registry: Registry[Source]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(m for k in registry for m in registry.get(k).gives))
+
+
+def _source(registry: Registry[Source], spec: str, what: str, flag: str) -> tuple[Source, str]:
+    """The source a spec names and its argument; a malformed or unknown spec raises one line."""
+    text = str(spec).strip()
+    kind, sep, argument = text.partition(":")
+    if kind not in registry:
+        hint = close_matches(kind, registry.list())
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise UnknownNameError(
+            f"unknown {what} {text!r}{did_you_mean} (known forms: {flag} {_forms(registry)})"
+        )
+    source = registry.get(kind)
+    if source.has_argument and not argument:
+        raise InvalidInputError(f"{what} {kind!r} needs an argument: write {flag} {source.form}")
+    if not source.has_argument and sep:
+        raise InvalidInputError(f"{what} {kind!r} takes no argument, got {text!r}; write just {kind}")
+    return source, text if source.whole_spec else argument
+
+
+def _make(
+    source: Source, space: SearchSpace, argument: str, settings: Mapping[str, Any], options: Mapping[str, Any]
+) -> Evaluator:
+    given = {k: settings[k] for k in source.takes if settings.get(k) is not None}
+    evaluator = make_evaluator(source.evaluator, space, **{source.argument: argument, **given, **options})
+    aliases = {a: m for a, m in source.aliases if m in evaluator.metrics}
+    return AliasEvaluator(evaluator, aliases) if aliases else evaluator
 
 
 def build_problem(
@@ -144,46 +292,135 @@ def build_problem(
     device: str | None = None,
     constraints: Sequence[str] = (),
     num_classes: int = 10,
+    accuracy: str | None = None,
+    data: str | None = None,
+    input_shape: Sequence[int] | str | None = None,
+    accuracy_options: Mapping[str, Any] | None = None,
+    device_options: Mapping[str, Any] | None = None,
+    measurement_cache: str | os.PathLike | None = None,
 ) -> Problem:
-    """A problem from the CLI's vocabulary.
+    """A problem from the CLI's vocabulary: objective and constraint names, an accuracy source and a device.
+
+    Each needed metric picks its evaluator: ``error`` / ``accuracy`` (and a source's own names such
+    as ``predicted_error``, ``proxy_score_neg``) come from the accuracy source; ``latency_ms`` /
+    ``energy_mj`` / ``latency_iqr_ms`` from the device; ``num_params``, ``macs``, ``peak_mem_bytes``
+    and ``model_bytes`` from the built network, with no source. Evaluators no objective or
+    constraint needs are not made.
 
     Args:
         space: a space or its registry name.
         objectives: ``"error,latency_ms"`` or a list of names.
-        accuracy_table: CSV table giving ``error`` / ``accuracy``.
-        device: a device spec; ``"table:FILE"`` reads ``latency_ms`` / ``energy_mj`` from a table.
+        accuracy_table: CSV table giving ``error`` / ``accuracy`` (the same as ``accuracy="table:FILE"``).
+        device: ``table:FILE`` (a device table), ``lut:FILE`` (a latency lookup table),
+            ``predictor:FILE`` (a saved latency predictor), or a measured device: ``local-cpu``,
+            ``local-torch``, ``remote:http://HOST:PORT``.
         constraints: strings like ``"latency_ms <= 5"``.
-        num_classes: classifier outputs for metrics that build the network (``num_params``).
+        num_classes: classifier outputs of the networks built for costs, measurements and proxies.
+        accuracy: ``table:FILE``, ``supernet:DIR`` (a trained supernet's run directory),
+            ``proxy:NAMES`` (zero-cost proxies, e.g. ``proxy:meco,jacob_cov,num_params``; gives
+            ``proxy_score_neg``, not ``error``) or ``predictor:FILE`` (a saved accuracy predictor).
+        data: data spec for ``supernet:`` (default: the data it was trained on) and ``proxy:``
+            (default: the built-in ``digits``).
+        input_shape: network input for MACs, peak memory and measurements; default the space's.
+        accuracy_options: further options of the accuracy evaluator (e.g. ``{"eval_images": 500}``).
+        device_options: further options of the device evaluator (e.g. ``{"time_cap_s": 1.0}``).
+        measurement_cache: run directory or ``.sqlite`` file where a measured device caches its figures.
     """
     space = get_space(space) if isinstance(space, str) else space
     names = parse_names(objectives)
     parsed = [Constraint.parse(c) for c in constraints]
-    needed = set(names) | {c.metric for c in parsed}
-    known = (*_ACCURACY_METRICS, *_DEVICE_METRICS, "num_params")
-    for name in [*names, *(c.metric for c in parsed)]:
+    needed = list(dict.fromkeys([*names, *(c.metric for c in parsed)]))
+    accuracy_family, device_family = _family(ACCURACY_SOURCES), _family(DEVICE_SOURCES)
+    known = tuple(dict.fromkeys([*accuracy_family, *device_family, *COST_METRICS]))
+    for name in needed:
         if name not in known:
             hint = close_matches(name, known)
             did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
             raise UnknownNameError(f"unknown metric {name!r}{did_you_mean} (known: {', '.join(known)})")
-    evaluators: list[Evaluator] = []
-    if needed & set(_ACCURACY_METRICS):
-        if accuracy_table is None:
-            raise InvalidInputError(
-                f"{'/'.join(sorted(needed & set(_ACCURACY_METRICS)))} needs an accuracy source: "
-                "give --accuracy-table FILE (a CSV with index,arch,accuracy)"
-            )
-        evaluators.append(make_evaluator("accuracy_table", space, path=accuracy_table))
-    if needed & set(_DEVICE_METRICS):
-        if device is None:
-            raise InvalidInputError(
-                f"{'/'.join(sorted(needed & set(_DEVICE_METRICS)))} needs a device: give --device table:FILE"
-            )
-        kind, _, arg = device.partition(":")
-        if kind != "table" or not arg:
-            raise UnknownNameError(
-                f"unknown device {device!r}; this version reads device tables: write --device table:FILE"
-            )
-        evaluators.append(make_evaluator("device_table", space, path=arg))
-    if "num_params" in needed:
-        evaluators.append(make_evaluator("num_params", space, num_classes=num_classes))
+    if accuracy_table is not None and accuracy is not None:
+        raise InvalidInputError(
+            "give the accuracy source once: --accuracy-table FILE or --accuracy table:FILE, not both"
+        )
+    if accuracy_table is not None:
+        accuracy = f"table:{os.fspath(accuracy_table)}"
+    settings = {
+        "data": data,
+        "num_classes": num_classes,
+        "input_shape": input_shape,
+        "store_path": measurement_cache,
+    }
+    accuracy_wanted = [n for n in needed if n in accuracy_family]
+    device_wanted = [n for n in needed if n in device_family]
+    evaluators = [
+        *_accuracy_evaluator(space, accuracy, accuracy_wanted, settings, accuracy_options or {}),
+        *_device_evaluator(space, device, device_wanted, settings, device_options or {}),
+    ]
+    for name in needed:
+        if name in COST_METRICS:
+            options: dict[str, Any] = {"num_classes": num_classes}
+            if input_shape is not None and name != "num_params":
+                options["input_shape"] = input_shape
+            evaluators.append(make_evaluator(COST_METRICS[name], space, **options))
     return Problem(space, names, evaluators, parsed)
+
+
+def _accuracy_evaluator(
+    space: SearchSpace,
+    spec: str | None,
+    wanted: list[str],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> list[Evaluator]:
+    """The accuracy source's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
+    if spec is None:
+        if wanted:
+            raise InvalidInputError(
+                f"{'/'.join(wanted)} needs an accuracy source: give --accuracy-table FILE (a CSV with "
+                f"index,arch,accuracy) or --accuracy SPEC ({_forms(ACCURACY_SOURCES)})"
+            )
+        if settings.get("data") is not None:
+            raise InvalidInputError("--data goes with a supernet: or proxy: accuracy source (--accuracy)")
+        return []
+    source, argument = _source(ACCURACY_SOURCES, spec, "accuracy source", "--accuracy")
+    if settings.get("data") is not None and "data" not in source.takes:
+        raise InvalidInputError(
+            f"--data goes with a supernet: or proxy: accuracy source, not {source.form}; drop it"
+        )
+    missing = [n for n in wanted if n not in source.gives]
+    if missing:
+        raise InvalidInputError(
+            f"accuracy source {source.form} gives {', '.join(source.gives)}, not {', '.join(missing)}; "
+            f"ask for {source.gives[0]} instead, or use a source that gives {missing[0]}"
+        )
+    return [_make(source, space, argument, settings, options)] if wanted else []
+
+
+def _device_evaluator(
+    space: SearchSpace,
+    spec: str | None,
+    wanted: list[str],
+    settings: Mapping[str, Any],
+    options: Mapping[str, Any],
+) -> list[Evaluator]:
+    """The device's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
+    if spec is None:
+        if wanted:
+            raise InvalidInputError(
+                f"{'/'.join(wanted)} needs a device: give --device table:FILE, "
+                f"or one of {_forms(DEVICE_SOURCES)}"
+            )
+        return []
+    source, argument = _source(DEVICE_SOURCES, spec, "device", "--device")  # a typo is refused anyway
+    if not wanted:
+        return []
+    missing = [n for n in wanted if n not in source.gives]
+    if missing:
+        raise InvalidInputError(
+            f"device {source.form} gives {', '.join(source.gives)}, not {', '.join(missing)}; use a "
+            "device table (table:FILE) or a measured device (local-cpu, local-torch, remote:URL)"
+        )
+    if options and source.evaluator != "measured_latency":
+        raise InvalidInputError(
+            f"device options {', '.join(options)} go with a measured device, not {source.form}"
+        )
+    return [_make(source, space, argument, settings, options)]
