@@ -1,4 +1,4 @@
-"""``slimforge profile`` and ``slimforge demo`` through ``slimforge.cli.main``."""
+"""``slimforge profile`` and ``slimforge zoo --profile`` through ``slimforge.cli.main``."""
 
 from __future__ import annotations
 
@@ -91,11 +91,11 @@ def test_profile_onnx_file_and_saved_model(capsys, tmp_path) -> None:
         (["profile", "resnet20", "--weight-bits", "0"], "--weight-bits"),
         (["profile", "resnet20", "--time-cap", "-1"], "--time-cap"),
         (["profile", "resnet20", "--runtime", "tvm"], "unknown runtime 'tvm'"),
-        (["demo", "--models", "resnet20,mobilenet_v22"], "did you mean mobilenet_v2"),
+        (["zoo", "--profile", "--models", "resnet20,mobilenet_v22"], "did you mean mobilenet_v2"),
         pytest.param(
-            ["demo", "--input", "1x3x224"], "rank 3", marks=pytest.mark.slow
+            ["zoo", "--profile", "--input", "1x3x224"], "rank 3", marks=pytest.mark.slow
         ),  # builds the whole zoo
-        (["demo", "--threads", "0"], "--threads"),
+        (["zoo", "--profile", "--threads", "0"], "--threads"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(argv, message, capsys, tmp_path) -> None:
@@ -129,7 +129,7 @@ def test_demo_table_json_and_skipped_builds(capsys, monkeypatch) -> None:
         return real(config)
 
     monkeypatch.setattr(model_io, "build_model", flaky)
-    argv = ["demo", "--models", "resnet20,squeezenet_1_1,mobilenet_v3_small", "--input", "1x3x32x32"]
+    argv = ["zoo", "--profile", "--models", "resnet20,squeezenet_1_1,mobilenet_v3_small", "--input", "1x3x32x32"]
     assert main([*argv, "--time-cap", "0.2"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0] for line in out.splitlines() if line and not line.startswith(("note", "skipped"))}

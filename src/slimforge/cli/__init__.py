@@ -20,6 +20,7 @@ __all__ = ["main", "build_parser"]
 # name -> module; the order is the order of `slimforge --help`.
 SUBCOMMANDS: dict[str, str] = {
     "demo": "slimforge.cli._demo",
+    "run": "slimforge.cli._run",
     "zoo": "slimforge.cli._zoo",
     "profile": "slimforge.cli._profile",
     "search": "slimforge.cli._search",

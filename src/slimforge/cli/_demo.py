@@ -1,136 +1,52 @@
-"""``slimforge demo``: profile every zoo model and print one comparison table."""
+"""``slimforge demo``: the main job on built-in data, no config needed.
+
+It is ``slimforge run`` with the embedded default config :data:`DEMO_CONFIG`: scikit-learn's
+digits (bundled, so nothing is downloaded), the ``mbv2`` space scaled down, this machine's CPU
+with ONNX Runtime as the device. Run it again to resume or to see the summary of a finished demo.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from typing import Any
 
-from slimforge.errors import SlimforgeError
+HELP = "the main job on built-in data: supernet, search on this CPU, retrain, INT8, measure, report (~10 min)"
 
-HELP = "profile every zoo model (params, MACs, peak memory, size, latency) in one table"
+#: the demo's config (see ``slimforge run --print-config``); sized for about 10 minutes on 2 CPU cores.
+DEMO_CONFIG: dict[str, Any] = {
+    "data": "digits",
+    "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [2, 2, 2, 2, 2, 1]}},
+    "supernet": {"method": "spos", "epochs": 8, "lr": 0.05},
+    "accuracy": {"source": "supernet", "bn_images": 128},
+    "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "threads": 1}],
+    "search": {"algorithm": "nsga2", "budget": 150, "objectives": ["error", "latency_ms"]},
+    "select": {"rule": "knee"},
+    "retrain": {"mode": "finetune", "epochs": 3, "reference": ["mobilenet_v2"], "reference_widths": [0.35, 0.5]},
+    "compress": {"recipe": "quantize:int8", "finetune_epochs": 0},
+    "measure": {"time_cap_s": 2.0},
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--input", default="1x3x224x224", metavar="SHAPE", help="input shape (default 1x3x224x224)"
-    )
-    parser.add_argument("--models", metavar="A,B", help="comma-separated zoo names (default: the whole zoo)")
-    parser.add_argument(
-        "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
-    )
-    parser.add_argument(
-        "--threads", default="1", metavar="N", help="intra-op threads for latency (default 1)"
-    )
-    parser.add_argument(
-        "--time-cap", default="5", metavar="S", help="seconds at most of timed runs per model (default 5)"
-    )
-    parser.add_argument("--no-latency", action="store_true", help="count only; do not measure latency")
-    parser.add_argument("--json", action="store_true", help="print the profiles as JSON")
+    parser.add_argument("--out", default="runs/demo", metavar="RUN_DIR", help="run directory (default runs/demo)")
+    parser.add_argument("--print-config", action="store_true", help="print the demo's config as YAML and exit")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    from slimforge.cli._profile import parse_int, parse_seconds
-    from slimforge.hardware import RUNTIMES, LatencyProtocol, parse_input_shape, profile_model, with_latency
-    from slimforge.runs.model_io import build_model
-    from slimforge.zoo import MODELS, list_models
+    from slimforge.runs import RunConfig, dump_config, run_pipeline
 
-    shape = parse_input_shape(args.input)
-    threads = parse_int("--threads", args.threads, 1)
-    protocol = LatencyProtocol(time_cap_s=parse_seconds("--time-cap", args.time_cap))
-    RUNTIMES.get(args.runtime)
-    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else list_models()
-    if not names:
-        raise SlimforgeError(
-            f"--models {args.models!r} names no model; use e.g. --models mobilenet_v2,resnet18"
-        )
-    for name in names:
-        MODELS.get(name)  # an unknown name stops here, before any work, with close matches
-    models, profiles, skipped = {}, {}, []
-    first_error: SlimforgeError | None = None
-    for name in names:
-        try:
-            models[name] = build_model({"builder": "zoo", "name": name})
-            profiles[name] = profile_model(models[name], shape, measure_latency=False, name=name)
-        except SlimforgeError as exc:
-            first_error = first_error or exc
-            skipped.append({"model": name, "reason": str(exc)})
-    if not profiles and first_error is not None:
-        raise first_error  # every model failed the same way: a bad --input, ...
-    if not args.no_latency and profiles:
-        for name, result in _measure(
-            models, list(profiles), shape, args.runtime, threads, protocol, skipped
-        ).items():
-            profiles[name] = with_latency(profiles[name], result)
-    done = [p for p in profiles.values() if args.no_latency or p.latency is not None]
-    if args.json:
-        print(json.dumps({"profiles": [p.to_dict() for p in done], "skipped": skipped}, indent=2))
+    config = RunConfig.from_dict(DEMO_CONFIG)
+    if args.print_config:
+        print(dump_config(config), end="")
         return 0
-    print(_table(done, shape, protocol))
-    for s in skipped:
-        print(f"skipped {s['model']}: {s['reason']}")
+    result = run_pipeline(config, args.out, progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+        return 0
+    print(result.summary.format())
+    print(f"run directory: {result.run_dir} (run `slimforge demo` again to resume or re-print this)")
     return 0
-
-
-def _table(profiles, shape, protocol) -> str:
-    from slimforge.cli._profile import human_bytes, human_count, render_table
-    from slimforge.hardware import format_shape
-
-    lines = [f"input {format_shape(shape)}; static figures per image (batch 1); model size at 32-bit weights"]
-    latency = next((p.latency for p in profiles if p.latency is not None), None)
-    if latency is not None:
-        lines.append(f"latency measured on {latency.conditions()}; models' runs interleaved")
-    rows = []
-    for p in profiles:
-        lat = p.latency
-        rows.append(
-            [
-                p.model,
-                human_count(p.num_params),
-                human_count(p.macs),
-                human_bytes(p.peak_act_bytes),
-                human_bytes(p.model_size_bytes),
-                "n/a" if lat is None else f"{lat.latency_ms_median:.2f}",
-                "n/a" if lat is None else f"{lat.latency_ms_iqr:.2f}",
-                "n/a" if lat is None else str(lat.num_runs),
-                "" if lat is None or lat.stable else "UNSTABLE",
-            ]
-        )
-    headers = ["model", "params", "MACs", "peak act", "size", "median ms", "IQR ms", "runs", "note"]
-    lines.append(render_table(headers, rows, [False, True, True, True, True, True, True, True, False]))
-    if profiles:
-        lines.append(f"note: {profiles[0].macs_note}")
-    if any(p.latency is not None and not p.latency.stable for p in profiles):
-        lines.append(
-            f"note: UNSTABLE = relative IQR above {protocol.rel_iqr_threshold:.0%} when the "
-            f"{protocol.time_cap_s:g} s cap was reached (a busy machine); the median is still shown"
-        )
-    return "\n".join(lines)
-
-
-def _measure(models, names, shape, runtime, threads, protocol, skipped):
-    """Latency of every model, runs interleaved so a load change on the machine hits all alike."""
-    from slimforge.hardware import measure_latencies, measure_latency
-
-    progress = sys.stderr.isatty()
-    try:
-        results = measure_latencies(
-            [models[n] for n in names],
-            shape,
-            runtime=runtime,
-            threads=threads,
-            protocol=protocol,
-            progress=progress,
-        )
-        return dict(zip(names, results))
-    except SlimforgeError:
-        pass  # one model cannot run: measure one at a time to find it and keep the others
-    results = {}
-    for name in names:
-        try:
-            results[name] = measure_latency(
-                models[name], shape, runtime=runtime, threads=threads, protocol=protocol, progress=progress
-            )
-        except SlimforgeError as exc:
-            skipped.append({"model": name, "reason": str(exc)})
-    return results

@@ -1,1 +1,22 @@
-"""Run directories: the SQLite run store, saved models, resume."""
+"""Run directories: the SQLite run store, saved models, the config and stages of ``slimforge run``.
+
+>>> from slimforge.runs import load_config, run_pipeline
+>>> result = run_pipeline(load_config("design.yaml"), "runs/design")      # doctest: +SKIP
+>>> print(result.summary.format())                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from slimforge.runs.config import ConfigError, RunConfig, dump_config, load_config
+from slimforge.runs.pipeline import STAGE_RUNNERS, RunResult, run_pipeline, stage_plan
+
+__all__ = [
+    "STAGE_RUNNERS",
+    "ConfigError",
+    "RunConfig",
+    "RunResult",
+    "dump_config",
+    "load_config",
+    "run_pipeline",
+    "stage_plan",
+]

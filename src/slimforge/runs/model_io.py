@@ -59,9 +59,30 @@ def _build_zoo(config: Mapping[str, Any]) -> nn.Module:
     return create_model(name, **config.get("kwargs", {}))
 
 
+def _build_space(config: Mapping[str, Any]) -> nn.Module:
+    """Builder "space": the standalone network of ``config["arch"]`` in a search space.
+
+    ``{"builder": "space", "space": "mbv2", "space_options": {...}, "arch": "<architecture string>",
+    "kwargs": {"num_classes": 10}}``.
+    """
+    from slimforge.spaces import get_space
+
+    name, arch = config.get("space"), config.get("arch")
+    if not isinstance(name, str) or not isinstance(arch, str):
+        raise InvalidInputError(
+            f"a 'space' model config needs string 'space' and 'arch', got {name!r} and {arch!r}"
+        )
+    options = config.get("space_options", {})
+    if not isinstance(options, Mapping):
+        raise InvalidInputError(f"'space_options' must be a JSON object, got {options!r}")
+    space = get_space(name, **options)
+    return space.build(space.from_string(arch), **config.get("kwargs", {}))
+
+
 #: builder name -> function(config) -> nn.Module with fresh weights.
 BUILDERS: Registry[Callable[[Mapping[str, Any]], nn.Module]] = Registry("model builder")
 BUILDERS.register("zoo", _build_zoo)
+BUILDERS.register("space", _build_space)
 
 
 def _check_config(config: Any, where: str) -> dict[str, Any]:

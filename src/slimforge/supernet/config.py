@@ -61,6 +61,8 @@ class TrainConfig:
         grad_clip: gradient-norm clip of the weights; 0 turns it off.
         val_fraction: share of the training images held out as validation (for the architecture
             steps of DARTS/GDAS and the search of RSPS; the other methods train on all of them).
+        hold_out_val: keep the validation images out of weight training for every method, so that
+            inherited-weight accuracy on them is measured on unseen images (``slimforge run`` does).
         seed: seeds weight initialisation, path sampling, data order and augmentation.
     """
 
@@ -79,6 +81,7 @@ class TrainConfig:
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
     val_fraction: float = 0.1
+    hold_out_val: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,6 +92,8 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         for name in ("lr", "momentum", "weight_decay", "arch_lr", "arch_weight_decay", "grad_clip"):
             _non_negative(name, getattr(self, name))
+        if not isinstance(self.hold_out_val, bool):
+            raise InvalidInputError(f"hold_out_val must be True or False, got {self.hold_out_val!r}")
         if not isinstance(self.nesterov, bool):
             raise InvalidInputError(f"nesterov must be True or False, got {self.nesterov!r}")
         if self.nesterov and self.momentum == 0:

@@ -187,7 +187,8 @@ def train_supernet(
         dev, memory_format=torch.channels_last
     )
 
-    train_part = splits.train if trainer_cls.holds_out_val else _merge(splits.train, splits.val)
+    held_out = trainer_cls.holds_out_val or config.hold_out_val
+    train_part = splits.train if held_out else _merge(splits.train, splits.val)
     loader = make_loader(train_part, config.batch_size, train=True, seed=config.seed)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs

@@ -1,0 +1,370 @@
+"""The config of one ``slimforge run``: YAML in, validated frozen dataclasses out, defaults filled in.
+
+Every section is a frozen dataclass; :func:`load_config` checks each key against it and names
+the key, the bad value and what is allowed. The validated config (with every default) is echoed
+into the run directory as ``config.yaml``, so a run says exactly how it was made.
+
+>>> config = load_config("design.yaml")                     # doctest: +SKIP
+>>> config = RunConfig.from_dict({"data": "digits", "search": {"budget": 100}})
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from slimforge.errors import InvalidInputError, close_matches
+
+__all__ = [
+    "AccuracyConfig",
+    "CompressConfig",
+    "ConfigError",
+    "DeviceConfig",
+    "MeasureConfig",
+    "RetrainConfig",
+    "RunConfig",
+    "SearchConfig",
+    "SelectConfig",
+    "SpaceConfig",
+    "SupernetConfig",
+    "dump_config",
+    "load_config",
+]
+
+
+class ConfigError(InvalidInputError):
+    """A config key with a bad value, an unknown key, or a file that is not a YAML mapping."""
+
+
+def _choices(*allowed: str) -> dict[str, Any]:
+    return {"choices": allowed}
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """The search space: a registry name and its constructor options (``width``, ``resolution``, ...)."""
+
+    name: str = "mbv2"
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SupernetConfig:
+    """Supernet training (:class:`slimforge.supernet.TrainConfig`); ``device`` is a torch device."""
+
+    method: str = "spos"
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 0.025
+    options: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class AccuracyConfig:
+    """Where the search's ``error`` comes from.
+
+    ``source``: ``supernet`` (inherited weights after BN re-calibration on ``bn_images`` training
+    images, scored on the validation split) or ``table:FILE`` (an accuracy table, nb201 only).
+    """
+
+    source: str = "supernet"
+    bn_images: int = 256
+    eval_images: int | None = None
+
+
+@dataclass(frozen=True)
+class DeviceConfig:
+    """A target device: a name for the run, a device spec, and where the search's latency comes from.
+
+    ``cost``: ``lut`` (a latency table built on the device, then summed per layer), ``measure``
+    (every candidate measured on the device) or ``table`` (a ``table:FILE`` device's own figures).
+    """
+
+    name: str = "cpu"
+    spec: str = "local-cpu"
+    cost: str = field(default="lut", metadata=_choices("lut", "measure", "table"))
+    threads: int = 1
+    time_cap_s: float = 2.0
+    token_file: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The multi-objective search run once per device; objectives are all minimised."""
+
+    algorithm: str = "nsga2"
+    budget: int = 200
+    objectives: tuple[str, ...] = ("error", "latency_ms")
+    constraints: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SelectConfig:
+    """Which architectures of each device's front go on to retraining.
+
+    ``rule``: ``knee`` (the front's knee point), ``best`` (lowest ``objective`` under the
+    search's constraints), ``within`` (cheapest in ``cost`` within ``epsilon`` of the best
+    ``objective``) or ``list`` (the architecture strings in ``archs``).
+    """
+
+    rule: str = field(default="knee", metadata=_choices("knee", "best", "within", "list"))
+    objective: str = "error"
+    cost: str = "latency_ms"
+    epsilon: float = 1.0
+    archs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Training the chosen architectures: ``finetune`` from the supernet's weights (with in-place
+    distillation from the supernet's largest sub-network when ``distill``) or from ``scratch``."""
+
+    mode: str = field(default="finetune", metadata=_choices("finetune", "scratch"))
+    epochs: int = 5
+    lr: float = 0.02
+    batch_size: int = 64
+    distill: bool = True
+    reference: tuple[str, ...] = ("mobilenet_v2",)
+    reference_widths: tuple[float, ...] = (0.35, 0.5)
+    reference_epochs: int | None = None
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    """A compression recipe applied to each retrained model (``none`` skips the stage's work)."""
+
+    recipe: str = "quantize:int8"
+    finetune_epochs: int = 1
+    max_accuracy_drop: float | None = 1.0
+    calibration_images: int = 128
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    """Re-measuring the exported models (and the references) on every device."""
+
+    threads: int = 1
+    time_cap_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One design run: data, space, supernet, devices, search, selection, retraining, compression."""
+
+    data: str = "digits"
+    seed: int = 0
+    val_fraction: float = 0.1
+    space: SpaceConfig = field(default_factory=SpaceConfig)
+    supernet: SupernetConfig = field(default_factory=SupernetConfig)
+    accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
+    devices: tuple[DeviceConfig, ...] = (DeviceConfig(),)
+    search: SearchConfig = field(default_factory=SearchConfig)
+    select: SelectConfig = field(default_factory=SelectConfig)
+    retrain: RetrainConfig = field(default_factory=RetrainConfig)
+    compress: CompressConfig = field(default_factory=CompressConfig)
+    measure: MeasureConfig = field(default_factory=MeasureConfig)
+    report_png: bool = True
+
+    def __post_init__(self) -> None:
+        _check_semantics(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunConfig:
+        """Validate a plain mapping (parsed YAML); missing keys take their defaults."""
+        return _build(cls, data, "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, YAML/JSON-ready dict with every setting (tuples as lists)."""
+        return _plain(dataclasses.asdict(self))
+
+    def device(self, name: str) -> DeviceConfig:
+        """The device called ``name``."""
+        for d in self.devices:
+            if d.name == name:
+                return d
+        raise ConfigError(f"no device {name!r} in the config (devices: {', '.join(d.name for d in self.devices)})")
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML config file."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}; give a readable YAML file") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"config {path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"config {path} must be a YAML mapping of settings, got {type(data).__name__}")
+    return RunConfig.from_dict(data)
+
+
+def dump_config(config: RunConfig) -> str:
+    """The config as YAML text (what ``config.yaml`` in the run directory holds)."""
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, default_flow_style=None)
+
+
+# ---------------------------------------------------------------------------------- validation
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path or 'the config'} must be a mapping of settings, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
+    if unknown:
+        key = str(unknown[0])
+        hint = close_matches(key, fields)
+        did_you_mean = f"; did you mean {', '.join(hint)}?" if hint else ""
+        raise ConfigError(
+            f"unknown key {_join(path, key)!r}{did_you_mean} (allowed: {', '.join(fields)})"
+        )
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in data.items():
+        values[name] = _convert(hints[name], value, _join(path, name), fields[name])
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{path or 'config'}: {exc}") from None
+
+
+def _convert(hint: Any, value: Any, key: str, f: dataclasses.Field) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key, f)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is tuple:
+        item = args[0]
+        if isinstance(value, (str, int, float)) and not dataclasses.is_dataclass(item):
+            value = [v.strip() for v in value.split(",")] if isinstance(value, str) else [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        return tuple(_convert(item, v, f"{key}[{i}]", f) for i, v in enumerate(value))
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key} must be a mapping, got {value!r}")
+        return {str(k): v for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{key} must be a non-empty string, got {value!r}")
+        choices = f.metadata.get("choices")
+        if choices and value not in choices:
+            raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+        return value.strip()
+    raise ConfigError(f"{key}: unsupported setting type {hint!r}")  # a bug in the schema, not input
+
+
+def _check_semantics(config: RunConfig) -> None:
+    """Cross-field checks and ranges that the types alone do not say."""
+    positive = {
+        "seed": (config.seed, 0),
+        "supernet.epochs": (config.supernet.epochs, 1),
+        "supernet.batch_size": (config.supernet.batch_size, 1),
+        "search.budget": (config.search.budget, 1),
+        "retrain.epochs": (config.retrain.epochs, 0),
+        "retrain.batch_size": (config.retrain.batch_size, 1),
+        "compress.finetune_epochs": (config.compress.finetune_epochs, 0),
+        "compress.calibration_images": (config.compress.calibration_images, 1),
+        "accuracy.bn_images": (config.accuracy.bn_images, 0),
+        "measure.threads": (config.measure.threads, 1),
+    }
+    for key, (value, lowest) in positive.items():
+        if value < lowest:
+            raise ConfigError(f"{key} must be >= {lowest}, got {value!r}")
+    for key, value in (
+        ("supernet.lr", config.supernet.lr),
+        ("retrain.lr", config.retrain.lr),
+        ("measure.time_cap_s", config.measure.time_cap_s),
+    ):
+        if not value > 0:
+            raise ConfigError(f"{key} must be > 0, got {value!r}")
+    if not 0 < config.val_fraction < 1:
+        raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {config.val_fraction!r}")
+    if config.accuracy.eval_images is not None and config.accuracy.eval_images < 1:
+        raise ConfigError(f"accuracy.eval_images must be >= 1 or null, got {config.accuracy.eval_images!r}")
+    src = config.accuracy.source
+    if src != "supernet" and not (src.startswith("table:") and len(src) > 6):
+        raise ConfigError(f"accuracy.source must be supernet or table:FILE, got {src!r}")
+    if config.retrain.mode == "finetune" and src != "supernet":
+        raise ConfigError(
+            f"retrain.mode finetune starts from the supernet's weights, but accuracy.source is {src!r}; "
+            "set retrain.mode: scratch"
+        )
+    if not config.devices:
+        raise ConfigError("devices must list at least one device, e.g. [{name: cpu, spec: local-cpu}]")
+    names = [d.name for d in config.devices]
+    for i, d in enumerate(config.devices):
+        if d.name in names[:i]:
+            raise ConfigError(f"devices[{i}].name {d.name!r} is used twice; give each device its own name")
+        if not d.name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(
+                f"devices[{i}].name {d.name!r} must be letters, digits, '-' or '_' (it names a folder)"
+            )
+        if d.threads < 1 or not d.time_cap_s > 0:
+            raise ConfigError(f"devices[{i}]: threads must be >= 1 and time_cap_s > 0")
+        if (d.cost == "table") != d.spec.startswith("table:"):
+            raise ConfigError(
+                f"devices[{i}].cost {d.cost!r} does not fit spec {d.spec!r}: a table:FILE device has "
+                "cost table, a measured device has cost lut or measure"
+            )
+    if not config.search.objectives:
+        raise ConfigError("search.objectives must name at least one objective, e.g. [error, latency_ms]")
+    if config.select.rule == "list" and not config.select.archs:
+        raise ConfigError("select.rule list needs select.archs: the architecture strings to retrain")
+    if not config.select.epsilon >= 0:
+        raise ConfigError(f"select.epsilon must be >= 0, got {config.select.epsilon!r}")
+    if config.compress.max_accuracy_drop is not None and not config.compress.max_accuracy_drop >= 0:
+        raise ConfigError(f"compress.max_accuracy_drop must be >= 0 or null, got {config.compress.max_accuracy_drop!r}")
+    for w in config.retrain.reference_widths:
+        if not w > 0:
+            raise ConfigError(f"retrain.reference_widths must be > 0, got {w!r}")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

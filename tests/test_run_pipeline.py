@@ -1,0 +1,196 @@
+"""slimforge run: config validation, preflight, a whole run on NAS-Bench-201 tables, resume after kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slimforge.cli import main
+from slimforge.runs import ConfigError, RunConfig, load_config, run_pipeline
+from slimforge.runs.store import RunStore
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
+ACC = DATA / "accuracy_cifar10.csv"
+PI5 = DATA / "device_pi5_onnxruntime.csv"
+LITE = DATA / "device_pi5_litert.csv"
+needs_tables = pytest.mark.skipif(not ACC.is_file(), reason="../shared/data/nb201 (reference tables) is absent")
+
+
+def _table_config(**overrides):
+    """A run that needs no training: accuracy and latency from the NAS-Bench-201 tables."""
+    config = {
+        "data": "digits",
+        "space": {"name": "nb201"},
+        "accuracy": {"source": f"table:{ACC}"},
+        "devices": [
+            {"name": "ort", "spec": f"table:{PI5}", "cost": "table"},
+            {"name": "litert", "spec": f"table:{LITE}", "cost": "table"},
+        ],
+        "search": {"budget": 60, "objectives": ["error", "latency_ms"], "constraints": ["latency_ms <= 8"]},
+        "retrain": {"mode": "scratch", "epochs": 0, "reference": []},
+        "compress": {"recipe": "none"},
+        "report_png": False,
+    }
+    for key, value in overrides.items():
+        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+    return config
+
+
+def _write(tmp_path, config, name="run.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_defaults_fill_every_setting():
+    config = RunConfig.from_dict({})
+    assert config.space.name == "mbv2" and config.devices[0].spec == "local-cpu"
+    assert RunConfig.from_dict(config.to_dict()) == config  # the echoed config reads back the same
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"serch": {}}, "unknown key 'serch'; did you mean search"),
+        ({"search": {"budget": "many"}}, "search.budget must be an integer, got 'many'"),
+        ({"select": {"rule": "kne"}}, "select.rule must be one of knee, best, within, list, got 'kne'"),
+        ({"devices": [{"cost": "guess"}]}, "devices[0].cost must be one of lut, measure, table"),
+        ({"retrain": {"epochs": -1}}, "retrain.epochs must be >= 0"),
+        ({"devices": [{"name": "a"}, {"name": "a"}]}, "devices[1].name 'a' is used twice"),
+        ({"accuracy": {"source": "table:x.csv"}}, "retrain.mode finetune starts from the supernet"),
+    ],
+)
+def test_bad_config_names_key_value_and_choices(data, message):
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_dict(data)
+    assert message in str(info.value)
+
+
+def test_config_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("search: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML at line 1"):
+        load_config(bad)
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_config(tmp_path / "missing.yaml")
+
+
+def test_preflight_names_the_bad_registry_value(tmp_path, capsys):
+    path = _write(tmp_path, {"search": {"algorithm": "nsga3"}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "search.algorithm" in err and "nsga3" in err and "nsga2" in err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_unreachable_device_stops_the_run_before_training(tmp_path, capsys):
+    config = {"devices": [{"name": "pi", "spec": "remote:http://127.0.0.1:9", "cost": "measure"}]}
+    path = _write(tmp_path, config)
+    start = time.perf_counter()
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "devices[0] (pi).spec" in err and "127.0.0.1:9" in err
+    assert not (tmp_path / "out").exists() and time.perf_counter() - start < 30
+
+
+# ----------------------------------------------------------------------------- whole runs
+
+
+@needs_tables
+def test_whole_run_on_two_table_devices(tmp_path):
+    config = RunConfig.from_dict(_table_config())
+    out = tmp_path / "run"
+    result = run_pipeline(config, out, progress=False, log=lambda _: None)
+    assert set(result.stages.values()) == {"done"}
+    assert list(result.stages) == [
+        "supernet", "search:ort", "search:litert", "select", "retrain", "compress", "export", "measure", "report",
+    ]
+    # one search per device, each with its own store and front
+    for device in ("ort", "litert"):
+        data = json.loads((out / "search" / device / "result.json").read_text())
+        assert data["num_evaluations"] == 60 and data["front"]
+        assert all(e["constraints"]["latency_ms <= 8"] <= 8 for e in data["front"])
+    with RunStore(out / "store.sqlite", create=False) as store:
+        chosen = store.get_stage("select").outputs["chosen"]
+        measured = store.get_stage("measure").outputs["models"]
+    assert {c["device"] for c in chosen} == {"ort", "litert"}
+    for m in measured:  # the table device answers for the chosen architecture itself
+        assert m["form"] == "architecture" and m["measurement"]["source"] == "table"
+    assert (out / "models" / chosen[0]["name"] / "model.onnx").is_file()
+    assert yaml.safe_load((out / "config.yaml").read_text()) == config.to_dict()  # settings echoed
+    html = (out / "report.html").read_text()
+    assert "Pareto front on ort" in html and "Pareto front on litert" in html
+    assert result.summary.fronts.keys() == {"ort", "litert"}
+    # a second call finds everything done and redoes nothing
+    again = run_pipeline(config, out, progress=False, log=lambda _: None)
+    assert set(again.resumed) == set(result.stages)
+
+
+@needs_tables
+def test_resume_refuses_another_config_and_another_format(tmp_path):
+    out = tmp_path / "run"
+    config = RunConfig.from_dict(_table_config())
+    run_pipeline(config, out, progress=False, log=lambda _: None, stop_after="search:ort")
+    other = RunConfig.from_dict(_table_config(search={"budget": 70}))
+    with pytest.raises(ConfigError, match=r"search.budget: 60 vs 70"):
+        run_pipeline(other, out, progress=False, log=lambda _: None)
+    with RunStore(out / "store.sqlite", create=False) as store:
+        meta = store.get_meta("run")
+        store.set_meta("run", {**meta, "format_version": 99, "slimforge": "9.0"})
+    with pytest.raises(ConfigError, match="run format 99"):
+        run_pipeline(config, out, progress=False, log=lambda _: None)
+
+
+@needs_tables
+@pytest.mark.slow
+def test_kill_during_search_then_resume_reevaluates_nothing(tmp_path):
+    # Each candidate is timed on this machine (a short cap), so the search is slow enough to kill.
+    config = _table_config(search={"budget": 24, "constraints": []})
+    config["devices"] = [{"name": "cpu", "spec": "local-cpu", "cost": "measure", "time_cap_s": 0.05}]
+    path = _write(tmp_path, config)
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from slimforge.cli import main; sys.exit(main())",
+         "run", str(path), "--out", str(out), "--no-progress"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+    )
+    search_store = out / "search" / "cpu" / "store.sqlite"
+    deadline = time.monotonic() + 120
+    stored = 0
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            if search_store.is_file():
+                with RunStore(search_store, create=False) as store:
+                    stored = len(store)
+                if stored >= 4:
+                    break
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
+    assert 4 <= stored < 24, "the search must be killed part-way"
+    with RunStore(out / "store.sqlite", create=False) as store:
+        assert store.get_stage("search:cpu").status == "running"
+        assert store.get_stage("select") is None
+    with RunStore(search_store, create=False) as store:
+        before = {r.key: r.seq for r in store.evaluations()}
+    result = run_pipeline(RunConfig.from_dict(config), out, progress=False, log=lambda _: None)
+    assert set(result.stages.values()) == {"done"} and "supernet" in result.resumed
+    data = json.loads((out / "search" / "cpu" / "result.json").read_text())
+    assert data["num_evaluations"] == 24 and data["num_resumed"] >= len(before)
+    with RunStore(search_store, create=False) as store:
+        after = {r.key: r.seq for r in store.evaluations()}
+    assert all(after[k] == seq for k, seq in before.items())  # stored rows kept, none evaluated again
+    assert len(after) == 24
