@@ -9,15 +9,18 @@ import sys
 from slimforge.errors import InvalidInputError
 
 HELP = (
-    "compress a model by a recipe (prune, quantize, low-rank, distil); or --train a baseline, "
-    "--check what can be pruned, report INT8 --sensitivity"
+    "compress a model by a recipe (prune, quantize, low-rank, distil); search a per-layer policy "
+    "(--auto prune|bits, or --auto joint on a supernet); or --train a baseline, --check what can be "
+    "pruned, report INT8 --sensitivity"
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
     parser.add_argument(
-        "model", metavar="MODEL", help="a zoo model name or a saved slimforge model directory"
+        "model",
+        metavar="MODEL",
+        help="a zoo model name or a saved slimforge model directory (--auto joint: a supernet run directory)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -31,8 +34,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="per-layer INT8 sensitivity on --data: each layer alone quantized, accuracy drop and output KL",
     )
+    mode.add_argument(
+        "--auto",
+        metavar="KIND",
+        help="search a compression policy under --budget: prune (a ratio per layer group, AMC-style), "
+        "bits (a weight bit-width per layer, HAQ-style) or joint (architecture + bit-widths on the supernet "
+        "MODEL, APQ-style); compares with the uniform / sequential baseline at the same budget",
+    )
     parser.add_argument(
-        "--data", default="digits", metavar="SPEC", help="data spec, e.g. npz:FILE or digits (default)"
+        "--data",
+        metavar="SPEC",
+        help="data spec, e.g. npz:FILE or digits (default; --auto joint: the supernet run's data)",
     )
     parser.add_argument(
         "--width", metavar="W", help="width multiplier for a zoo MODEL (default: the model's own)"
@@ -80,6 +92,68 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", metavar="SHAPE", help="--check: input shape (default: the saved model's, or 1x3x32x32)"
     )
+    auto = parser.add_argument_group("--auto policy search")
+    auto.add_argument(
+        "--budget",
+        metavar="KEY=VALUE",
+        help="cost bound: macs=F (fraction of the original's MACs), latency_ms=X, bytes=N, size=F (fraction "
+        "of the float32 bytes); bits: bits=B (the size of uniform B-bit), size=F, bytes=N; joint: bitops=F, "
+        "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N",
+    )
+    auto.add_argument(
+        "--search-budget", default="40", metavar="N", help="distinct policies evaluated (default 40)"
+    )
+    auto.add_argument(
+        "--algorithm",
+        default="nsga2",
+        metavar="NAME",
+        help="search algorithm (default nsga2; see slimforge search)",
+    )
+    auto.add_argument(
+        "--criterion",
+        default="l1",
+        metavar="NAME",
+        help="prune: channel criterion l1, l2, bn, taylor, random (default l1)",
+    )
+    auto.add_argument(
+        "--round-to",
+        metavar="K",
+        help="prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)",
+    )
+    auto.add_argument(
+        "--bit-choices", default="2,3,4,5,6,8", metavar="LIST", help="bits/joint: bit-widths a layer may take"
+    )
+    auto.add_argument(
+        "--quantizer",
+        default="linear",
+        metavar="NAME",
+        help="bits: linear (per-channel scales) or kmeans (per-layer codebook)",
+    )
+    auto.add_argument(
+        "--baseline-bits",
+        default="4,8",
+        metavar="LIST",
+        help="bits: uniform baselines reported (plus the one at equal size); joint: uniform bits of the "
+        "sequential baselines (default 4,8)",
+    )
+    auto.add_argument(
+        "--activation-bits", default="8", metavar="B", help="joint: activation bits (default 8)"
+    )
+    auto.add_argument(
+        "--recal",
+        default="256",
+        metavar="N",
+        help="training images re-calibrating BN per candidate (default 256)",
+    )
+    auto.add_argument(
+        "--estimate-steps",
+        default="0",
+        metavar="N",
+        help="prune/bits: SGD steps per candidate before scoring it (default 0: BN re-calibration only)",
+    )
+    auto.add_argument(
+        "--no-latency", action="store_true", help="prune: do not measure the final models' latency"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -98,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(int(_number("--threads", args.threads, int, 1)))
     width = None if args.width is None else float(_number("--width", args.width, float, 0, strict=True))
+    if args.data is None and args.auto != "joint":
+        args.data = "digits"
+    if args.auto is not None:
+        return _auto(args, width)
     if args.train:
         return _train(args, width)
     if args.check:
@@ -217,4 +295,135 @@ def _check(args: argparse.Namespace, width: float | None) -> int:
         print(f"  skip {s.layer}: {s.reason}")
     if result.prunable:
         print("  prunable: " + ", ".join(result.prunable))
+    return 0
+
+
+def _int_list(flag: str, text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise InvalidInputError(
+            f"{flag} must be comma-separated integers, e.g. 2,4,8; got {text!r}"
+        ) from None
+    if not values or any(not 1 <= v <= 8 for v in values):
+        raise InvalidInputError(f"{flag} bit-widths must lie between 1 and 8; got {text!r}")
+    return values
+
+
+def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
+    from slimforge.compress import auto_prune
+    from slimforge.compress._auto_report import format_auto_prune
+
+    result = auto_prune(
+        args.model,
+        args.data,
+        args.budget,
+        args.out,
+        width=width,
+        criterion=args.criterion,
+        round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
+        estimate=_estimate(args),
+        measure_latency=not args.no_latency,
+        latency_time_cap_s=float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
+        **common,
+    )
+    return result, format_auto_prune(result)
+
+
+def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
+    from slimforge.compress import auto_bits
+    from slimforge.compress._auto_report import format_auto_bits
+
+    result = auto_bits(
+        args.model,
+        args.data,
+        args.budget,
+        args.out,
+        width=width,
+        bit_choices=_int_list("--bit-choices", args.bit_choices),
+        quantizer=args.quantizer,
+        compare_bits=_int_list("--baseline-bits", args.baseline_bits),
+        estimate=_estimate(args),
+        **common,
+    )
+    return result, format_auto_bits(result)
+
+
+def _auto_joint(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
+    from slimforge.compress import joint_search
+    from slimforge.compress._auto_report import format_joint
+
+    if width is not None:
+        raise InvalidInputError("--width does not apply to --auto joint: the supernet fixes the widths")
+    result = joint_search(
+        args.model,
+        args.data,
+        args.budget,
+        args.out,
+        bit_choices=_int_list("--bit-choices", args.bit_choices),
+        activation_bits=int(_number("--activation-bits", args.activation_bits, int, 2)),
+        baseline_bits=_int_list("--baseline-bits", args.baseline_bits),
+        recal_images=int(_number("--recal", args.recal, int, 0)),
+        **common,
+    )
+    return result, format_joint(result)
+
+
+def _estimate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from slimforge.compress import EstimateConfig
+
+    return EstimateConfig(
+        recal_images=int(_number("--recal", args.recal, int, 0)),
+        finetune_steps=int(_number("--estimate-steps", args.estimate_steps, int, 0)),
+    )
+
+
+#: --auto KIND -> (its budget keys' module attribute, the runner).
+_AUTO = {
+    "prune": ("slimforge.compress._auto_prune:PRUNE_BUDGET_KEYS", _auto_prune),
+    "bits": ("slimforge.compress._auto_bits:BITS_BUDGET_KEYS", _auto_bits),
+    "joint": ("slimforge.compress._joint:JOINT_BUDGET_KEYS", _auto_joint),
+}
+
+
+def _auto(args: argparse.Namespace, width: float | None) -> int:
+    import importlib
+
+    from slimforge.compress import parse_budget
+    from slimforge.errors import UnknownNameError, close_matches
+
+    kind = args.auto
+    if kind not in _AUTO:
+        hint = close_matches(kind, _AUTO)
+        raise UnknownNameError(
+            f"unknown --auto {kind!r}{'; did you mean ' + ', '.join(hint) + '?' if hint else ''} "
+            f"(known: {', '.join(_AUTO)})"
+        )
+    if args.recipe:
+        raise InvalidInputError("give either --recipe or --auto, not both")
+    if not args.budget:
+        raise InvalidInputError(f"--auto {kind} needs --budget KEY=VALUE, e.g. --budget macs=0.5")
+    where, runner = _AUTO[kind]
+    module, _, attr = where.partition(":")
+    # The budget is checked before any data or model is loaded, so a typo costs nothing.
+    keys = getattr(importlib.import_module(module), attr)
+    args.budget = parse_budget(args.budget, keys, what=f"--auto {kind}")
+    if not args.out:
+        raise InvalidInputError(
+            f"--auto {kind} needs --out DIR for the chosen policy, the front and the comparison"
+        )
+    common = dict(
+        search_budget=int(_number("--search-budget", args.search_budget, int, 1)),
+        algorithm=args.algorithm,
+        seed=int(_number("--seed", args.seed, int, 0)),
+        finetune_epochs=int(_number("--finetune-epochs", args.finetune_epochs, int, 0)),
+        finetune_lr=float(_number("--finetune-lr", args.finetune_lr, float, 0, strict=True)),
+        batch_size=int(_number("--batch-size", args.batch_size, int, 1)),
+        overwrite=args.overwrite,
+        progress=sys.stderr.isatty(),
+    )
+    result, text = runner(args, width, common)
+    print(result.to_json() if args.json else text)  # type: ignore[attr-defined]
+    if not result.budget_met:  # type: ignore[attr-defined]
+        print(f"slimforge compress: warning: {result.message}", file=sys.stderr)  # type: ignore[attr-defined]
     return 0

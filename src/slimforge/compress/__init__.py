@@ -20,8 +20,22 @@ which rebuilds them from ``model.json`` alone.
 
 from __future__ import annotations
 
+from slimforge.compress._auto_bits import (
+    BIT_QUANTIZERS,
+    AutoBitsResult,
+    BitSensitivity,
+    MixedBitHook,
+    auto_bits,
+    bit_sensitivity,
+    mixed_precision_bytes,
+    quantizable_layers,
+    quantize_weights,
+)
+from slimforge.compress._auto_common import AutoRow, EstimateConfig, PolicyPoint
+from slimforge.compress._auto_prune import AutoPruneResult, apply_prune_policy, auto_prune
 from slimforge.compress._baseline import BaselineResult, train_baseline
 from slimforge.compress._binary import LowBitHook, binarize, ternarize
+from slimforge.compress._budget import BUDGET_KEYS, Budget, parse_budget
 from slimforge.compress._coding import (
     has_packable_weights,
     huffman_code_lengths,
@@ -38,11 +52,13 @@ from slimforge.compress._int8 import (
     quantize_int8,
     quantize_onnx_int8,
 )
+from slimforge.compress._joint import JointSearchResult, JointSpace, joint_search
 from slimforge.compress._kmeans import SharedWeightHook, kmeans_1d, share_weights
 from slimforge.compress._lowrank import LOWRANK_METHODS, LayerFactorisation, factorise
 from slimforge.compress._measure import StageResult
 from slimforge.compress._onnx_compact import compact_onnx
 from slimforge.compress._pipeline import CompressionReport, compress, parse_stages
+from slimforge.compress._policy_space import BitPolicySpace, PrunePolicySpace
 from slimforge.compress._qat import from_qat, to_qat
 from slimforge.compress._recipe import StageSpec, parse_recipe
 from slimforge.compress._sparse import MaskHook, magnitude_masks, sparsity
@@ -81,21 +97,35 @@ def _register_builder() -> None:
 _register_builder()
 
 __all__ = [
+    "BIT_QUANTIZERS",
+    "BUDGET_KEYS",
     "IMPORTANCES",
     "LAYER_KINDS",
     "LOWRANK_METHODS",
     "QUANTIZE_MODES",
     "STAGES",
+    "AutoBitsResult",
+    "AutoPruneResult",
+    "AutoRow",
     "BaselineResult",
+    "BitPolicySpace",
+    "BitSensitivity",
+    "Budget",
     "CompressionReport",
     "DistillHook",
+    "EstimateConfig",
     "Int8Result",
+    "JointSearchResult",
+    "JointSpace",
     "LayerFactorisation",
     "LayerSensitivity",
     "LowBitHook",
     "MaskHook",
+    "MixedBitHook",
     "NotTraceableError",
+    "PolicyPoint",
     "PruneCheck",
+    "PrunePolicySpace",
     "PruneResult",
     "SharedWeightHook",
     "SkippedLayer",
@@ -109,8 +139,12 @@ __all__ = [
     "TrainHook",
     "TrainResult",
     "accuracy",
+    "apply_prune_policy",
     "attention_map",
+    "auto_bits",
+    "auto_prune",
     "binarize",
+    "bit_sensitivity",
     "build_compressed",
     "check_calibration",
     "check_prunable",
@@ -122,16 +156,21 @@ __all__ = [
     "has_packable_weights",
     "huffman_code_lengths",
     "int8_sensitivity",
+    "joint_search",
     "kmeans_1d",
     "magnitude_masks",
+    "mixed_precision_bytes",
     "onnx_accuracy",
     "pack_state",
     "packed_size",
+    "parse_budget",
     "parse_recipe",
     "parse_stages",
     "prune_channels",
+    "quantizable_layers",
     "quantize_int8",
     "quantize_onnx_int8",
+    "quantize_weights",
     "share_weights",
     "sparsity",
     "ternarize",
