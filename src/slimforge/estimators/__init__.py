@@ -9,7 +9,8 @@ caller's parameters, buffers, gradients, ``requires_grad`` flags and mode are le
 Ensembles combine proxies by rank averaging or majority vote (:func:`ensemble`); the zero-cost
 estimator of NAS-Bench-201 networks is :class:`ZeroCostEstimator`. Learned predictors map genomes
 (and optionally proxy scores) to accuracy and plug into search as objectives
-(:class:`PredictorObjective`, :func:`evaluate_top_k`).
+(:class:`PredictorObjective`, :func:`evaluate_top_k`); :func:`evaluate_accuracy_predictor` measures
+one on a ground-truth table (train on a seeded few rows, rank correlation on the others).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from slimforge.estimators._experiment import (
     ProxyReport,
     evaluate_proxies,
     parse_ensemble,
+)
+from slimforge.estimators._predictor_experiment import (
+    PredictorReport,
+    PredictorRun,
+    evaluate_accuracy_predictor,
 )
 from slimforge.estimators._ranking import (
     ENSEMBLE_RULES,
@@ -64,6 +70,8 @@ __all__ = [
     "Correlation",
     "EnsembleSpec",
     "PredictorObjective",
+    "PredictorReport",
+    "PredictorRun",
     "Proxy",
     "ProxyEvaluation",
     "ProxyNotApplicableError",
@@ -75,6 +83,7 @@ __all__ = [
     "correlate",
     "encode_genomes",
     "ensemble",
+    "evaluate_accuracy_predictor",
     "evaluate_proxies",
     "evaluate_top_k",
     "get_predictor",
