@@ -1,4 +1,9 @@
-"""``slimforge bench``: benchmark search algorithms (``bench tabular``: against a tabular oracle)."""
+"""``slimforge bench``: benchmarks.
+
+``bench tabular``: a search algorithm against a tabular oracle. ``bench codesign``: the hardware
+co-design study reproduced on NAS-Bench-201 (supernets per method, searched against device tables).
+``bench spaces``: search spaces against hand-designed networks by INT8 fronts on this machine.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,13 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
-HELP = "benchmark search algorithms against a tabular benchmark (bench tabular)"
+HELP = (
+    "benchmarks: search algorithms on tabular NAS-Bench-201 (bench tabular), the co-design study "
+    "(bench codesign), search spaces vs hand-designed networks on this CPU (bench spaces)"
+)
 
 # The study's baselines, side by side in its table format; `--algorithm all` adds the others.
 CODESIGN_ORDER = ("nsga2", "wsea", "cea", "random")
@@ -43,6 +52,90 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tab.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     tab.add_argument("--repeats", type=int, default=1, help="seeds seed..seed+R-1; reports median and min")
     tab.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_codesign(sub)
+    _add_spaces(sub)
+
+
+def _add_common(p: argparse.ArgumentParser, default_epochs: str) -> None:
+    add = p.add_argument
+    add("--out", required=True, metavar="DIR", help="benchmark directory (created; re-running resumes)")
+    add("--data", metavar="SPEC", help="training data (default: npz:../shared/data/cifar10_subset.npz)")
+    add("--epochs", type=int, help=f"training epochs of every network ({default_epochs})")
+    add("--batch-size", type=int, help="training batch size")
+    add("--val-fraction", type=float, help="share of the training images held out for the search")
+    add("--train-device", help="auto (a GPU when there is one; default), cpu, cuda or cuda:N")
+    add("--torch-threads", type=int, help="PyTorch CPU threads (default: PyTorch's; 1 on a busy 2-core CPU)")
+    add("--seed", type=int, help="seed of everything (default: 0)")
+    add("--no-png", action="store_true", help="do not write the PNG figure(s)")
+    add("--no-progress", action="store_true", help="no progress bars on stderr")
+    add("--json", action="store_true", help="print the whole result as JSON")
+
+
+def _add_codesign(sub: Any) -> None:
+    p = sub.add_parser(
+        "codesign",
+        help="reproduce the co-design study on NAS-Bench-201 (supernets per method vs device tables)",
+        description=(
+            "Train one supernet per method, search the GDAS and SPOS supernets with WSEA, CEA and NSGA-II "
+            "against each device table (error from the supernet, latency and energy from the table), and "
+            "report the study's table with true accuracy from the accuracy table, plus the proxy-vs-true "
+            "front figure. --preset study is the study's scale (200 epochs, ...); cpu (the default) "
+            "fits a 2-core CPU."
+        ),
+    )
+    _add_common(p, "cpu preset: 25; study: 200")
+    add = p.add_argument
+    add("--preset", default="cpu", help="cpu (default) or study: the scale the other settings default to")
+    add(
+        "--accuracy-table",
+        metavar="CSV",
+        help="true accuracy of reported architectures (default: ../shared/data/nb201/accuracy_cifar10.csv)",
+    )
+    add(
+        "--device-table",
+        action="append",
+        metavar="CSV",
+        dest="device_tables",
+        help="device table, repeatable (default: ../shared/data/nb201/device_pi5_{onnxruntime,litert}.csv)",
+    )
+    add("--methods", help="supernet methods (default: darts,rsps,gdas,spos)")
+    add("--search-on", help="supernets to search (default: gdas,spos)")
+    add("--algorithms", help="search algorithms (default: wsea,cea,nsga2)")
+    add("--channels", type=int, help="supernet channels (cpu: 16; study: 16)")
+    add("--cells", type=int, help="cells per stage (cpu: 2; study: 5)")
+    add("--pop-size", type=int, help="GA population (50)")
+    add("--iterations", type=int, help="GA generations (cpu: 10; study: 20)")
+    add("--calibration", type=int, help="random architectures WSEA/CEA calibrate on (cpu: 200; study: 1000)")
+    add("--eval-images", type=int, help="validation images per proxy evaluation, 0 for all (cpu: 250)")
+    add("--bn-images", type=int, help="images re-calibrating batch norm per evaluation (cpu: 128)")
+
+
+def _add_spaces(sub: Any) -> None:
+    p = sub.add_parser(
+        "spaces",
+        help="compare search spaces with hand-designed networks by INT8 fronts measured on this CPU",
+        description=(
+            "Train a SPOS supernet per space and each hand-designed network for the same epochs, search each "
+            "space for (error, INT8 latency on this CPU with ONNX Runtime), deploy the fronts and the "
+            "networks in INT8 and measure them together; plot the fronts and the networks in one figure."
+        ),
+    )
+    _add_common(p, "default: 20")
+    add = p.add_argument
+    add("--scale", help="small (default; CPU-sized networks) or study (20 layers, width 1.0)")
+    add("--spaces", help="spaces (default: shufflenet,shufflenet-id,mbv2-id; also mbv2)")
+    add("--zoo", help="hand-designed networks NAME:WIDTH,... (default: the scale's three)")
+    add("--lr", type=float, help="SGD learning rate (0.025)")
+    add("--weight-decay", type=float, help="weight decay (3e-4)")
+    add("--algorithm", help="search algorithm (default: nsga2)")
+    add("--budget", type=int, help="distinct evaluations per space (default: 120)")
+    add("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings", help="algorithm setting")
+    add("--bn-images", type=int, help="images re-calibrating batch norm (256)")
+    add("--calibration-images", type=int, help="images calibrating INT8 (64)")
+    add("--search-time-cap", type=float, help="seconds of timed runs per network in the search (2)")
+    add("--final-time-cap", type=float, help="seconds of timed runs per network at the end (10)")
+    add("--final-max", type=int, help="front networks per space deployed at the end (10)")
+    add("--threads", type=int, help="ONNX Runtime threads for every latency (1)")
 
 
 def _summary_rows(results: dict[str, Any]) -> str:
@@ -99,9 +192,11 @@ def run(args: argparse.Namespace) -> int:
     from slimforge.search.algorithms import ALGORITHMS
     from slimforge.search.benchmark import load_tabular_problem, run_tabular_benchmark, tabular_truth
 
+    if args.bench_kind in ("codesign", "spaces"):
+        return _run_study(args)
     if args.bench_kind != "tabular":
         raise InvalidInputError(
-            "say what to benchmark: slimforge bench tabular --accuracy ACC.csv --device DEV.csv ..."
+            "say what to benchmark: slimforge bench tabular|codesign|spaces ... (see slimforge bench --help)"
         )
     if args.algorithm == "all":
         names = [*CODESIGN_ORDER, *(n for n in ALGORITHMS.list() if n not in CODESIGN_ORDER)]
@@ -146,3 +241,79 @@ def run(args: argparse.Namespace) -> int:
         print(_codesign_rows(results))
         print(f"protocol: {first.protocol}", file=sys.stderr)
     return 0
+
+
+def _run_study(args: argparse.Namespace) -> int:
+    """``bench codesign`` / ``bench spaces``: build the config, run, print the table or JSON."""
+    if args.torch_threads is not None:
+        import torch
+
+        from slimforge.errors import InvalidInputError
+
+        if args.torch_threads < 1:
+            raise InvalidInputError(f"--torch-threads must be >= 1, got {args.torch_threads}")
+        torch.set_num_threads(args.torch_threads)
+    common = {
+        "data": args.data,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "val_fraction": args.val_fraction,
+        "train_device": args.train_device,
+        "seed": args.seed,
+        "png": False if args.no_png else None,
+    }
+    if args.bench_kind == "codesign":
+        from slimforge.runs.bench import CodesignConfig, run_codesign
+
+        config = CodesignConfig.from_preset(
+            args.preset,
+            **common,
+            accuracy_table=args.accuracy_table,
+            device_tables=args.device_tables,
+            methods=args.methods,
+            search_on=args.search_on,
+            algorithms=args.algorithms,
+            channels=args.channels,
+            cells_per_stage=args.cells,
+            pop_size=args.pop_size,
+            iterations=args.iterations,
+            num_calibration=args.calibration,
+            eval_images=args.eval_images,
+            bn_images=args.bn_images,
+        )
+        result = run_codesign(config, args.out, progress=not args.no_progress)
+    else:
+        from slimforge.cli._search import parse_settings
+        from slimforge.runs.bench import SpacesConfig, run_spaces_bench
+        from slimforge.runs.bench._spaces_config import DEFAULT_SEARCH_SETTINGS
+
+        given = {
+            **common,
+            "scale": args.scale,
+            "spaces": args.spaces,
+            "zoo": args.zoo,
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
+            "algorithm": args.algorithm,
+            "budget": args.budget,
+            "bn_images": args.bn_images,
+            "calibration_images": args.calibration_images,
+            "search_time_cap_s": args.search_time_cap,
+            "final_time_cap_s": args.final_time_cap,
+            "final_max": args.final_max,
+            "threads": args.threads,
+        }
+        settings = parse_settings(args.settings)
+        if settings:
+            given["settings"] = {**DEFAULT_SEARCH_SETTINGS, **settings}
+        config = SpacesConfig(**{k: v for k, v in given.items() if v is not None})
+        result = run_spaces_bench(config, args.out, progress=not args.no_progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+        print(result.format_table())
+        print()
+        written = ", ".join(str(Path(args.out) / f) for f in result.files.values())
+        print(f"wrote {written} ({result.wall_s:.0f} s)")
+    return 0
+

@@ -1,0 +1,184 @@
+"""What the benchmarks share: the output directory, JSON and Markdown writers, devices, supernet training."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from slimforge.errors import InvalidInputError
+
+__all__ = [
+    "claim_out_dir",
+    "environment",
+    "front_2d",
+    "jsonable",
+    "markdown_table",
+    "resolve_train_device",
+    "train_or_resume",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+_MARKER = "bench.json"
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with non-finite floats as None and tuples as lists (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write ``text`` through a temporary file, so a reader never sees half of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write ``data`` as strict JSON (NaN as null) through a temporary file."""
+    return write_text_atomic(path, json.dumps(jsonable(data), indent=1) + "\n")
+
+
+def claim_out_dir(out: Path, kind: str) -> None:
+    """Make ``out`` the directory of a ``kind`` benchmark; one of another kind is refused."""
+    from slimforge import __version__
+
+    marker = out / _MARKER
+    if marker.exists():
+        try:
+            held = json.loads(marker.read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError, AttributeError):
+            held = None
+        if held != kind:
+            raise InvalidInputError(
+                f"{out} holds {'a bench ' + str(held) if held else 'something other than a'} run, "
+                f"not a bench {kind} one; choose another --out"
+            )
+        return
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file; give a directory")
+    if out.is_dir() and any(out.iterdir()):
+        raise InvalidInputError(
+            f"--out {out} is a non-empty directory of something else; choose another --out"
+        )
+    write_json_atomic(marker, {"kind": kind, "slimforge_version": __version__})
+
+
+def front_2d(points: Any) -> Any:
+    """Indices of the non-dominated rows of an ``(n, 2)`` array (both minimised), by the first column."""
+    import numpy as np
+
+    from slimforge.search.pareto import pareto_mask
+
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    idx = np.flatnonzero(pareto_mask(points)) if len(points) else np.array([], dtype=int)
+    return idx[np.argsort(points[idx, 0], kind="stable")]
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A GitHub Markdown table; pipes in cells (NAS-Bench-201 strings) are escaped, in code spans too."""
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    lines = [line(header), "|" + "---|" * len(header)]
+    lines += [line(row) for row in rows]
+    return "\n".join(lines)
+
+
+def resolve_train_device(name: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is present, else ``cpu``; other names are checked as given."""
+    import torch
+
+    from slimforge.supernet import resolve_device
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return str(resolve_device(name))
+
+
+def environment(train_device: str) -> dict[str, Any]:
+    """The machine and software the figures were taken on (for the JSON and the table header)."""
+    import platform
+
+    import onnxruntime
+    import torch
+
+    from slimforge import __version__
+    from slimforge.hardware import cpu_model
+
+    gpu = None
+    if train_device.startswith("cuda"):
+        gpu = torch.cuda.get_device_name(torch.device(train_device))
+    return {
+        "slimforge": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "cpu_model": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "train_device": train_device,
+        "gpu": gpu,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def train_or_resume(config: Any, out_dir: Path, *, device: str, progress: bool, desc: str) -> dict[str, Any]:
+    """Train the supernet ``config`` describes in ``out_dir``, resuming its checkpoint if there is one.
+
+    Returns the :class:`~slimforge.supernet.TrainResult` as a dict plus ``train_s_total``, the
+    training seconds summed over every call (kept in ``out_dir/bench_train.json``).
+    """
+    from tqdm import tqdm
+
+    from slimforge.supernet import train_supernet
+    from slimforge.supernet.checkpoint import has_checkpoint
+
+    bar = tqdm(desc=desc, file=sys.stderr, disable=not progress, leave=False, unit="step")
+
+    def report(p: Any) -> None:
+        bar.total = p.total_steps
+        bar.n = p.step
+        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}", refresh=True)
+
+    try:
+        result = train_supernet(
+            config, out_dir, device=device, resume=has_checkpoint(out_dir), progress=report
+        )
+    finally:
+        bar.close()
+    ledger = out_dir / "bench_train.json"
+    total = 0.0
+    if ledger.exists():
+        try:
+            total = float(json.loads(ledger.read_text(encoding="utf-8")).get("train_s_total", 0.0))
+        except (OSError, ValueError, TypeError, AttributeError):
+            total = 0.0
+    total += result.wall_time_s
+    write_json_atomic(ledger, {"train_s_total": total})
+    if not result.finished:
+        raise InvalidInputError(
+            f"supernet training in {out_dir} stopped before the end; run again to resume it"
+        )
+    return {**result.to_dict(), "train_s_total": total}
