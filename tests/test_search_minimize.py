@@ -241,3 +241,39 @@ def test_process_executor_gives_the_inprocess_result(table_problem):
     with make_executor("process", workers=2, chunksize=20) as executor:
         there = minimize(table_problem, "nsga2", budget=60, seed=5, executor=executor)
     assert _key(here) == _key(there)
+
+
+class ErrorScreen(Evaluator):
+    """A perfect 'predictor' of the counting problem's error, counting its calls."""
+
+    def __init__(self, space):
+        super().__init__(space, ("predicted_error",))
+        self.calls = 0
+
+    def _evaluate(self, genome):
+        self.calls += 1
+        s = sum(genome) + 0.37 * genome[0] + 0.11 * genome[5]
+        return {"predicted_error": 40.0 - s}
+
+
+def test_screen_evaluates_only_the_candidates_predicted_best(counting):
+    ev, problem = counting
+    plain = minimize(problem, "random", budget=40, seed=3)
+    screen = ErrorScreen(SPACE)
+    screened = minimize(problem, "random", budget=40, seed=3, screen=screen, screen_keep=0.25)
+    assert screened.num_evaluations == 40 and screened.num_screened_out > 0
+    assert screen.calls >= 40 + screened.num_screened_out  # the screen saw every new candidate
+    # the expensive objective ran only on the screen's picks, which are better on average
+    mean = lambda r: np.mean([e.objectives["error"] for e in r.evaluations])  # noqa: E731
+    assert mean(screened) < mean(plain) - 2
+    again = minimize(problem, "random", budget=40, seed=3, screen=ErrorScreen(SPACE), screen_keep=0.25)
+    assert _key(again) == _key(screened)  # deterministic
+    with pytest.raises(InvalidInputError, match="screen_keep"):
+        minimize(problem, "random", budget=10, seed=3, screen=screen, screen_keep=0)
+
+
+def test_screen_spec_must_be_cheap():
+    from slimforge.search import make_screen
+
+    with pytest.raises(InvalidInputError, match="not cheap"):
+        make_screen("nb201", "table:x.csv")

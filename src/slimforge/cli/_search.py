@@ -70,6 +70,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="algorithm setting, e.g. pop_size=20",
     )
     parser.add_argument("--budget", type=int, default=1000, help="distinct evaluations (default: 1000)")
+    parser.add_argument(
+        "--screen",
+        metavar="SPEC",
+        help="predictor-assisted search: rank each round's candidates by predictor:FILE or proxy:NAMES "
+        "and evaluate only the best --screen-keep share",
+    )
+    parser.add_argument(
+        "--screen-keep", type=float, default=0.5, metavar="F", help="share kept by --screen (default 0.5)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run directory: store.sqlite and result.json go there"
@@ -142,7 +151,7 @@ def format_front(result: Any) -> str:
 def run(args: argparse.Namespace) -> int:
     from slimforge.errors import InvalidInputError
     from slimforge.runs.store import RunStore
-    from slimforge.search import build_problem, minimize
+    from slimforge.search import build_problem, make_screen, minimize
 
     if args.resume and not args.out:
         raise InvalidInputError("--resume needs --out RUN_DIR (the run directory to continue)")
@@ -159,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
         measurement_cache=Path(args.out) / "store.sqlite" if args.out else None,
     )
     settings = parse_settings(args.settings)
+    screen = None if args.screen is None else make_screen(problem.space, args.screen, data=args.data)
     store = None
     executor = _executor(args)
     try:
@@ -179,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
             executor=executor,
             resume=args.resume,
             progress=not args.no_progress,
+            screen=screen,
+            screen_keep=args.screen_keep,
         )
         if store is not None:
             result_path = Path(args.out) / "result.json"

@@ -11,7 +11,7 @@ from slimforge.search.constraint import Constraint
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.evaluator import EVALUATORS, Evaluator, make_evaluator
 from slimforge.search.minimize import minimize
-from slimforge.search.problem import ACCURACY_SOURCES, DEVICE_SOURCES, Problem, build_problem
+from slimforge.search.problem import ACCURACY_SOURCES, DEVICE_SOURCES, Problem, build_problem, make_screen
 from slimforge.search.result import SearchResult, feasible_front
 from slimforge.search.selection import best, knee_point, within_of_best
 
@@ -32,6 +32,7 @@ __all__ = [
     "knee_point",
     "make_algorithm",
     "make_evaluator",
+    "make_screen",
     "minimize",
     "within_of_best",
 ]

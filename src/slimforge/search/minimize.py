@@ -42,6 +42,8 @@ def minimize(
     executor: Any = None,
     resume: bool = False,
     progress: bool | Callable[[SearchProgress], None] = False,
+    screen: Any = None,
+    screen_keep: float = 0.5,
 ) -> SearchResult:
     """Search ``problem`` with ``algorithm`` for at most ``budget`` distinct evaluations.
 
@@ -58,6 +60,11 @@ def minimize(
         resume: continue the search recorded in ``store`` (same problem, algorithm, settings
             and seed); without it a store that already holds a search is refused.
         progress: True for a progress bar on stderr, or a callable taking :class:`SearchProgress`.
+        screen: predictor-assisted search: a cheap evaluator (a fitted accuracy predictor, a
+            zero-cost proxy) whose first metric (minimised) ranks each round's new candidates;
+            only the best ``screen_keep`` share of them is evaluated, the rest is dropped
+            unevaluated (and never offered again). None evaluates every candidate.
+        screen_keep: share of each round's new candidates that the screen lets through, in (0, 1].
     """
     space = problem.space
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
@@ -66,10 +73,13 @@ def minimize(
         raise InvalidInputError(
             f"budget {budget:,} exceeds the {space.size:,} architectures of the {space.name} space; lower it"
         )
+    if screen is not None and not (isinstance(screen_keep, (int, float)) and 0 < screen_keep <= 1):
+        raise InvalidInputError(f"screen_keep must lie in (0, 1], got {screen_keep!r}")
     algo = make_algorithm(algorithm, space, seed=seed, **dict(settings or {}))
     name = algorithm if isinstance(algorithm, str) else algo.name or type(algo).__name__
     run_meta = _jsonable(
         {"problem": problem.describe(), "algorithm": name, "settings": algo.settings(), "seed": int(seed)}
+        | ({} if screen is None else {"screen": screen.describe(), "screen_keep": float(screen_keep)})
     )
     stored = _open_store(store, problem, run_meta, resume)
 
@@ -81,6 +91,7 @@ def minimize(
     report = TqdmProgress(budget, desc=f"{name}") if progress is True else (progress or None)
 
     cache: dict[Genome, Evaluation] = {}
+    screened_out: set[Genome] = set()
     made: list[Evaluation] = []
     oracle_s = 0.0
     resumed = 0
@@ -97,7 +108,11 @@ def minimize(
                 stop = "algorithm finished"
                 break
             canonical = [space.canonical(g) for g in asked]
-            new = list(dict.fromkeys(g for g in canonical if g not in cache))[: budget - len(made)]
+            new = list(dict.fromkeys(g for g in canonical if g not in cache and g not in screened_out))
+            if screen is not None:
+                new, dropped = _screen(screen, new, screen_keep)
+                screened_out.update(dropped)
+            new = new[: budget - len(made)]
             todo = [g for g in new if g not in stored]
             fresh = _evaluate(problem, todo, executor, store)
             for g in new:
@@ -135,7 +150,26 @@ def minimize(
         wall_s=time.perf_counter() - start,
         oracle_s=oracle_s,
         num_resumed=resumed,
+        num_screened_out=len(screened_out),
     )
+
+
+def _screen(screen: Any, genomes: list[Genome], keep: float) -> tuple[list[Genome], list[Genome]]:
+    """Split ``genomes`` into the best ``keep`` share by the screen's first metric, and the rest.
+
+    Ties keep the algorithm's order, so a seeded search screens the same way every time.
+    """
+    if len(genomes) <= 1:
+        return genomes, []
+    metric = screen.metrics[0]
+    many = getattr(screen, "evaluate_many", None)
+    values = many(genomes) if callable(many) else [screen.evaluate(g) for g in genomes]
+    scores = [float(v[metric]) for v in values]
+    scores = [s if s == s else float("inf") for s in scores]  # NaN ranks last
+    n_keep = max(1, int(np.ceil(keep * len(genomes))))
+    order = sorted(range(len(genomes)), key=lambda i: (scores[i], i))
+    kept = set(order[:n_keep])
+    return [g for i, g in enumerate(genomes) if i in kept], [g for i, g in enumerate(genomes) if i not in kept]
 
 
 def _evaluate(problem: Problem, genomes: list[Genome], executor: Any, store: Any) -> dict[Genome, Evaluation]:

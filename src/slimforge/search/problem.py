@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import os
 import time
@@ -18,6 +20,7 @@ from slimforge.search.evaluator import Evaluator, make_evaluator
 from slimforge.spaces import Genome, SearchSpace, get_space
 
 __all__ = [
+    "make_screen",
     "ACCURACY_SOURCES",
     "COST_METRICS",
     "DEVICE_SOURCES",
@@ -282,6 +285,26 @@ def _make(
     evaluator = make_evaluator(source.evaluator, space, **{source.argument: argument, **given, **options})
     aliases = {a: m for a, m in source.aliases if m in evaluator.metrics}
     return AliasEvaluator(evaluator, aliases) if aliases else evaluator
+
+
+def make_screen(
+    space: str | SearchSpace, spec: str, *, data: str | None = None, num_classes: int = 10
+) -> Evaluator:
+    """The cheap evaluator of a predictor-assisted search (``minimize(screen=...)``).
+
+    ``spec`` is ``predictor:FILE`` (a saved accuracy predictor; ranks by ``predicted_error``) or
+    ``proxy:NAMES`` (zero-cost proxies; ranks by ``proxy_score_neg``).
+    """
+    space = get_space(space) if isinstance(space, str) else space
+    source, argument = _source(ACCURACY_SOURCES, spec, "screen", "--screen")
+    if source.evaluator not in ("predictor", "proxy"):
+        raise InvalidInputError(
+            f"screen {spec!r} is not cheap: screen with predictor:FILE or proxy:NAMES"
+        )
+    settings = {"data": data, "num_classes": num_classes}
+    return _make(
+        dataclasses.replace(source, aliases=()), space, argument, settings, {}
+    )
 
 
 def build_problem(

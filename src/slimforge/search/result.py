@@ -45,6 +45,7 @@ class SearchResult:
         wall_s: wall time of the loop (including evaluations read back from a store).
         oracle_s: summed time of the evaluations made in this call.
         num_resumed: evaluations read back from the run store instead of evaluated.
+        num_screened_out: candidates a screen (predictor-assisted search) dropped unevaluated.
     """
 
     space: str
@@ -60,6 +61,7 @@ class SearchResult:
     wall_s: float = 0.0
     oracle_s: float = 0.0
     num_resumed: int = 0
+    num_screened_out: int = 0
 
     @property
     def num_evaluations(self) -> int:
@@ -104,6 +106,7 @@ class SearchResult:
             "wall_s": self.wall_s,
             "oracle_s": self.oracle_s,
             "num_resumed": self.num_resumed,
+            "num_screened_out": self.num_screened_out,
             "front": [e.to_dict() for e in self.front],
         }
         if include_evaluations:
@@ -129,4 +132,5 @@ class SearchResult:
             wall_s=float(data.get("wall_s", 0.0)),
             oracle_s=float(data.get("oracle_s", 0.0)),
             num_resumed=int(data.get("num_resumed", 0)),
+            num_screened_out=int(data.get("num_screened_out", 0)),
         )
