@@ -194,3 +194,35 @@ def test_kill_during_search_then_resume_reevaluates_nothing(tmp_path):
         after = {r.key: r.seq for r in store.evaluations()}
     assert all(after[k] == seq for k, seq in before.items())  # stored rows kept, none evaluated again
     assert len(after) == 24
+
+
+@pytest.mark.slow
+def test_tiny_mbv2_run_on_this_cpu(tmp_path):
+    # The demo's path at toy scale: supernet, LUT on local-cpu, NSGA-II, finetune with in-place
+    # distillation, INT8, export, measure beside a reference, report.
+    config = RunConfig.from_dict(
+        {
+            "data": "digits",
+            "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [1, 1, 1, 1, 1, 1]}},
+            "supernet": {"epochs": 1, "lr": 0.05},
+            "accuracy": {"bn_images": 32, "eval_images": 64},
+            "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02}],
+            "search": {"budget": 8, "settings": {"pop_size": 4}},
+            "retrain": {"epochs": 1, "reference": ["mobilenet_v2"], "reference_widths": [0.35], "reference_epochs": 1},
+            "compress": {"recipe": "quantize:int8", "finetune_epochs": 0, "calibration_images": 16},
+            "measure": {"time_cap_s": 0.05},
+            "report_png": False,
+        }
+    )
+    out = tmp_path / "run"
+    result = run_pipeline(config, out, progress=False, log=lambda _: None)
+    assert set(result.stages.values()) == {"done"}
+    assert (out / "search" / "cpu" / "lut.csv").is_file()
+    (chosen,) = result.summary.chosen
+    assert chosen.estimated_accuracy_pct is not None and chosen.retrained_accuracy_pct is not None
+    assert chosen.latency_ms > 0 and chosen.fp32_latency_ms > 0
+    assert chosen.deployed_bytes < chosen.fp32_bytes  # INT8 weights
+    assert chosen.reference == "ref-mobilenet_v2-0.35" and chosen.speedup_vs_reference > 0
+    with RunStore(out / "store.sqlite", create=False) as store:
+        retrain = store.get_stage("retrain").outputs["models"][0]
+    assert retrain["mode"] == "finetune" and retrain["distilled"]

@@ -98,7 +98,11 @@ def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
         input_shape=ctx.input_shape,
         threads=device.threads,
         num_classes=ctx.splits.num_classes,
-        protocol=LatencyProtocol(time_cap_s=min(device.time_cap_s, 1.0), min_time_s=0.2, warmup_s=0.2),
+        protocol=LatencyProtocol(
+            time_cap_s=min(device.time_cap_s, 1.0),
+            min_time_s=min(device.time_cap_s, 0.2),
+            warmup_s=min(device.time_cap_s, 0.2),
+        ),
         seed=ctx.config.seed,
         progress=ctx.progress,
     )
