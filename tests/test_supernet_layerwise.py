@@ -18,6 +18,7 @@ from slimforge.spaces.shufflenet import ShuffleNetSpace
 SPACES = {
     "mbv2": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1)),
     "shufflenet": lambda: ShuffleNetSpace(width=0.25, resolution=32, stage_depths=(2, 2, 3, 2)),
+    "mbv2-elastic": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1), sharing="elastic"),
 }
 
 
@@ -64,8 +65,15 @@ def _genomes(space: LayerwiseSpace, seed: int) -> list[tuple[int, ...]]:
     return [space.sample(rng) for _ in range(3)] + [shallowest, widest]
 
 
-def test_one_module_per_choice_per_layer_and_identity_has_none(trained) -> None:
+def _separate(trained):
     space, supernet = trained
+    if getattr(space, "sharing", "separate") != "separate":
+        pytest.skip("an elastic supernet has one entangled block per layer, tested below")
+    return space, supernet
+
+
+def test_one_module_per_choice_per_layer_and_identity_has_none(trained) -> None:
+    space, supernet = _separate(trained)
     assert len(supernet.choices) == space.num_genes
     for i, blocks in enumerate(supernet.choices):
         assert len(blocks) == len(space.block_tokens)
@@ -102,7 +110,7 @@ def test_extract_of_an_untouched_network_would_differ(trained) -> None:
 
 
 def test_forward_runs_exactly_the_chosen_path(trained) -> None:
-    space, supernet = trained
+    space, supernet = _separate(trained)
     genome = _genomes(space, seed=3)[0]
     supernet.zero_grad(set_to_none=True)
     supernet(_images(2, 7), genome).square().sum().backward()
@@ -155,3 +163,30 @@ def test_forward_rejects_a_genome_of_the_wrong_shape(trained) -> None:
         genome[strided] = space.identity_choice
         with pytest.raises(InvalidInputError, match=f"gene {strided} "):
             supernet(_images(1, 0), genome)
+
+
+# ------------------------------------------------------------------ elastic (Once-for-All) sharing
+
+
+def test_elastic_choices_are_slices_of_one_block_per_layer() -> None:
+    space = MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1), sharing="elastic")
+    supernet = space.supernet(num_classes=10)
+    assert len(supernet.layers) == space.num_genes
+    widest = space.build([5] * space.num_genes)  # k7e6 everywhere: the stored block per layer
+    assert _params(supernet) == _params(widest)
+    # a k3 path trains only the centre 3x3 of the 7x7 depthwise kernels, and e3 only the first channels
+    genome = tuple(0 for _ in range(space.num_genes))  # k3e3
+    supernet.zero_grad(set_to_none=True)
+    supernet(_images(2, 1), genome).square().sum().backward()
+    layer = supernet.layers[0]
+    grad = layer.conv_dw.weight.grad
+    mid = layer.mid[3]
+    assert grad[:mid, :, 2:5, 2:5].abs().sum() > 0
+    assert grad[:, :, 0].abs().sum() == 0 and grad[mid:].abs().sum() == 0
+    assert layer.conv_pwl.weight.grad[:, mid:].abs().sum() == 0
+
+
+def test_elastic_sharing_is_checked_and_named() -> None:
+    with pytest.raises(InvalidInputError, match="sharing='shared' is invalid; use one of separate, elastic"):
+        MBV2Space(sharing="shared")
+    assert "sharing='elastic'" in repr(MBV2Space(resolution=32, sharing="elastic"))

@@ -17,13 +17,22 @@ HELP = "the main job on built-in data: supernet, search on this CPU, retrain, IN
 #: the demo's config (see ``slimforge run --print-config``); sized for about 10 minutes on 2 CPU cores.
 DEMO_CONFIG: dict[str, Any] = {
     "data": "digits",
-    "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [2, 2, 2, 2, 2, 1]}},
-    "supernet": {"method": "spos", "epochs": 8, "lr": 0.05},
+    "space": {
+        "name": "mbv2",
+        "options": {"width": 0.35, "resolution": 32, "stage_depths": [2, 2, 2, 2, 2, 1], "sharing": "elastic"},
+    },
+    "supernet": {"method": "spos", "epochs": 10, "batch_size": 32, "lr": 0.05},
     "accuracy": {"source": "supernet", "bn_images": 128},
     "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "threads": 1}],
     "search": {"algorithm": "nsga2", "budget": 150, "objectives": ["error", "latency_ms"]},
     "select": {"rule": "knee"},
-    "retrain": {"mode": "finetune", "epochs": 3, "reference": ["mobilenet_v2"], "reference_widths": [0.35, 0.5]},
+    "retrain": {
+        "mode": "finetune",
+        "epochs": 3,
+        "reference": ["mobilenet_v2"],
+        "reference_widths": [0.35, 0.5],
+        "reference_epochs": 8,
+    },
     "compress": {"recipe": "quantize:int8", "finetune_epochs": 0},
     "measure": {"time_cap_s": 2.0},
 }

@@ -117,6 +117,11 @@ class JointSpace(SearchSpace):
         self.arch_space = arch_space
         self.center = center
         probe = supernet if supernet is not None else arch_space.supernet(num_classes=2)
+        if not hasattr(probe, "choices"):
+            raise InvalidInputError(
+                "joint architecture + bit-width search gives each block choice its own bit genes, which "
+                "needs a separate-weights supernet; train one with the space's sharing=separate"
+            )
         self.front_paths = tuple(_weighted(probe.stem, "stem."))
         self.back_paths = tuple(_weighted(probe.head, "head.")) + ("classifier",)
         # slot_paths[i][c]: the conv/linear paths of block choice c inside searchable layer i.

@@ -20,8 +20,11 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from slimforge.errors import InvalidInputError
+
 from slimforge.nn.layers import ConvBnAct, make_divisible
 from slimforge.nn.mbconv import MBConv
+from slimforge.spaces._supernet import Supernet
 from slimforge.spaces._mbv2_shuffle_layerwise import (
     LayerSlot,
     LayerwiseSpace,
@@ -35,6 +38,8 @@ __all__ = ["MBV2_BLOCKS", "MBV2Space"]
 
 #: (kernel size, expansion) of each block choice, in choice order; the identity comes after them.
 MBV2_BLOCKS: tuple[tuple[int, int], ...] = ((3, 3), (3, 6), (5, 3), (5, 6), (7, 3), (7, 6))
+#: the supernet weight-sharing schemes of the space.
+SHARING = ("separate", "elastic")
 # MobileNetV2 Table 2 after its first block: (output channels, stride of the stage's first layer).
 _STAGES: tuple[tuple[int, int], ...] = ((24, 2), (32, 2), (64, 2), (96, 1), (160, 2), (320, 1))
 _DEFAULT_DEPTHS = (4, 4, 4, 4, 3, 1)
@@ -65,6 +70,10 @@ class MBV2Space(LayerwiseSpace):
         stage_depths: searchable layers per stage (six stages).
         identity: offer the identity choice (MobileSpace+I); ``False`` fixes the depth.
         dropout: dropout before the classifier of built networks and of the supernet.
+        sharing: how the supernet shares weights: ``"separate"`` (SPOS: one block per choice per
+            layer) or ``"elastic"`` (Once-for-All: every choice of a layer is a slice of its largest
+            block, so randomly mixed paths train together; see :mod:`slimforge.spaces._elastic`).
+            Built networks are the same either way.
 
     :meth:`small` gives a scaled-down space for a CPU demo on CIFAR.
     """
@@ -78,12 +87,18 @@ class MBV2Space(LayerwiseSpace):
         stage_depths: Sequence[int] = _DEFAULT_DEPTHS,
         identity: bool = True,
         dropout: float = 0.0,
+        sharing: str = "separate",
     ) -> None:
         self.width = check_width(self.name, width)
         self.resolution = check_resolution(self.name, resolution, 8)
         self.stage_depths = check_depths(self.name, stage_depths, len(_STAGES))
         self.allow_identity = bool(identity)
         self.dropout = check_dropout(self.name, dropout)
+        if sharing not in SHARING:
+            raise InvalidInputError(
+                f"{self.name}: sharing={sharing!r} is invalid; use one of {', '.join(SHARING)}"
+            )
+        self.sharing = sharing
         self.cifar = self.resolution <= _CIFAR_MAX_RESOLUTION
         self.block_tokens = tuple(f"k{k}e{e}" for k, e in MBV2_BLOCKS)
         self.stem_chs = make_divisible(32 * self.width, 8)
@@ -111,6 +126,13 @@ class MBV2Space(LayerwiseSpace):
         """The batch-1 input shape the space is meant for, ``(1, 3, resolution, resolution)``."""
         return (1, 3, self.resolution, self.resolution)
 
+    def _supernet(self, num_classes: int) -> Supernet:
+        if self.sharing == "elastic":
+            from slimforge.spaces._elastic import ElasticMBV2Supernet
+
+            return ElasticMBV2Supernet(self, num_classes)
+        return super()._supernet(num_classes)
+
     def _make_stem(self) -> nn.Module:
         return nn.Sequential(
             ConvBnAct(3, self.stem_chs, 3, 1 if self.cifar else 2, act_layer="relu6"),
@@ -127,5 +149,6 @@ class MBV2Space(LayerwiseSpace):
     def __repr__(self) -> str:
         return (
             f"MBV2Space(width={self.width}, resolution={self.resolution}, stage_depths={self.stage_depths}, "
-            f"identity={self.allow_identity}, dropout={self.dropout})"
+            f"identity={self.allow_identity}, dropout={self.dropout}"
+            + (f", sharing={self.sharing!r})" if self.sharing != "separate" else ")")
         )
