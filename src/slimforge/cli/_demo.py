@@ -29,9 +29,9 @@ DEMO_CONFIG: dict[str, Any] = {
     "retrain": {
         "mode": "finetune",
         "epochs": 3,
-        "reference": ["mobilenet_v2"],
-        "reference_widths": [0.35, 0.5],
-        "reference_epochs": 8,
+        "reference": ["mobilenet_v2_cifar"],
+        "reference_widths": [0.35],
+        "reference_epochs": 5,
     },
     "compress": {"recipe": "quantize:int8", "finetune_epochs": 0},
     "measure": {"time_cap_s": 2.0},

@@ -15,6 +15,9 @@ __all__ = ["ChosenSummary", "RunSummary", "summarize"]
 class ChosenSummary:
     """One chosen model after the whole run; None where a stage has not produced the figure yet.
 
+    The supernet's estimate is measured on the validation split, as is ``retrained_val_accuracy_pct``
+    (compare those two); ``retrained_accuracy_pct`` and ``deployed_accuracy_pct`` are on the test split.
+
     ``speedup_vs_reference`` compares FP32 with FP32 on the same device: the reference's latency
     divided by this architecture's, the reference being the hand-designed model whose accuracy is
     closest to this one's retrained accuracy.
@@ -25,6 +28,7 @@ class ChosenSummary:
     devices: tuple[str, ...]
     estimated_accuracy_pct: float | None = None
     retrained_accuracy_pct: float | None = None
+    retrained_val_accuracy_pct: float | None = None
     deployed_accuracy_pct: float | None = None
     deployed_bytes: int | None = None
     fp32_bytes: int | None = None
@@ -60,8 +64,9 @@ class RunSummary:
             lines.append(f"chosen {c.name}: {c.arch}")
             acc = _fmt(c.deployed_accuracy_pct if c.deployed_accuracy_pct is not None else c.retrained_accuracy_pct, "%")
             lines.append(
-                f"  accuracy {acc} (supernet estimate {_fmt(c.estimated_accuracy_pct, '%')}, "
-                f"retrained {_fmt(c.retrained_accuracy_pct, '%')})"
+                f"  test accuracy {acc} deployed, {_fmt(c.retrained_accuracy_pct, '%')} retrained; "
+                f"validation: supernet estimate {_fmt(c.estimated_accuracy_pct, '%')}, "
+                f"retrained {_fmt(c.retrained_val_accuracy_pct, '%')}"
             )
             if c.latency_ms is not None:
                 lines.append(
@@ -123,6 +128,7 @@ def summarize(ctx: RunContext) -> RunSummary:
             "devices": tuple(m.get("devices", ())),
             "estimated_accuracy_pct": m.get("estimated_accuracy_pct"),
             "retrained_accuracy_pct": m.get("accuracy_pct"),
+            "retrained_val_accuracy_pct": m.get("val_accuracy_pct"),
             "deployed_accuracy_pct": _deployed_accuracy(ctx, compressed.get(m["name"], {})),
         }
         if m["name"] in exported:

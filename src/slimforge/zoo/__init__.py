@@ -21,6 +21,7 @@ MODELS: Registry = Registry("model")
 for _name, _ref in [
     ("mobilenet_v1", "slimforge.zoo.mobilenet:mobilenet_v1"),
     ("mobilenet_v2", "slimforge.zoo.mobilenet:mobilenet_v2"),
+    ("mobilenet_v2_cifar", "slimforge.zoo.mobilenet:mobilenet_v2_cifar"),
     ("mobilenet_v3_small", "slimforge.zoo.mobilenet:mobilenet_v3_small"),
     ("mobilenet_v3_large", "slimforge.zoo.mobilenet:mobilenet_v3_large"),
     ("efficientnet_b0", "slimforge.zoo.efficientnet:efficientnet_b0"),

@@ -110,13 +110,20 @@ def mobilenet_v2(num_classes: int = 1000, width: float = 1.0, **kwargs: Any) -> 
             which stays at 1280 for ``width < 1`` (the paper: "we apply the width multiplier to all
             layers except the very last convolutional layer", which helps small models).
         **kwargs: ``dropout`` (default 0.2 before the classifier, as in the reference training setup),
-            ``in_chs`` (input channels, default 3).
+            ``in_chs`` (input channels, default 3), ``small_input`` (default False: the common CIFAR
+            adaptation, the stem and the first stride-2 stage do not stride, total stride 8 instead
+            of 32, so a 32x32 image ends as a 4x4 map; :func:`mobilenet_v2_cifar`).
     """
-    opts = check_model_args("mobilenet_v2", num_classes, width, kwargs, {"dropout": 0.2, "in_chs": 3})
+    opts = check_model_args(
+        "mobilenet_v2", num_classes, width, kwargs, {"dropout": 0.2, "in_chs": 3, "small_input": False}
+    )
+    small = bool(opts["small_input"])
     in_chs = make_divisible(32 * width, 8)
-    stem = ConvBnAct(opts["in_chs"], in_chs, 3, 2, act_layer="relu6")
+    stem = ConvBnAct(opts["in_chs"], in_chs, 3, 1 if small else 2, act_layer="relu6")
     blocks = []
-    for t, c, n, s in _V2_STAGES:
+    for k, (t, c, n, s) in enumerate(_V2_STAGES):
+        if small and k == 1:  # the first stride-2 stage (24 channels)
+            s = 1
         out = make_divisible(c * width, 8)
         for i in range(n):
             blocks.append(MBConv(in_chs, out, 3, s if i == 0 else 1, exp_ratio=t, act_layer="relu6"))
@@ -132,6 +139,11 @@ def mobilenet_v2(num_classes: int = 1000, width: float = 1.0, **kwargs: Any) -> 
         dropout=opts["dropout"],
     )
     return init_weights(model)
+
+
+def mobilenet_v2_cifar(num_classes: int = 10, width: float = 1.0, **kwargs: Any) -> nn.Module:
+    """MobileNetV2 for 32x32 inputs: :func:`mobilenet_v2` with ``small_input=True`` (total stride 8)."""
+    return mobilenet_v2(num_classes, width, **{**kwargs, "small_input": True})
 
 
 def mobilenet_v3_large(num_classes: int = 1000, width: float = 1.0, **kwargs: Any) -> nn.Module:
