@@ -40,7 +40,7 @@ def _table_config(**overrides):
         "report_png": False,
     }
     for key, value in overrides.items():
-        config[key] = {**config[key], **value} if isinstance(value, dict) else value
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
     return config
 
 
@@ -209,7 +209,14 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
             "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02}],
             "search": {"budget": 8, "settings": {"pop_size": 4}},
             "retrain": {"epochs": 1, "reference": ["mobilenet_v2"], "reference_widths": [0.35], "reference_epochs": 1},
-            "compress": {"recipe": "quantize:int8", "finetune_epochs": 0, "calibration_images": 16},
+            "compress": {
+                "auto": "prune",
+                "budget": "macs=0.7",
+                "search_budget": 4,
+                "recipe": "quantize:int8",
+                "finetune_epochs": 0,
+                "calibration_images": 16,
+            },
             "measure": {"time_cap_s": 0.05},
             "report_png": False,
         }
@@ -225,4 +232,26 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
     assert chosen.reference == "ref-mobilenet_v2-0.35" and chosen.speedup_vs_reference > 0
     with RunStore(out / "store.sqlite", create=False) as store:
         retrain = store.get_stage("retrain").outputs["models"][0]
+        (compressed,) = store.get_stage("compress").outputs["models"]
+        (exported,) = store.get_stage("export").outputs["models"]
     assert retrain["mode"] == "finetune" and retrain["distilled"]
+    # the searched pruning policy met its budget, and the recipe (INT8) ran on the pruned model
+    record = json.loads((out / compressed["auto"]["result"]).read_text())
+    assert record["budget_met"] and record["rows"][1]["macs"] <= 0.7 * record["rows"][0]["macs"] + 1
+    assert compressed["source"].endswith("auto/searched") and compressed["report"]
+    assert (out / exported["pytorch"] / "model.json").is_file()
+
+
+def test_auto_compression_and_export_formats_are_checked():
+    with pytest.raises(ConfigError, match="compress.auto and compress.budget go together"):
+        RunConfig.from_dict({"compress": {"auto": "prune"}})
+    with pytest.raises(ConfigError, match="compress.auto must be one of prune, bits"):
+        RunConfig.from_dict({"compress": {"auto": "lowrank", "budget": "macs=0.5"}})
+    with pytest.raises(ConfigError, match="export.formats\\[1\\] must be one of onnx, pytorch"):
+        RunConfig.from_dict({"export": {"formats": ["onnx", "tflite"]}})
+
+
+def test_preflight_checks_the_automated_compression_budget(tmp_path, capsys):
+    path = _write(tmp_path, {"compress": {"auto": "prune", "budget": "flops=0.5"}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "compress.budget" in capsys.readouterr().err and not (tmp_path / "out").exists()

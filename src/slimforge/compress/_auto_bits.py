@@ -43,20 +43,19 @@ from slimforge.compress._auto_common import (
     EstimateConfig,
     EstimateData,
     PolicyPoint,
-    check_algorithm,
-    check_count,
-    check_out_dir,
+    check_search_args,
     closest,
     estimate_accuracy,
     front_points,
     has_batchnorm,
+    load_source,
     load_splits,
     finetune_model,
     run_policy_search,
     search_message,
     write_result,
 )
-from slimforge.compress._budget import Budget, parse_budget
+from slimforge.compress._budget import Budget
 from slimforge.compress._policy_space import BitPolicySpace
 from slimforge.compress._structured import SkippedLayer
 from slimforge.compress._train import TrainHook
@@ -470,30 +469,22 @@ def auto_bits(
         overwrite: replace a non-empty ``out_dir``.
         progress: progress bar on stderr.
     """
-    from slimforge.compress._models import resolve_model
     from slimforge.compress._train import accuracy
     from slimforge.hardware import count_macs
     from slimforge.supernet import recalibrate_bn
 
-    budget = parse_budget(budget, BITS_BUDGET_KEYS, what="the mixed-precision search")
-    search_budget = check_count("search budget", search_budget, 1)
-    algorithm = check_algorithm(algorithm)
-    finetune_epochs = check_count("finetune epochs", finetune_epochs, 0)
+    args = check_search_args(
+        budget, BITS_BUDGET_KEYS, "the mixed-precision search", search_budget, algorithm, finetune_epochs, out_dir, overwrite
+    )
+    budget, search_budget, algorithm, finetune_epochs, out = (
+        args.budget, args.search_budget, args.algorithm, args.finetune_epochs, args.out
+    )
     choices = tuple(sorted(set(int(b) for b in bit_choices)))
     BIT_QUANTIZERS.get(quantizer)
     estimate = estimate or EstimateConfig()
-    out = check_out_dir(out_dir, overwrite)
     splits = load_splits(data, split_seed)
-    source = resolve_model(
-        model, num_classes=splits.num_classes, width=width, config=dict(model_config or {}) or None
-    )
+    source = load_source(model, splits, width, model_config)
     base = source.model.eval()
-    if not source.trained:
-        warnings.warn(
-            f"{source.label} is untrained (a zoo name): train it first (slimforge compress --train)",
-            UserWarning,
-            stacklevel=2,
-        )
     input_shape = (1, *splits.input_shape)
     layers, skipped = quantizable_layers(base, keep_float)
     for s in skipped:

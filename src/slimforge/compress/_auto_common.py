@@ -182,6 +182,57 @@ def estimate_accuracy(model: nn.Module, data: EstimateData, config: EstimateConf
 # ---- the search ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SearchArgs:
+    """The checked arguments every automated search shares (see :func:`check_search_args`)."""
+
+    budget: Any
+    search_budget: int
+    algorithm: str
+    finetune_epochs: int
+    out: Path | None
+
+
+def check_search_args(
+    budget: Any,
+    keys: Sequence[str],
+    what: str,
+    search_budget: int,
+    algorithm: str,
+    finetune_epochs: int,
+    out_dir: str | Path | None,
+    overwrite: bool,
+) -> SearchArgs:
+    """Check what every automated search takes, before any work: budget, sizes, algorithm, output."""
+    from slimforge.compress._budget import parse_budget
+
+    return SearchArgs(
+        budget=parse_budget(budget, keys, what=what),
+        search_budget=check_count("search budget", search_budget, 1),
+        algorithm=check_algorithm(algorithm),
+        finetune_epochs=check_count("finetune epochs", finetune_epochs, 0),
+        out=check_out_dir(out_dir, overwrite),
+    )
+
+
+def load_source(
+    model: Any, splits: DatasetSplits, width: float | None, model_config: Mapping[str, Any] | None
+) -> Any:
+    """The model to compress (:func:`slimforge.compress._models.resolve_model`); warns when it is untrained."""
+    from slimforge.compress._models import resolve_model
+
+    source = resolve_model(
+        model, num_classes=splits.num_classes, width=width, config=dict(model_config or {}) or None
+    )
+    if not source.trained:
+        warnings.warn(
+            f"{source.label} is untrained (a zoo name): train it first (slimforge compress --train)",
+            UserWarning,
+            stacklevel=3,
+        )
+    return source
+
+
 def check_algorithm(algorithm: str) -> str:
     """``algorithm`` if :data:`slimforge.search.ALGORITHMS` has it (checked before any work starts)."""
     from slimforge.search.algorithms import ALGORITHMS

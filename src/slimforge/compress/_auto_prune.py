@@ -33,13 +33,12 @@ from slimforge.compress._auto_common import (
     EstimateConfig,
     EstimateData,
     PolicyPoint,
-    check_algorithm,
-    check_count,
-    check_out_dir,
+    check_search_args,
     closest,
     estimate_accuracy,
     front_points,
     has_batchnorm,
+    load_source,
     load_splits,
     measure_model_latencies,
     finetune_model,
@@ -47,7 +46,7 @@ from slimforge.compress._auto_common import (
     search_message,
     write_result,
 )
-from slimforge.compress._budget import Budget, parse_budget
+from slimforge.compress._budget import Budget
 from slimforge.compress._policy_space import PrunePolicySpace
 from slimforge.compress._structured import IMPORTANCES, PruneResult, SkippedLayer
 from slimforge.data import DatasetSplits
@@ -384,26 +383,18 @@ def auto_prune(
         overwrite: replace a non-empty ``out_dir``.
         progress: progress bar on stderr.
     """
-    from slimforge.compress._models import resolve_model
     from slimforge.hardware import MACS_NOTE, count_macs
 
-    budget = parse_budget(budget, PRUNE_BUDGET_KEYS, what="the pruning policy search")
-    search_budget = check_count("search budget", search_budget, 1)
-    algorithm = check_algorithm(algorithm)
-    finetune_epochs = check_count("finetune epochs", finetune_epochs, 0)
-    estimate = estimate or EstimateConfig()
-    out = check_out_dir(out_dir, overwrite)
-    splits = load_splits(data, split_seed)
-    source = resolve_model(
-        model, num_classes=splits.num_classes, width=width, config=dict(model_config or {}) or None
+    args = check_search_args(
+        budget, PRUNE_BUDGET_KEYS, "the pruning policy search", search_budget, algorithm, finetune_epochs, out_dir, overwrite
     )
+    budget, search_budget, algorithm, finetune_epochs, out = (
+        args.budget, args.search_budget, args.algorithm, args.finetune_epochs, args.out
+    )
+    estimate = estimate or EstimateConfig()
+    splits = load_splits(data, split_seed)
+    source = load_source(model, splits, width, model_config)
     base = source.model.eval()
-    if not source.trained:
-        warnings.warn(
-            f"{source.label} is untrained (a zoo name): train it first (slimforge compress --train)",
-            UserWarning,
-            stacklevel=2,
-        )
     input_shape = (1, *splits.input_shape)
     batches = []
     if criterion == "taylor":

@@ -71,6 +71,13 @@ def _check_names(config: RunConfig) -> Any:
         from slimforge.compress import parse_stages
 
         _at("compress.recipe", lambda: parse_stages(config.compress.recipe))
+    if config.compress.auto is not None:
+        from slimforge.compress._auto_bits import BITS_BUDGET_KEYS
+        from slimforge.compress._auto_prune import PRUNE_BUDGET_KEYS
+        from slimforge.compress._budget import parse_budget
+
+        keys = PRUNE_BUDGET_KEYS if config.compress.auto == "prune" else BITS_BUDGET_KEYS
+        _at("compress.budget", lambda: parse_budget(config.compress.budget, keys, what=f"compress.auto {config.compress.auto}"))
     from slimforge.data import parse_data_spec
 
     _at("data", lambda: parse_data_spec(config.data))

@@ -23,35 +23,70 @@ def _no_recipe(recipe: str) -> bool:
     return recipe.strip().lower() in ("", "none")
 
 
+#: ``compress.auto`` -> (function name in slimforge.compress, the JSON file it writes).
+_AUTO = {"prune": ("auto_prune", "auto_prune.json"), "bits": ("auto_bits", "auto_bits.json")}
+
+
+def _auto_policy(ctx: RunContext, name: str, source: Path) -> tuple[Path, dict[str, Any]]:
+    """Search a per-layer policy for one model (once); returns the finetuned model and the record."""
+    import slimforge.compress as compress_api
+
+    cfg = ctx.config.compress
+    function, result_file = _AUTO[cfg.auto]
+    options: dict[str, Any] = {"estimate": compress_api.EstimateConfig(recal_images=ctx.config.accuracy.bn_images)}
+    if cfg.auto == "prune":
+        options["latency_time_cap_s"] = ctx.config.measure.time_cap_s
+    out = model_dir(ctx.run_dir, name) / "auto"
+    if not (out / result_file).is_file():
+        ctx.log(f"  searching a per-layer {cfg.auto} policy for {name} under {cfg.budget}")
+        getattr(compress_api, function)(
+            str(source),
+            ctx.splits,
+            cfg.budget,
+            out,
+            search_budget=cfg.search_budget,
+            seed=ctx.config.seed,
+            finetune_epochs=cfg.finetune_epochs,
+            overwrite=True,
+            progress=ctx.progress,
+            **options,
+        )
+    return out / "searched", {"kind": cfg.auto, "budget": cfg.budget, "dir": ctx.rel(out),
+                              "result": ctx.rel(out / result_file)}
+
+
 def run_compress_stage(ctx: RunContext) -> dict[str, Any]:
-    """Compress each retrained model by the config's recipe (skipped when the recipe is ``none``)."""
+    """Compress each retrained model: the searched policy (``compress.auto``), then the recipe."""
     from slimforge.compress import compress
 
     cfg = ctx.config.compress
     models = []
     for m in ctx.outputs("retrain")["models"]:
-        if _no_recipe(cfg.recipe):
-            models.append({"name": m["name"], "dir": None, "report": None})
-            continue
-        out = model_dir(ctx.run_dir, m["name"]) / "compressed"
-        report = out / "compression.json"
-        if not report.is_file():
-            ctx.log(f"  compressing {m['name']}: {cfg.recipe}")
-            compress(
-                str(ctx.path(m["dir"])),
-                ctx.splits,
-                cfg.recipe,
-                out,
-                finetune_epochs=cfg.finetune_epochs,
-                max_accuracy_drop=cfg.max_accuracy_drop,
-                calibration_images=cfg.calibration_images,
-                seed=ctx.config.seed,
-                latency_time_cap_s=ctx.config.measure.time_cap_s,
-                overwrite=True,
-                progress=ctx.progress,
-            )
-        models.append({"name": m["name"], "dir": ctx.rel(out), "report": ctx.rel(report)})
-    return {"models": models, "recipe": cfg.recipe}
+        source, auto = ctx.path(m["dir"]), None
+        if cfg.auto is not None:
+            source, auto = _auto_policy(ctx, m["name"], source)
+        entry = {"name": m["name"], "dir": None, "report": None, "auto": auto, "source": ctx.rel(source)}
+        if not _no_recipe(cfg.recipe):
+            out = model_dir(ctx.run_dir, m["name"]) / "compressed"
+            report = out / "compression.json"
+            if not report.is_file():
+                ctx.log(f"  compressing {m['name']}: {cfg.recipe}")
+                compress(
+                    str(source),
+                    ctx.splits,
+                    cfg.recipe,
+                    out,
+                    finetune_epochs=cfg.finetune_epochs,
+                    max_accuracy_drop=cfg.max_accuracy_drop,
+                    calibration_images=cfg.calibration_images,
+                    seed=ctx.config.seed,
+                    latency_time_cap_s=ctx.config.measure.time_cap_s,
+                    overwrite=True,
+                    progress=ctx.progress,
+                )
+            entry.update(dir=ctx.rel(out), report=ctx.rel(report))
+        models.append(entry)
+    return {"models": models, "recipe": cfg.recipe, "auto": cfg.auto, "budget": cfg.budget}
 
 
 def _export_fp32(ctx: RunContext, trained_dir: Path, path: Path) -> None:
@@ -63,6 +98,18 @@ def _export_fp32(ctx: RunContext, trained_dir: Path, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     export_onnx(load_model(trained_dir), ctx.input_shape, tmp)
     tmp.replace(path)
+
+
+def _copy_model(model: Path, out: Path) -> Path:
+    """Copy a saved model directory (``model.json`` + ``model.pt``) whole to ``out``."""
+    if not (model / "model.json").is_file():
+        raise StageError(f"{model} is not a saved model (no model.json); remove it and run again")
+    tmp = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(model, tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.replace(out)
+    return out
 
 
 def _check_runs(path: Path, shape: tuple[int, ...]) -> None:
@@ -89,7 +136,14 @@ def run_export_stage(ctx: RunContext) -> dict[str, Any]:
         _export_fp32(ctx, ctx.path(m["dir"]), fp32)
         deployable = base / "model.onnx"
         c = compressed.get(m["name"], {})
-        source = ctx.path(c["dir"]) / "model.onnx" if c.get("dir") else fp32
+        if c.get("dir"):  # the recipe's kept model (INT8 when it quantized)
+            source, model = ctx.path(c["dir"]) / "model.onnx", ctx.path(c["dir"]) / "model"
+        elif c.get("auto"):  # the searched policy's finetuned model, exported as it is
+            model = ctx.path(c["source"])
+            source = base / "auto.onnx"
+            _export_fp32(ctx, model, source)
+        else:
+            source, model = fp32, ctx.path(m["dir"])
         if not source.is_file():
             raise StageError(f"{source} is missing; remove {ctx.rel(base)} and run again to redo this model")
         tmp = deployable.with_name(".model.onnx.partial")
@@ -97,16 +151,17 @@ def run_export_stage(ctx: RunContext) -> dict[str, Any]:
         tmp.replace(deployable)
         for path in (fp32, deployable):
             _check_runs(path, ctx.input_shape)
-        models.append(
-            {
-                "name": m["name"],
-                "onnx": ctx.rel(deployable),
-                "bytes": deployable.stat().st_size,
-                "fp32_onnx": ctx.rel(fp32),
-                "fp32_bytes": fp32.stat().st_size,
-                "compressed": bool(c.get("dir")),
-            }
-        )
+        row = {
+            "name": m["name"],
+            "onnx": ctx.rel(deployable),
+            "bytes": deployable.stat().st_size,
+            "fp32_onnx": ctx.rel(fp32),
+            "fp32_bytes": fp32.stat().st_size,
+            "compressed": bool(c.get("dir") or c.get("auto")),
+        }
+        if "pytorch" in ctx.config.export.formats:
+            row["pytorch"] = ctx.rel(_copy_model(model, base / "pytorch"))
+        models.append(row)
     references = []
     for r in retrain.get("reference", []):
         fp32 = model_dir(ctx.run_dir, r["name"]) / "fp32.onnx"

@@ -26,6 +26,7 @@ __all__ = [
     "CompressConfig",
     "ConfigError",
     "DeviceConfig",
+    "ExportConfig",
     "MeasureConfig",
     "RetrainConfig",
     "RunConfig",
@@ -36,6 +37,10 @@ __all__ = [
     "dump_config",
     "load_config",
 ]
+
+
+#: the deliverables ``export.formats`` may list.
+EXPORT_FORMATS = ("onnx", "pytorch")
 
 
 class ConfigError(InvalidInputError):
@@ -139,12 +144,29 @@ class RetrainConfig:
 
 @dataclass(frozen=True)
 class CompressConfig:
-    """A compression recipe applied to each retrained model (``none`` skips the stage's work)."""
+    """Compression of each retrained model: an optional searched per-layer policy, then a recipe.
+
+    ``auto``: ``prune`` (AMC-style per-layer pruning ratios) or ``bits`` (HAQ-style per-layer
+    bit-widths) searched under ``budget`` (e.g. ``macs=0.5``, ``latency_ms=2``, ``bits=4``) with
+    ``search_budget`` evaluated policies; null skips it. ``recipe`` then runs on the result
+    (``none`` skips it).
+    """
 
     recipe: str = "quantize:int8"
     finetune_epochs: int = 1
     max_accuracy_drop: float | None = 1.0
     calibration_images: int = 128
+    auto: str | None = field(default=None, metadata=_choices("prune", "bits"))
+    budget: str | None = None
+    search_budget: int = 40
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What each model is delivered as: ``onnx`` (the deployable file, INT8 when quantized, plus its
+    FP32 export) and ``pytorch`` (a ``state_dict`` + JSON config directory that rebuilds it)."""
+
+    formats: tuple[str, ...] = ("onnx", "pytorch")
 
 
 @dataclass(frozen=True)
@@ -170,6 +192,7 @@ class RunConfig:
     select: SelectConfig = field(default_factory=SelectConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     compress: CompressConfig = field(default_factory=CompressConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     measure: MeasureConfig = field(default_factory=MeasureConfig)
     report_png: bool = True
 
@@ -353,6 +376,18 @@ def _check_semantics(config: RunConfig) -> None:
         raise ConfigError(f"select.epsilon must be >= 0, got {config.select.epsilon!r}")
     if config.compress.max_accuracy_drop is not None and not config.compress.max_accuracy_drop >= 0:
         raise ConfigError(f"compress.max_accuracy_drop must be >= 0 or null, got {config.compress.max_accuracy_drop!r}")
+    if (config.compress.auto is None) != (config.compress.budget is None):
+        raise ConfigError(
+            "compress.auto and compress.budget go together, e.g. {auto: prune, budget: macs=0.5}; "
+            f"got auto={config.compress.auto!r}, budget={config.compress.budget!r}"
+        )
+    if config.compress.search_budget < 1:
+        raise ConfigError(f"compress.search_budget must be >= 1, got {config.compress.search_budget!r}")
+    for i, fmt in enumerate(config.export.formats):
+        if fmt not in EXPORT_FORMATS:
+            raise ConfigError(f"export.formats[{i}] must be one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    if "onnx" not in config.export.formats:
+        raise ConfigError("export.formats must include onnx: the device measurements run the ONNX file")
     for w in config.retrain.reference_widths:
         if not w > 0:
             raise ConfigError(f"retrain.reference_widths must be > 0, got {w!r}")
