@@ -255,3 +255,28 @@ def test_preflight_checks_the_automated_compression_budget(tmp_path, capsys):
     path = _write(tmp_path, {"compress": {"auto": "prune", "budget": "flops=0.5"}})
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "compress.budget" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+@needs_tables
+def test_disk_full_while_writing_leaves_a_store_that_resumes(tmp_path, monkeypatch):
+    import errno
+
+    import slimforge.runs.model_io as model_io
+    from slimforge.runs._context import StageError
+
+    config = RunConfig.from_dict(_table_config(search={"budget": 20}))
+    out = tmp_path / "run"
+    real_save = model_io.save_model
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(model_io, "save_model", full_disk)
+    with pytest.raises(StageError, match="stage retrain could not write its files.*No space left.*run the same command again"):
+        run_pipeline(config, out, progress=False, log=lambda _: None)
+    with RunStore(out / "store.sqlite", create=False) as store:
+        status = {s.name: s.status for s in store.stages()}
+    assert status["search:ort"] == "done" and status["select"] == "done" and status["retrain"] == "failed"
+    monkeypatch.setattr(model_io, "save_model", real_save)
+    result = run_pipeline(config, out, progress=False, log=lambda _: None)
+    assert set(result.stages.values()) == {"done"} and "search:ort" in result.resumed
