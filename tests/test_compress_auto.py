@@ -371,6 +371,24 @@ def test_joint_search_meets_the_budget_and_reports_the_sequential_baselines(supe
     assert type(result).from_json(result.to_json()) == result
 
 
+@pytest.mark.slow
+def test_joint_search_on_an_elastic_supernet_matches_the_separate_costs(supernet, splits, tmp_path):
+    # An elastic supernet shares modules between choices: layer paths and costs come from a
+    # separate-weights probe, candidates are quantized after extraction.
+    from slimforge.spaces.mbv2 import MBV2Space
+    from slimforge.supernet import make_supernet
+
+    space = MBV2Space(width=0.35, resolution=8, stage_depths=(2, 1, 1, 1, 1, 1), sharing="elastic")
+    elastic = make_supernet(space, 10, 0).eval()
+    joint = JointSpace(space, supernet=elastic)
+    assert joint.slot_paths == JointSpace(supernet.space, supernet=supernet).slot_paths
+    result = joint_search(
+        elastic, splits, "bitops=0.4", tmp_path / "joint", search_budget=4, baseline_bits=(8,), recal_images=16
+    )
+    assert result.budget_met and result.rows[0].bitops <= result.budget_bound
+    assert all(math.isclose(r.estimate_accuracy_pct, r.val_accuracy_pct) for r in result.rows)
+
+
 def test_joint_search_refuses_a_non_layerwise_space(splits):
     from slimforge.spaces import get_space
     from slimforge.supernet import make_supernet

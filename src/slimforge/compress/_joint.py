@@ -74,6 +74,16 @@ JOINT_BUDGET_KEYS = ("bitops", "macs", "bytes", "size")
 _QUANTIZED = (nn.Conv2d, nn.Linear)
 
 
+def _separate_probe(space: SearchSpace) -> nn.Module:
+    """An (untrained) separate-weights supernet of ``space``, for layer paths and costs only."""
+    import copy
+
+    probe_space = copy.copy(space)
+    if getattr(probe_space, "sharing", "separate") != "separate":
+        probe_space.sharing = "separate"  # type: ignore[attr-defined]
+    return probe_space.supernet(num_classes=2)
+
+
 def _weighted(module: nn.Module, prefix: str) -> list[str]:
     return [f"{prefix}{n}".rstrip(".") for n, m in module.named_modules() if type(m) in _QUANTIZED]
 
@@ -116,12 +126,10 @@ class JointSpace(SearchSpace):
             raise InvalidInputError(f"bit-widths {tuple(bits)!r} must be at least two integers from 1 to 8")
         self.arch_space = arch_space
         self.center = center
-        probe = supernet if supernet is not None else arch_space.supernet(num_classes=2)
-        if not hasattr(probe, "choices"):
-            raise InvalidInputError(
-                "joint architecture + bit-width search gives each block choice its own bit genes, which "
-                "needs a separate-weights supernet; train one with the space's sharing=separate"
-            )
+        # Layer paths and costs come from a separate-weights probe: one module per block choice,
+        # named as the standalone network's blocks whatever the trained supernet shares.
+        probe = supernet if supernet is not None and hasattr(supernet, "choices") else _separate_probe(arch_space)
+        self.probe = probe
         self.front_paths = tuple(_weighted(probe.stem, "stem."))
         self.back_paths = tuple(_weighted(probe.head, "head.")) + ("classifier",)
         # slot_paths[i][c]: the conv/linear paths of block choice c inside searchable layer i.
@@ -409,16 +417,26 @@ class JointEvaluator(Evaluator):
         if self.baseline_bits is not None:  # a float architecture, costed at uniform bits
             joint_genome = self.joint.join(genome, self.baseline_bits)
             score = score_many(self.supernet, [genome], self.data)[0]
-        else:
+        elif hasattr(self.supernet, "choices"):  # quantize the supernet's own modules of the path
             joint_genome = self.joint.validate(genome)
             arch = genome[: self.joint.num_arch_genes]
             bits = self.joint.supernet_bit_policy(joint_genome)
             with quantized_paths(self.supernet, bits, self.activation_bits):
                 score = score_many(self.supernet, [arch], self.data)[0]
+        else:  # an elastic supernet shares its modules between choices: quantize the extracted network
+            joint_genome = self.joint.validate(genome)
+            net = self.supernet.extract(genome[: self.joint.num_arch_genes]).eval()
+            acc = _quantized_accuracy(net, self.joint.bit_policy(joint_genome), self.activation_bits, self.data)
+            score = _Score(acc / 100.0)
         costs = self.costs.of(self.joint, joint_genome, self.activation_bits)
         acc = 100.0 * score.accuracy
         metrics = {k: costs[k] for k in ("macs", "bitops", "bytes", "avg_bits")}
         return {"error": 100.0 - acc, "accuracy": acc, **metrics}
+
+
+@dataclass(frozen=True)
+class _Score:
+    accuracy: float
 
 
 # ---- the search -------------------------------------------------------------------------------------
@@ -645,7 +663,7 @@ def joint_search(
         if b not in space.bits:
             raise InvalidInputError(f"baseline bit-width {b} is not one of the choices {space.bits}")
     arch_space = space.arch_space
-    costs = JointCosts.measure(space, net, (1, *splits.input_shape))
+    costs = JointCosts.measure(space, space.probe, (1, *splits.input_shape))
     evals = {"val": EvalData.from_splits(splits, split="val", recal_images=recal_images, seed=seed)}
     if splits.test is not None:
         evals["test"] = EvalData.from_splits(splits, split="test", recal_images=recal_images, seed=seed)
