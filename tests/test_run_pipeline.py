@@ -206,7 +206,10 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
             "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [1, 1, 1, 1, 1, 1]}},
             "supernet": {"epochs": 1, "lr": 0.05},
             "accuracy": {"bn_images": 32, "eval_images": 64},
-            "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02}],
+            "devices": [
+                {"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02},
+                {"name": "cpu2", "spec": "local-cpu", "cost": "lut", "threads": 2, "time_cap_s": 0.02},
+            ],
             "search": {"budget": 8, "settings": {"pop_size": 4}},
             "retrain": {"epochs": 1, "reference": ["mobilenet_v2"], "reference_widths": [0.35], "reference_epochs": 1},
             "compress": {
@@ -224,8 +227,11 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
     out = tmp_path / "run"
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
     assert set(result.stages.values()) == {"done"}
-    assert (out / "search" / "cpu" / "lut.csv").is_file()
-    (chosen,) = result.summary.chosen
+    assert (out / "search" / "cpu" / "lut.csv").is_file() and (out / "search" / "cpu2" / "lut.csv").is_file()
+    # one supernet, two searches: accuracies are shared, so the second device re-used the first's
+    with RunStore(out / "search" / "accuracy.sqlite", create=False) as store:
+        assert len(store) < sum(result.summary.evaluations.values())
+    chosen = result.summary.chosen[0]
     assert chosen.estimated_accuracy_pct is not None and chosen.retrained_accuracy_pct is not None
     assert chosen.latency_ms > 0 and chosen.fp32_latency_ms > 0
     assert chosen.deployed_bytes < chosen.fp32_bytes  # INT8 weights

@@ -44,8 +44,10 @@ def accuracy_evaluator(ctx: RunContext) -> Any:
     source = ctx.config.accuracy.source
     if source.startswith("table:"):
         return make_evaluator("accuracy_table", ctx.space, path=source.partition(":")[2])
+    from slimforge.runs.bench._cache import StoredEvaluator
+
     supernet_dir = ctx.outputs("supernet")["dir"]
-    return make_evaluator(
+    inner = make_evaluator(
         "supernet_accuracy",
         ctx.space,
         checkpoint=str(ctx.path(supernet_dir)),
@@ -56,6 +58,9 @@ def accuracy_evaluator(ctx: RunContext) -> Any:
         eval_images=ctx.config.accuracy.eval_images,
         seed=ctx.config.seed,
     )
+    # The supernet's answer does not depend on the device: every device's search shares one store
+    # of inherited-weight accuracies, so a second device evaluates only architectures not seen yet.
+    return StoredEvaluator(inner, ctx.path("search/accuracy.sqlite"))
 
 
 def cost_evaluator(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str]:
