@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -317,3 +318,36 @@ def test_real_table_on_onnx_runtime_is_close_to_the_whole_network(tmp_path) -> N
     for row in result.rows:
         assert 0.4 < row.predicted_min_ms / row.measured_min_ms < 2.5
     assert os.path.exists(table.save(tmp_path / "lut.csv"))
+
+
+class SlowWholeDevice(ParamsDevice):
+    """Like ParamsDevice, but a whole network (its classifier is there) runs 20% *faster* than its parts."""
+
+    def _measure(self, models, threads, protocol, seed, progress):
+        out = super()._measure(models, threads, protocol, seed, progress)
+        whole = [any(isinstance(m, nn.Linear) for m in p.module.modules()) and hasattr(p.module, "stem")
+                 for p in models]
+        return [
+            dataclasses.replace(r, latency_ms=r.latency_ms * 0.8, latency=dataclasses.replace(
+                r.latency, latency_ms_median=r.latency.latency_ms_median * 0.8,
+                latency_ms_min=r.latency.latency_ms_min * 0.8)) if w else r
+            for r, w in zip(out, whole)
+        ]
+
+
+def test_calibration_scales_sums_to_whole_network_measurements(tmp_path, tiny_space) -> None:
+    from slimforge.hardware.lut import calibrate_lut
+
+    device = SlowWholeDevice()
+    raw = build_lut("mbv2", device, space_options=TINY, protocol=QUICK)
+    genome = tiny_space.sample(np.random.default_rng(3))
+    assert raw.scale() == 1.0
+    calibrated = calibrate_lut(raw, device, networks=3, protocol=QUICK)
+    assert calibrated.scale() == pytest.approx(0.8) and calibrated.scale("min") == pytest.approx(0.8)
+    assert calibrated.predict(genome) == pytest.approx(0.8 * raw.predict(genome))
+    back = read_lut(calibrated.save(tmp_path / "lut.csv"))
+    assert back.predict(genome) == pytest.approx(calibrated.predict(genome))
+    again = calibrate_lut(back, device, networks=2, protocol=QUICK)  # from the raw sums, not compounded
+    assert again.scale() == pytest.approx(0.8)
+    with pytest.raises(InvalidInputError, match="at least one network"):
+        calibrate_lut(raw, device, networks=0)

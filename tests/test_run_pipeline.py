@@ -228,6 +228,9 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
     assert set(result.stages.values()) == {"done"}
     assert (out / "search" / "cpu" / "lut.csv").is_file() and (out / "search" / "cpu2" / "lut.csv").is_file()
+    from slimforge.hardware.lut import read_lut
+
+    assert read_lut(out / "search" / "cpu" / "lut.csv").header["calibration_networks"] == "5"
     # one supernet, two searches: accuracies are shared, so the second device re-used the first's
     with RunStore(out / "search" / "accuracy.sqlite", create=False) as store:
         assert len(store) < sum(result.summary.evaluations.values())
@@ -238,8 +241,8 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
     assert chosen.reference == "ref-mobilenet_v2-0.35" and chosen.speedup_vs_reference > 0
     with RunStore(out / "store.sqlite", create=False) as store:
         retrain = store.get_stage("retrain").outputs["models"][0]
-        (compressed,) = store.get_stage("compress").outputs["models"]
-        (exported,) = store.get_stage("export").outputs["models"]
+        compressed = store.get_stage("compress").outputs["models"][0]
+        exported = store.get_stage("export").outputs["models"][0]
     assert retrain["mode"] == "finetune" and retrain["distilled"]
     # the searched pruning policy met its budget, and the recipe (INT8) ran on the pruned model
     record = json.loads((out / compressed["auto"]["result"]).read_text())

@@ -44,6 +44,15 @@ def _measure_arguments(p: argparse.ArgumentParser, cap: str) -> None:
     )
 
 
+def _calibrate_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--calibrate",
+        default="0",
+        metavar="N",
+        help="measure N whole networks and scale the table's sums by measured/predicted (default 0: off)",
+    )
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lut_command", metavar="ACTION")
     build = sub.add_parser(
@@ -56,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     build.add_argument("--num-classes", default="10", metavar="K", help="classifier outputs (default 10)")
     build.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the table")
+    _calibrate_argument(build)
     build.add_argument("--json", action="store_true", help="print a JSON summary")
     predict = sub.add_parser("predict", help="predict the latency of genomes from a table")
     predict.add_argument(
@@ -74,6 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _measure_arguments(ev, "3")
     ev.add_argument("--table", metavar="FILE.csv", help="the table to evaluate (default: build one first)")
     ev.add_argument("--save-table", metavar="FILE.csv", help="keep the table built for the evaluation")
+    _calibrate_argument(ev)
     ev.add_argument("--sample", default="100", metavar="N", help="number of sub-networks (default 100)")
     ev.add_argument("--seed", default="0", metavar="S", help="seed of the sample (default 0)")
     ev.add_argument(
@@ -133,18 +144,26 @@ def _device(args: argparse.Namespace) -> Any:
 
 def _build_table(args: argparse.Namespace) -> Any:
     from slimforge.cli._profile import parse_int
-    from slimforge.hardware.lut import LUT_PROTOCOL, build_lut
+    from slimforge.hardware.lut import LUT_PROTOCOL, build_lut, calibrate_lut
 
-    return build_lut(
+    calibrate = parse_int("--calibrate", args.calibrate, 0)
+    device = _device(args)
+    threads = parse_int("--threads", args.threads, 1)
+    table = build_lut(
         args.space,
-        _device(args),
+        device,
         space_options=space_options(args),
         input_shape=getattr(args, "input", None),
-        threads=parse_int("--threads", args.threads, 1),
+        threads=threads,
         num_classes=parse_int("--num-classes", getattr(args, "num_classes", "10"), 1),
         protocol=_protocol(args, LUT_PROTOCOL),
         progress=sys.stderr.isatty(),
     )
+    if calibrate:
+        # Seeded apart from `lut eval`'s sample (seed 0, ...), so calibration and test differ.
+        table = calibrate_lut(table, device, networks=calibrate, threads=threads, seed=10_000,
+                              progress=sys.stderr.isatty())
+    return table
 
 
 def _build(args: argparse.Namespace) -> int:

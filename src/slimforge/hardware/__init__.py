@@ -24,7 +24,7 @@ from slimforge.hardware.latency import (
     sample_latencies,
     sample_latency,
 )
-from slimforge.hardware.lut import LatencyTable, build_lut, read_lut, split_layerwise
+from slimforge.hardware.lut import LatencyTable, build_lut, calibrate_lut, read_lut, split_layerwise
 from slimforge.hardware.lut_eval import LutEvaluation, evaluate_lut
 from slimforge.hardware.memory import LiveTensor, peak_activation_bytes, peak_live_bytes
 from slimforge.hardware.onnx_export import OnnxExportError, export_onnx
@@ -75,6 +75,7 @@ __all__ = [
     "RemoteDevice",
     "Runtime",
     "build_lut",
+    "calibrate_lut",
     "count_flops",
     "count_macs",
     "cpu_model",

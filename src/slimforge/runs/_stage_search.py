@@ -90,15 +90,16 @@ def cost_evaluator(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str]:
 def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
     """Build the device's latency lookup table once (``search/<device>/lut.csv``)."""
     from slimforge.hardware.latency import LatencyProtocol
-    from slimforge.hardware.lut import build_lut
+    from slimforge.hardware.lut import build_lut, calibrate_lut
 
     path = search_dir(ctx.run_dir, device.name) / "lut.csv"
     if path.is_file():
         return path
     ctx.log(f"  building the latency lookup table of {ctx.space.name} on {device.spec}")
+    dev = make_device(device)
     table = build_lut(
         ctx.config.space.name,
-        make_device(device),
+        dev,
         space_options=dict(ctx.config.space.options),
         input_shape=ctx.input_shape,
         threads=device.threads,
@@ -111,6 +112,19 @@ def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
         seed=ctx.config.seed,
         progress=ctx.progress,
     )
+    if device.lut_calibration:
+        table = calibrate_lut(
+            table,
+            dev,
+            networks=device.lut_calibration,
+            threads=device.threads,
+            protocol=LatencyProtocol(
+                time_cap_s=device.time_cap_s,
+                min_time_s=min(device.time_cap_s, 1.0),
+                warmup_s=min(device.time_cap_s, 1.0),
+            ),
+            seed=ctx.config.seed + 10_000,
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(".lut.csv.partial")
     table.save(tmp)

@@ -88,7 +88,8 @@ class AccuracyConfig:
 class DeviceConfig:
     """A target device: a name for the run, a device spec, and where the search's latency comes from.
 
-    ``cost``: ``lut`` (a latency table built on the device, then summed per layer), ``measure``
+    ``cost``: ``lut`` (a latency table built on the device, then summed per layer, scaled by
+    ``lut_calibration`` whole networks measured on it; 0 leaves the sums as they are), ``measure``
     (every candidate measured on the device) or ``table`` (a ``table:FILE`` device's own figures).
     """
 
@@ -98,6 +99,7 @@ class DeviceConfig:
     threads: int = 1
     time_cap_s: float = 2.0
     token_file: str | None = None
+    lut_calibration: int = 5
 
 
 @dataclass(frozen=True)
@@ -361,8 +363,10 @@ def _check_semantics(config: RunConfig) -> None:
             raise ConfigError(
                 f"devices[{i}].name {d.name!r} must be letters, digits, '-' or '_' (it names a folder)"
             )
-        if d.threads < 1 or not d.time_cap_s > 0:
-            raise ConfigError(f"devices[{i}]: threads must be >= 1 and time_cap_s > 0")
+        if d.threads < 1 or not d.time_cap_s > 0 or d.lut_calibration < 0:
+            raise ConfigError(
+                f"devices[{i}]: threads must be >= 1, time_cap_s > 0 and lut_calibration >= 0"
+            )
         if (d.cost == "table") != d.spec.startswith("table:"):
             raise ConfigError(
                 f"devices[{i}].cost {d.cost!r} does not fit spec {d.spec!r}: a table:FILE device has "
