@@ -380,7 +380,7 @@ def test_half_finished_run_and_broken_outputs(tmp_path, search_result):
     result = render_report(run_dir, png=False)
     assert "cannot read" in result.sections_missing["front:pi5"]
     assert "compression" in result.sections_present
-    assert "not compressed (recipe none)" in result.html_path.read_text(encoding="utf-8")
+    assert "no recipe run (recipe none)" in result.html_path.read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("layout", ["missing", "empty", "no-store", "no-config"])

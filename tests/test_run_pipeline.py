@@ -249,6 +249,10 @@ def test_tiny_mbv2_run_on_this_cpu(tmp_path):
     assert record["budget_met"] and record["rows"][1]["macs"] <= 0.7 * record["rows"][0]["macs"] + 1
     assert compressed["source"].endswith("auto/searched") and compressed["report"]
     assert (out / exported["pytorch"] / "model.json").is_file()
+    from slimforge.report import render_report
+
+    html = render_report(out, png=False).html_path.read_text(encoding="utf-8")
+    assert "searched per-layer prune policy under macs=0.7" in html
 
 
 def test_auto_compression_and_export_formats_are_checked():

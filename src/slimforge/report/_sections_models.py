@@ -122,11 +122,33 @@ def _facts(report: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
 
 
+_AUTO_HEADERS = ["model", "policy", "estimate %", "val %", "test %", "MACs", "bytes", "latency ms", "budget"]
+
+
+def _auto(run: RunData, auto: dict[str, Any] | None) -> str:
+    """The searched per-layer policy against its uniform baseline (``compress.auto``), if there is one."""
+    if not auto:
+        return ""
+    try:
+        result = read_json(run.path(auto["result"]), "policy search result")
+        rows = [
+            [r["name"], r["policy"], r["estimate_accuracy_pct"], r["val_accuracy_pct"], r["test_accuracy_pct"],
+             r["macs"], r["bytes"], r["latency_ms"], "met" if r["within_budget"] else "over"]
+            for r in result["rows"]
+        ]
+    except SectionMissing as exc:
+        return f'<p class="missing">{esc(str(exc))}</p>'
+    except (KeyError, TypeError) as exc:
+        return f'<p class="missing">the policy search result is not in the expected format ({esc(repr(exc))})</p>'
+    head = f"<p>searched per-layer {esc(str(auto.get('kind')))} policy under {esc(str(auto.get('budget')))}: "
+    return head + f"{esc(str(result.get('message', '')))}</p>" + table(_AUTO_HEADERS, rows)
+
+
 def _compression(run: RunData, entry: dict[str, Any], recipe: str | None) -> str:
     name = str(entry.get("name", "?"))
-    head = f"<h3>{esc(name)}</h3>"
+    head = f"<h3>{esc(name)}</h3>" + _auto(run, entry.get("auto"))
     if not entry.get("report"):
-        return head + f'<p class="missing">not compressed (recipe {esc(recipe or "none")})</p>'
+        return head + f'<p class="missing">no recipe run (recipe {esc(recipe or "none")})</p>'
     try:
         report = read_json(run.path(entry["report"]), "compression report")
         stages, comparisons = report["stages"], report.get("comparisons", [])
