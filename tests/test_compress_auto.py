@@ -302,6 +302,32 @@ def test_auto_bits_meets_the_size_of_uniform_4_bit(splits, tmp_path):
     assert type(result).from_json(result.to_json()) == result
 
 
+@pytest.mark.slow
+def test_finetuned_bit_policies_keep_their_trained_batchnorm_statistics(splits, monkeypatch):
+    # Re-estimating BN on a few hundred un-augmented images after a QAT finetune cost ResNet-20 about
+    # 4 points; only the un-finetuned (PTQ) final models may be re-calibrated.
+    import slimforge.supernet as supernet
+
+    calls: list[int] = []
+    real = supernet.recalibrate_bn
+
+    def spy(model, *args, **kwargs):
+        calls.append(id(model))
+        return real(model, *args, **kwargs)
+
+    monkeypatch.setattr(supernet, "recalibrate_bn", spy)
+    counts = {}
+    for epochs in (0, 1):
+        calls.clear()
+        result = auto_bits(
+            _resnet(), splits, "bits=4", model_config=CONFIG, search_budget=4,
+            finetune_epochs=epochs, estimate=CHEAP, seed=0,
+        )
+        counts[epochs] = len(calls)
+    finals = len(result.rows) - 1  # every row but the original is a final model
+    assert counts[0] - counts[1] == finals
+
+
 def test_unmeetable_size_budget_reports_the_closest_policy(splits):
     result = auto_bits(_resnet(), splits, "size=0.01", model_config=CONFIG, finetune_epochs=0, estimate=CHEAP)
     assert not result.budget_met and "cannot be met" in result.message
