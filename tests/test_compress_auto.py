@@ -88,6 +88,8 @@ def test_budget_keys_read_and_bound():
     assert (b.metric, b.kind, b.value, b.text) == ("macs", "fraction", 0.5, "macs=0.5")
     assert b.bound(1000.0) == 500.0
     assert parse_budget("latency_ms=2.5", ("latency_ms",)).bound(99.0) == 2.5
+    relative = parse_budget("latency=0.7", ("latency",))
+    assert (relative.metric, relative.kind, relative.bound(2.0)) == ("latency_ms", "fraction", 1.4)
     assert parse_budget(" size = 0.25 ", ("size",)).metric == "bytes"
     bits = parse_budget("bits=4", ("bits",))
     assert bits.bound(1234.0) == 1234.0 and type(b).from_json(b.to_json()) == b
@@ -104,6 +106,7 @@ def test_budget_keys_read_and_bound():
         ("macs=1.5", InvalidInputError, r"must be in \(0, 1\]"),
         ("macs=0", InvalidInputError, r"must be in \(0, 1\]"),
         ("latency_ms=-1", InvalidInputError, "must be in"),
+        ("latency=1.2", InvalidInputError, r"must be in \(0, 1\]"),
         ("bits=9", InvalidInputError, r"must be in \[2, 8\]"),
         ("bits=4.5", InvalidInputError, "whole number"),
         ("bitops=0.3", InvalidInputError, "does not take 'bitops'"),
@@ -112,7 +115,7 @@ def test_budget_keys_read_and_bound():
 )
 def test_malformed_budgets_are_one_line_errors(text, error, match):
     with pytest.raises(error, match=match) as info:
-        parse_budget(text, ("macs", "latency_ms", "bytes", "size", "bits"))
+        parse_budget(text, ("macs", "latency", "latency_ms", "bytes", "size", "bits"))
     assert "\n" not in str(info.value)
 
 
@@ -192,6 +195,14 @@ def test_auto_prune_meets_the_budget_is_deterministic_and_saves_reloadable_model
     reloaded = load_model(tmp_path / "run" / "searched")
     assert count_macs(reloaded, SHAPE) == first.rows[1].macs
     assert "auto prune" in (tmp_path / "run" / "auto_prune.txt").read_text()
+
+
+@pytest.mark.slow
+def test_relative_latency_budget_is_a_fraction_of_the_measured_original(splits):
+    result = _auto_prune(splits, "latency=0.98", search_budget=3, candidate_latency_cap_s=0.2)
+    assert result.budget_metric == "latency_ms"
+    assert result.budget_bound == pytest.approx(0.98 * result.reference["latency_ms"])
+    assert result.reference["latency_ms"] > 0 and result.num_evaluations >= 1
 
 
 def test_unmeetable_pruning_budget_reports_the_closest_policy(splits):

@@ -96,7 +96,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     auto.add_argument(
         "--budget",
         metavar="KEY=VALUE",
-        help="cost bound: macs=F (fraction of the original's MACs), latency_ms=X, bytes=N, size=F (fraction "
+        help="cost bound: macs=F (fraction of the original's MACs), latency=F (fraction of its measured "
+        "latency), latency_ms=X, bytes=N, size=F (fraction "
         "of the float32 bytes); bits: bits=B (the size of uniform B-bit), size=F, bytes=N; joint: bitops=F, "
         "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N",
     )

@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 #: the budget keys the pruning search takes.
-PRUNE_BUDGET_KEYS = ("macs", "latency_ms", "bytes", "size")
+PRUNE_BUDGET_KEYS = ("macs", "latency", "latency_ms", "bytes", "size")
 def prunable_groups(
     model: nn.Module, input_shape: Sequence[int]
 ) -> tuple[list[str], list[SkippedLayer], list[str]]:
@@ -363,7 +363,8 @@ def auto_prune(
         data: a data spec or loaded splits; candidates are scored on the validation split, the
             final models also on the test split.
         budget: ``macs=F`` (fraction of the original's MACs), ``size=F`` (fraction of its bytes),
-            ``bytes=N`` or ``latency_ms=X`` (ONNX Runtime, 1 thread, batch 1, measured per candidate).
+            ``bytes=N``, ``latency_ms=X`` or ``latency=F`` (a fraction of the original's; ONNX Runtime,
+            1 thread, batch 1, measured per candidate).
         out_dir: gets ``auto_prune.json``, ``auto_prune.txt``, ``searches.json`` (every evaluation),
             and the finetuned models ``searched/`` and ``uniform/`` (reload with
             :func:`slimforge.runs.model_io.load_model`); None writes nothing.
