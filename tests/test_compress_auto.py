@@ -319,12 +319,12 @@ def test_finetuned_bit_policies_keep_their_trained_batchnorm_statistics(splits, 
     # 4 points; only the un-finetuned (PTQ) final models may be re-calibrated.
     import slimforge.supernet as supernet
 
-    calls: list[int] = []
+    calls = []
     real = supernet.recalibrate_bn
 
-    def spy(model, *args, **kwargs):
-        calls.append(id(model))
-        return real(model, *args, **kwargs)
+    def spy(*args, **kwargs):
+        calls.append(None)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(supernet, "recalibrate_bn", spy)
     counts = {}
@@ -406,6 +406,28 @@ def test_joint_search_meets_the_budget_and_reports_the_sequential_baselines(supe
     assert all(math.isclose(r.estimate_accuracy_pct, r.val_accuracy_pct) for r in result.rows)
     assert (tmp_path / "joint" / "joint_search.json").is_file()
     assert type(result).from_json(result.to_json()) == result
+
+
+def test_finetuned_joint_networks_keep_their_trained_batchnorm_statistics(supernet, splits, monkeypatch):
+    import slimforge.supernet as sn
+
+    calls = []
+    real = sn.recalibrate_bn
+
+    def spy(*args, **kwargs):
+        calls.append(None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sn, "recalibrate_bn", spy)
+    counts = {}
+    for epochs in (0, 1):
+        calls.clear()
+        result = joint_search(
+            supernet, splits, "bitops=0.4", search_budget=3, baseline_bits=(8,), recal_images=16,
+            finetune_epochs=epochs,
+        )
+        counts[epochs] = len(calls)
+    assert counts[0] - counts[1] == 2 * len(result.rows)  # each final row: validation and test
 
 
 @pytest.mark.slow

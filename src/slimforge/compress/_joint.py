@@ -515,12 +515,18 @@ def _smallest(space: JointSpace, costs: JointCosts) -> Genome:
 
 
 @torch.no_grad()
-def _quantized_accuracy(net: nn.Module, bits: Mapping[str, int], activation_bits: int, data: Any) -> float:
-    """Top-1 (%) of ``net`` with its weights and activations quantized, after BN re-calibration."""
+def _quantized_accuracy(
+    net: nn.Module, bits: Mapping[str, int], activation_bits: int, data: Any, *, recalibrate: bool = True
+) -> float:
+    """Top-1 (%) of ``net`` with its weights and activations quantized, after BN re-calibration.
+
+    ``recalibrate=False`` keeps the running statistics, for a network finetuned quantization-aware:
+    they already follow its quantized weights, and a few hundred un-augmented images estimate them worse.
+    """
     from slimforge.supernet import recalibrate_bn
 
     with quantized_paths(net, bits, activation_bits):
-        if len(data.recal_images):
+        if recalibrate and len(data.recal_images):
             recalibrate_bn(net, data.recal_images, batch_size=data.recal_batch_size)
         net.eval()
         correct = 0
@@ -562,7 +568,10 @@ def _final_row(
     finally:
         for h in handles:
             h.remove()
-    accs = {split: _quantized_accuracy(net, bits, activation_bits, data) for split, data in evals.items()}
+    accs = {
+        split: _quantized_accuracy(net, bits, activation_bits, data, recalibrate=not train["epochs"])
+        for split, data in evals.items()
+    }
     c = costs.of(space, genome, activation_bits)
     return AutoRow(
         name=name,
