@@ -108,7 +108,16 @@ def test_end_to_end_fronts_zoo_points_and_resume(tiny, capsys):
     assert groups.count("zoo") == 1 and 1 <= groups.count("shufflenet-id") <= 2
     for p in result.points:
         assert 0 <= p.int8_error_pct <= 100 and 0 <= p.fp32_error_pct <= 100 and p.latency_ms > 0
-        assert (out / "final").exists() and p.num_params > 0
+        assert p.num_params > 0
+        assert p.weights == ("trained" if p.group == "zoo" else "retrained")
+    # The study's protocol: each front network trained standalone, from fresh weights, with the zoo budget.
+    trained = sorted((out / "retrained" / "shufflenet-id").glob("*/train.json"))
+    zoo_settings = json.loads((out / "zoo" / "shufflenet_v2-w0.5" / "train.json").read_text())["settings"]
+    assert len(trained) == groups.count("shufflenet-id") and not (out / "final").exists()
+    for path in trained:
+        settings = json.loads(path.read_text())["settings"]
+        assert settings["train"] == zoo_settings["train"] and settings["data"] == zoo_settings["data"]
+        assert settings["arch"] in {p.arch for p in result.points}
     space_points = [p for p in result.points if p.group == "shufflenet-id"]
     for p in space_points:
         if p.on_front:  # nothing in its space is at least as fast and as accurate, and better in one
@@ -131,6 +140,31 @@ def test_end_to_end_fronts_zoo_points_and_resume(tiny, capsys):
     again = SpacesResult.from_dict(json.loads(capsys.readouterr().out))
     assert again.points == result.points
     assert again.measurement["num_cached"] == len(again.points)
+
+    # --no-retrain deploys the same finalists with their supernet weights, beside the retrained ones.
+    assert main([*argv, "--no-retrain"]) == 0
+    inherited = SpacesResult.from_dict(json.loads(capsys.readouterr().out))
+    space = [p for p in inherited.points if p.group != "zoo"]
+    assert {p.weights for p in space} == {"inherited"}
+    assert len(list((out / "final").rglob("final.json"))) == len(space)
+    assert {p.arch for p in space} == {p.arch for p in space_points}
+    assert "supernet weights" in (out / "spaces_table.md").read_text()
+
+
+def test_retrained_weights_of_other_settings_are_refused(tmp_path):
+    from slimforge.runs.bench._spaces_train import train_standalone
+
+    splits = type("Splits", (), {"train": None})()  # never read: the directory answers first
+    directory = tmp_path / "net"
+    directory.mkdir()
+    torch.save(nn.Linear(2, 2).state_dict(), directory / "model.pt")
+    (directory / "train.json").write_text(json.dumps({"settings": {"arch": "other"}}))
+    with pytest.raises(InvalidInputError, match="other settings"):
+        train_standalone(
+            nn.Linear(2, 2), {"arch": "mine"}, directory, splits, SpacesConfig(), progress=False, desc="x"
+        )
+    with pytest.raises(InvalidInputError, match="retrain must be true or false"):
+        SpacesConfig(retrain="yes")
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tiny, capsys):

@@ -135,6 +135,14 @@ def _add_spaces(sub: Any) -> None:
     add("--search-time-cap", type=float, help="seconds of timed runs per network in the search (2)")
     add("--final-time-cap", type=float, help="seconds of timed runs per network at the end (10)")
     add("--final-max", type=int, help="front networks per space deployed at the end (10)")
+    add(
+        "--no-retrain",
+        dest="retrain",
+        action="store_false",
+        default=None,
+        help="deploy front networks with their supernet weights instead of retraining them standalone "
+        "with the zoo networks' budget (faster; not comparable with the zoo networks)",
+    )
     add("--threads", type=int, help="ONNX Runtime threads for every latency (1)")
 
 
@@ -301,6 +309,7 @@ def _run_study(args: argparse.Namespace) -> int:
             "search_time_cap_s": args.search_time_cap,
             "final_time_cap_s": args.final_time_cap,
             "final_max": args.final_max,
+            "retrain": args.retrain,
             "threads": args.threads,
         }
         settings = parse_settings(args.settings)

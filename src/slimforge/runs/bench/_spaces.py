@@ -8,20 +8,21 @@ Protocol (the co-design study's device experiment, REFERENCE.md §1, on the loca
 2. Each space is searched (NSGA-II by default) for (error, INT8 latency): error with inherited
    weights and re-calibrated batch norm on the validation part, latency of the network quantized by
    ONNX Runtime (static QDQ INT8) and measured on this CPU.
-3. Up to ``final_max`` networks of each space's front, and every zoo network, are deployed the same
-   way: batch norm re-calibrated (spaces), INT8-quantized, INT8 accuracy on the test part (ONNX
-   Runtime), and all their latencies measured together, interleaved, under one protocol.
+3. Up to ``final_max`` networks of each space's front are retrained standalone from fresh weights with
+   the zoo networks' budget (the study retrains searched networks before comparing; ``retrain=False``
+   keeps the supernet's weights instead). They and every zoo network are deployed the same way:
+   INT8-quantized, INT8 accuracy on the test part (ONNX Runtime), and all their latencies measured
+   together, interleaved, under one protocol.
 4. Per space, the non-dominated set of (INT8 latency, INT8 error) is its front; the figure shows the
    fronts and the zoo networks; the table says which networks each front dominates.
 
-Each stage is resumable in the output directory: supernet checkpoints per epoch, zoo weights per
-network, every search evaluation and every final deployment stored as made, measurements cached by
-ONNX hash and conditions.
+Each stage is resumable in the output directory: supernet checkpoints per epoch, weights per zoo
+network and per retrained front network, every search evaluation and every final deployment stored
+as made, measurements cached by ONNX hash and conditions.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,7 @@ from slimforge.runs.bench._spaces_final import (
     measure,
 )
 from slimforge.runs.bench._spaces_result import SpacesResult
+from slimforge.runs.bench._spaces_train import train_standalone
 
 __all__ = ["run_spaces_bench"]
 
@@ -131,7 +133,7 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
 
     pending = []  # (group, label, arch, record, int8 path, search metrics)
     for name, space in spaces.items():
-        pending += deploy_space(name, space, finalists[name], splits, calibration, config, out)
+        pending += deploy_space(name, space, finalists[name], splits, calibration, config, out, progress)
     for entry in zoo:
         record = deploy(zoo_models[entry.key], out / "zoo" / entry.key, splits, calibration, config, out)
         pending.append(("zoo", entry.label, f"{entry.name}:{entry.width:g}", record, None))
@@ -164,49 +166,11 @@ def _train_zoo(
     entry: ZooEntry, splits: Any, config: SpacesConfig, directory: Path, progress: bool
 ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The zoo network trained on the training part (loaded when already trained with these settings)."""
-    import os
-
-    from slimforge.compress import TrainConfig, train_classifier
-
-    train_config = TrainConfig(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        momentum=0.9,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-    )
-    wanted = {
-        "model": entry.name,
-        "width": entry.width,
-        "data": config.data,
-        "val_fraction": config.val_fraction,
-        "train": train_config.to_dict(),
-    }
     model = cifar_zoo_model(entry, splits.num_classes, config.seed)
-    weights, info_path = directory / "model.pt", directory / "train.json"
-    if weights.exists() and info_path.exists():
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        if info.get("settings") != json.loads(json.dumps(wanted)):
-            raise InvalidInputError(
-                f"{directory} holds {entry.label} trained with other settings; use another --out"
-            )
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        return model.eval(), info
-    directory.mkdir(parents=True, exist_ok=True)
-    result = train_classifier(
-        model, splits.train, train_config, progress=progress, desc=f"train {entry.label}"
+    identity = {"model": entry.name, "width": entry.width}
+    return train_standalone(
+        model, identity, directory, splits, config, progress=progress, desc=f"train {entry.label}"
     )
-    tmp = directory / "model.pt.partial"
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, weights)
-    info = {
-        "settings": wanted,
-        "training": result.to_dict(),
-        "num_params": sum(p.numel() for p in model.parameters()),
-    }
-    write_json_atomic(info_path, info)
-    return model.eval(), info
 
 
 def _search_settings(config: SpacesConfig) -> dict[str, Any]:

@@ -159,6 +159,9 @@ class SpacesConfig:
         final_time_cap_s: seconds of timed runs per network in the final, interleaved measurement.
         final_max: at most this many front networks per space get the final INT8 evaluation,
             spread evenly along the front's latency.
+        retrain: train each of those networks standalone from fresh weights with the zoo networks'
+            budget before deploying it (the study retrains searched networks); False deploys the
+            supernet's weights, batch norm re-calibrated (faster, but not comparable with the zoo).
         threads: ONNX Runtime intra-op threads for every latency.
         train_device: ``auto``, ``cpu`` or ``cuda[:N]`` for the supernets (zoo networks train on the CPU).
         seed: seeds everything.
@@ -182,6 +185,7 @@ class SpacesConfig:
     search_time_cap_s: float = 2.0
     final_time_cap_s: float = 10.0
     final_max: int = 10
+    retrain: bool = True
     threads: int = 1
     train_device: str = "auto"
     seed: int = 0
@@ -219,6 +223,10 @@ class SpacesConfig:
         for name in ("lr", "search_time_cap_s", "final_time_cap_s"):
             _positive(name, getattr(self, name), integer=False)
         _positive("weight_decay", self.weight_decay, integer=False, zero=True)
+        for name in ("retrain", "png"):
+            if not isinstance(getattr(self, name), bool):
+                value = getattr(self, name)
+                raise InvalidInputError(f"bench spaces: {name} must be true or false, got {value!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not (
             0 < self.val_fraction < 1
         ):

@@ -1,7 +1,9 @@
 """The end of ``bench spaces``: INT8 deployment of finalists and zoo networks, one measurement, fronts.
 
-Each network's batch norm is re-calibrated (space networks, as in the search), its FP32 and INT8
-test accuracy recorded, and its INT8 file kept, in ``final/<space>/<hash>/`` or ``zoo/<network>/``;
+Each front network is retrained standalone with the zoo networks' budget (``retrained/<space>/<hash>/``,
+the study's protocol) or, with ``retrain=False``, keeps its supernet weights with batch norm
+re-calibrated as in the search (``final/<space>/<hash>/``); its FP32 and INT8 test accuracy is
+recorded and its INT8 file kept there (zoo networks: ``zoo/<network>/``);
 then every INT8 file is measured in one interleaved call, so a change of machine load slows them
 all alike. Per space, the non-dominated (latency, INT8 error) networks form its front.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +39,53 @@ def deploy_space(
     calibration: np.ndarray,
     config: SpacesConfig,
     out: Path,
+    progress: bool = False,
 ) -> list[tuple[str, str, str, dict[str, Any], Any]]:
-    from slimforge.supernet import load_supernet, recalibrate_bn
+    """Deploy a space's finalists: retrained standalone (``config.retrain``) or with inherited weights.
 
+    Retrained networks start from seeded fresh weights and get the zoo networks' training budget
+    (``retrained/<space>/<hash>/``), as the study retrains searched networks before comparing them;
+    inherited ones are extracted from the supernet with batch norm re-calibrated on the search's
+    images (``final/<space>/<hash>/``).
+    """
     if not finalists:
         return []
+    build = _retrained_builder if config.retrain else _inherited_builder
+    make, root = build(name, space, splits, config, out, progress)
+    label = BENCH_SPACES.get(name).label
+    pending = []
+    for evaluation in finalists:
+        directory = out / root / name / hashlib.sha1(evaluation.arch.encode()).hexdigest()[:12]
+        record = deploy(
+            lambda e=evaluation, d=directory: make(e, d), directory, splits, calibration, config, out
+        )
+        record = {**record, "weights": "retrained" if config.retrain else "inherited"}
+        pending.append((name, label, evaluation.arch, record, evaluation))
+    return pending
+
+
+def _retrained_builder(
+    name: str, space: Any, splits: Any, config: SpacesConfig, out: Path, progress: bool
+) -> tuple[Callable[[Any, Path], torch.nn.Module], str]:
+    from slimforge.runs.bench._spaces_train import train_standalone
+
+    def make(evaluation: Any, directory: Path) -> torch.nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            net = space.build(evaluation.genome, num_classes=splits.num_classes)
+        entry = BENCH_SPACES.get(name)
+        identity = {"space": entry.space, "options": config.space_kwargs(name), "arch": evaluation.arch}
+        desc = f"retrain {entry.label} {evaluation.arch}"
+        return train_standalone(net, identity, directory, splits, config, progress=progress, desc=desc)[0]
+
+    return make, "retrained"
+
+
+def _inherited_builder(
+    name: str, space: Any, splits: Any, config: SpacesConfig, out: Path, progress: bool
+) -> tuple[Callable[[Any, Path], torch.nn.Module], str]:
+    from slimforge.supernet import load_supernet, recalibrate_bn
+
     supernet, train_config, _ = load_supernet(out / "supernets" / name, "cpu")
     recal = None
     if config.bn_images:
@@ -48,20 +93,14 @@ def deploy_space(
 
         # The images and batch size of the search's re-calibration, so deployment matches the estimate.
         recal = sample_batch(splits.train, min(config.bn_images, len(splits.train)), seed=config.seed)[0]
-    pending = []
-    for evaluation in finalists:
-        digest = hashlib.sha1(evaluation.arch.encode()).hexdigest()[:12]
-        directory = out / "final" / name / digest
 
-        def build(genome: Any = evaluation.genome) -> torch.nn.Module:
-            net = supernet.extract(genome)
-            if recal is not None:
-                recalibrate_bn(net, recal, batch_size=train_config.batch_size)
-            return net.eval()
+    def make(evaluation: Any, directory: Path) -> torch.nn.Module:
+        net = supernet.extract(evaluation.genome)
+        if recal is not None:
+            recalibrate_bn(net, recal, batch_size=train_config.batch_size)
+        return net.eval()
 
-        record = deploy(build, directory, splits, calibration, config, out)
-        pending.append((name, BENCH_SPACES.get(name).label, evaluation.arch, record, evaluation))
-    return pending
+    return make, "final"
 
 
 def deploy(
@@ -147,6 +186,7 @@ def collect_points(pending: list[tuple[Any, ...]], measured: list[Any]) -> list[
                 stable=result.stable,
                 proxy_error_pct=None if evaluation is None else float(evaluation.metrics["error"]),
                 search_latency_ms=None if evaluation is None else float(evaluation.metrics["latency_ms"]),
+                weights=record.get("weights", "trained"),
             )
         )
     out = []

@@ -26,6 +26,8 @@ class SpacePoint:
         proxy_error_pct, search_latency_ms: what the search saw (validation error with inherited
             weights, INT8 latency under the search protocol); None for zoo networks.
         on_front: non-dominated in (INT8 latency, INT8 error) within its space (zoo networks: True).
+        weights: ``retrained`` (a front network trained standalone with the zoo networks' budget),
+            ``inherited`` (its supernet weights, batch norm re-calibrated) or ``trained`` (zoo).
     """
 
     group: str
@@ -40,6 +42,7 @@ class SpacePoint:
     proxy_error_pct: float | None = None
     search_latency_ms: float | None = None
     on_front: bool = True
+    weights: str = "trained"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -98,8 +101,13 @@ class SpacesResult:
         cfg, m = self.config, self.measurement
         lines = [
             f"Spaces vs hand-designed networks, scale {cfg['scale']}, {cfg['epochs']} epochs each on "
-            f"{cfg['data']}; "
-            f"INT8 (ONNX Runtime static QDQ) latency on {m['conditions']}.",
+            f"{cfg['data']}; front networks "
+            + (
+                "retrained standalone with the same budget"
+                if cfg.get("retrain", True)
+                else "with their supernet weights (batch norm re-calibrated)"
+            )
+            + f"; INT8 (ONNX Runtime static QDQ) latency on {m['conditions']}.",
             f"Latency protocol: {m['protocol_text']}",
             "",
         ]
@@ -125,7 +133,7 @@ class SpacesResult:
                     "INT8 latency ms",
                     "INT8 error %",
                     "FP32 error %",
-                    "search error %",
+                    "search error % (supernet)",
                     "params",
                     "architecture",
                 ],
