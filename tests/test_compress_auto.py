@@ -313,20 +313,27 @@ def test_auto_bits_meets_the_size_of_uniform_4_bit(splits, tmp_path):
     assert type(result).from_json(result.to_json()) == result
 
 
-@pytest.mark.slow
-def test_finetuned_bit_policies_keep_their_trained_batchnorm_statistics(splits, monkeypatch):
-    # Re-estimating BN on a few hundred un-augmented images after a QAT finetune cost ResNet-20 about
-    # 4 points; only the un-finetuned (PTQ) final models may be re-calibrated.
-    import slimforge.supernet as supernet
+@pytest.fixture
+def recalibrations(monkeypatch):
+    """A list that gets one entry per call of ``slimforge.supernet.recalibrate_bn`` (which still runs)."""
+    import slimforge.supernet as sn
 
     calls = []
-    real = supernet.recalibrate_bn
+    real = sn.recalibrate_bn
 
     def spy(*args, **kwargs):
         calls.append(None)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(supernet, "recalibrate_bn", spy)
+    monkeypatch.setattr(sn, "recalibrate_bn", spy)
+    return calls
+
+
+@pytest.mark.slow
+def test_finetuned_bit_policies_keep_their_trained_batchnorm_statistics(splits, recalibrations):
+    # Re-estimating BN on a few hundred un-augmented images after a QAT finetune cost ResNet-20 about
+    # 4 points; only the un-finetuned (PTQ) final models may be re-calibrated.
+    calls = recalibrations
     counts = {}
     for epochs in (0, 1):
         calls.clear()
@@ -408,17 +415,10 @@ def test_joint_search_meets_the_budget_and_reports_the_sequential_baselines(supe
     assert type(result).from_json(result.to_json()) == result
 
 
-def test_finetuned_joint_networks_keep_their_trained_batchnorm_statistics(supernet, splits, monkeypatch):
-    import slimforge.supernet as sn
-
-    calls = []
-    real = sn.recalibrate_bn
-
-    def spy(*args, **kwargs):
-        calls.append(None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(sn, "recalibrate_bn", spy)
+def test_finetuned_joint_networks_keep_their_trained_batchnorm_statistics(
+    supernet, splits, recalibrations
+):
+    calls = recalibrations
     counts = {}
     for epochs in (0, 1):
         calls.clear()

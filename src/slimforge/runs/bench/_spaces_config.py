@@ -223,9 +223,8 @@ class SpacesConfig:
         for name in ("lr", "search_time_cap_s", "final_time_cap_s"):
             _positive(name, getattr(self, name), integer=False)
         _positive("weight_decay", self.weight_decay, integer=False, zero=True)
-        for name in ("retrain", "png"):
-            if not isinstance(getattr(self, name), bool):
-                value = getattr(self, name)
+        for name, value in (("retrain", self.retrain), ("png", self.png)):
+            if not isinstance(value, bool):
                 raise InvalidInputError(f"bench spaces: {name} must be true or false, got {value!r}")
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not (
             0 < self.val_fraction < 1

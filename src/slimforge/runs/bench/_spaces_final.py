@@ -24,6 +24,7 @@ from slimforge.runs.bench._common import front_2d, write_json_atomic
 from slimforge.runs.bench._int8 import export_int8, final_protocol
 from slimforge.runs.bench._spaces_config import BENCH_SPACES, SpacesConfig, ZooEntry
 from slimforge.runs.bench._spaces_result import SpacePoint
+from slimforge.runs.bench._spaces_train import train_standalone
 
 __all__ = ["MEASUREMENTS", "collect_points", "compare", "deploy", "deploy_space", "figure", "measure"]
 
@@ -50,40 +51,43 @@ def deploy_space(
     """
     if not finalists:
         return []
-    build = _retrained_builder if config.retrain else _inherited_builder
-    make, root = build(name, space, splits, config, out, progress)
-    label = BENCH_SPACES.get(name).label
+    if config.retrain:
+        weights, root, make = "retrained", "retrained", _retrainer(name, space, splits, config, progress)
+    else:
+        weights, root, make = "inherited", "final", _inheritor(name, splits, config, out)
+    entry = BENCH_SPACES.get(name)
     pending = []
     for evaluation in finalists:
         directory = out / root / name / hashlib.sha1(evaluation.arch.encode()).hexdigest()[:12]
         record = deploy(
             lambda e=evaluation, d=directory: make(e, d), directory, splits, calibration, config, out
         )
-        record = {**record, "weights": "retrained" if config.retrain else "inherited"}
-        pending.append((name, label, evaluation.arch, record, evaluation))
+        pending.append((name, entry.label, evaluation.arch, {**record, "weights": weights}, evaluation))
     return pending
 
 
-def _retrained_builder(
-    name: str, space: Any, splits: Any, config: SpacesConfig, out: Path, progress: bool
-) -> tuple[Callable[[Any, Path], torch.nn.Module], str]:
-    from slimforge.runs.bench._spaces_train import train_standalone
+def _retrainer(
+    name: str, space: Any, splits: Any, config: SpacesConfig, progress: bool
+) -> Callable[[Any, Path], torch.nn.Module]:
+    """Builds a finalist from seeded fresh weights and trains it with the zoo networks' budget."""
+    entry = BENCH_SPACES.get(name)
+    options = config.space_kwargs(name)
 
     def make(evaluation: Any, directory: Path) -> torch.nn.Module:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             net = space.build(evaluation.genome, num_classes=splits.num_classes)
-        entry = BENCH_SPACES.get(name)
-        identity = {"space": entry.space, "options": config.space_kwargs(name), "arch": evaluation.arch}
+        identity = {"space": entry.space, "options": options, "arch": evaluation.arch}
         desc = f"retrain {entry.label} {evaluation.arch}"
         return train_standalone(net, identity, directory, splits, config, progress=progress, desc=desc)[0]
 
-    return make, "retrained"
+    return make
 
 
-def _inherited_builder(
-    name: str, space: Any, splits: Any, config: SpacesConfig, out: Path, progress: bool
-) -> tuple[Callable[[Any, Path], torch.nn.Module], str]:
+def _inheritor(
+    name: str, splits: Any, config: SpacesConfig, out: Path
+) -> Callable[[Any, Path], torch.nn.Module]:
+    """Extracts a finalist from the space's supernet, batch norm re-calibrated as in the search."""
     from slimforge.supernet import load_supernet, recalibrate_bn
 
     supernet, train_config, _ = load_supernet(out / "supernets" / name, "cpu")
@@ -100,7 +104,7 @@ def _inherited_builder(
             recalibrate_bn(net, recal, batch_size=train_config.batch_size)
         return net.eval()
 
-    return make, "final"
+    return make
 
 
 def deploy(
