@@ -141,10 +141,17 @@ class StageContext:
     huffman: bool = False
 
     def train(
-        self, epochs: int | None = None, hooks: Sequence[TrainHook] = (), desc: str = "finetune"
+        self,
+        epochs: int | None = None,
+        hooks: Sequence[TrainHook] = (),
+        desc: str = "finetune",
+        lr_scale: float = 1.0,
     ) -> None:
-        """Finetune the current model with the recipe's settings plus every hook in force."""
+        """Finetune the current model with the recipe's settings (learning rate times ``lr_scale``)
+        plus every hook in force."""
         config = self.finetune if epochs is None else replace(self.finetune, epochs=epochs)
+        if lr_scale != 1.0:
+            config = replace(config, lr=config.lr * lr_scale)
         if config.epochs == 0:
             return
         train_classifier(

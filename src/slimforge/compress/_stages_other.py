@@ -121,28 +121,31 @@ class FinetuneStage(Stage):
 
 @dataclass(frozen=True, eq=False)
 class LowRankStage(Stage):
-    """``lowrank:svd|tucker|cp[:energy=E | :ratio=R][:first=0]``: low-rank factorisation, then finetuning.
+    """``lowrank:svd|tucker|cp[:energy=E | :ratio=R][:first=0][:lr_scale=S]``: low-rank factorisation,
+    then finetuning.
 
     ``svd`` splits linear (and 1x1 conv) layers, ``tucker`` (Tucker-2) and ``cp`` the kxk convs.
     Ranks keep the energy E (default 0.9) or the parameter ratio R per layer. The first conv
-    (3 input channels: nothing to gain) is left alone unless ``first=1``.
+    (3 input channels: nothing to gain) is left alone unless ``first=1``. The finetune runs at
+    ``lr_scale`` times the recipe's learning rate (default: the method's, 0.2 for ``cp``, else 1).
     """
 
     method: str
     energy: float | None
     ratio: float | None
     first: bool
+    lr_scale: float
 
     name = "lowrank"
     changes_structure = True
 
     @classmethod
     def known_options(cls) -> set[str]:
-        return {"energy", "ratio", "first"}
+        return {"energy", "ratio", "first", "lr_scale"}
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
-        from slimforge.compress._lowrank import LOWRANK_METHODS
+        from slimforge.compress._lowrank import FINETUNE_LR_SCALE, LOWRANK_METHODS
 
         if not spec.args:
             raise InvalidInputError(
@@ -158,8 +161,16 @@ class LowRankStage(Stage):
             if ratio >= 1:
                 raise InvalidInputError(f"recipe stage {spec.text!r}: ratio must be strictly between 0 and 1")
         energy = None if ratio is not None else float_option(spec, "energy", 0.9, 0.0, 1.0, open_low=True)
+        method = spec.args[0]
+        default_scale = FINETUNE_LR_SCALE.get(method, 1.0)
+        lr_scale = float_option(spec, "lr_scale", default_scale, 0.0, 10.0, open_low=True)
         return cls(
-            spec, method=spec.args[0], energy=energy, ratio=ratio, first=flag_option(spec, "first", False)
+            spec,
+            method=method,
+            energy=energy,
+            ratio=ratio,
+            first=flag_option(spec, "first", False),
+            lr_scale=lr_scale,
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
@@ -170,11 +181,14 @@ class LowRankStage(Stage):
         done = factorise(
             ctx.model, self.method, energy=self.energy, ratio=self.ratio, exclude=exclude, seed=ctx.seed
         )
-        ctx.train(desc="finetune")
+        ctx.train(desc="finetune", lr_scale=self.lr_scale)
         before, after = sum(d.params_before for d in done), sum(d.params_after for d in done)
         rule = f"energy {self.energy:g}" if self.energy is not None else f"ratio {self.ratio:g}"
+        notes = [f"{len(done)} layer(s) factorised ({rule}): {before:,} -> {after:,} parameters"]
+        if self.lr_scale != 1.0:
+            notes.append(f"finetuned at {self.lr_scale:g}x the recipe's learning rate")
         return StageOutcome(
-            notes=[f"{len(done)} layer(s) factorised ({rule}): {before:,} -> {after:,} parameters"],
+            notes=notes,
             details={"layers": [d.to_dict() for d in done]},
         )
 
