@@ -127,7 +127,8 @@ class LowRankStage(Stage):
     ``svd`` splits linear (and 1x1 conv) layers, ``tucker`` (Tucker-2) and ``cp`` the kxk convs.
     Ranks keep the energy E (default 0.9) or the parameter ratio R per layer. The first conv
     (3 input channels: nothing to gain) is left alone unless ``first=1``. The finetune runs at
-    ``lr_scale`` times the recipe's learning rate (default: the method's, 0.2 for ``cp``, else 1).
+    ``lr_scale`` times the recipe's learning rate (default: the method's, 0.2 for ``cp``, else 1) when
+    a layer was factorised.
     """
 
     method: str
@@ -181,11 +182,12 @@ class LowRankStage(Stage):
         done = factorise(
             ctx.model, self.method, energy=self.energy, ratio=self.ratio, exclude=exclude, seed=ctx.seed
         )
-        ctx.train(desc="finetune", lr_scale=self.lr_scale)
+        lr_scale = self.lr_scale if done else 1.0  # nothing factorised: an ordinary finetune
+        ctx.train(desc="finetune", lr_scale=lr_scale)
         before, after = sum(d.params_before for d in done), sum(d.params_after for d in done)
         rule = f"energy {self.energy:g}" if self.energy is not None else f"ratio {self.ratio:g}"
         notes = [f"{len(done)} layer(s) factorised ({rule}): {before:,} -> {after:,} parameters"]
-        if self.lr_scale != 1.0:
+        if lr_scale != 1.0:
             notes.append(f"finetuned at {self.lr_scale:g}x the recipe's learning rate")
         return StageOutcome(
             notes=notes,
