@@ -1,0 +1,26 @@
+"""The storage tier: atomic writes, run-directory locks, safe YAML.
+
+Everything here sits at the bottom of the layer order (beside ``data``): any package may use it,
+it imports no other slimforge package but :mod:`slimforge.errors`.
+
+>>> from slimforge.io import atomic_write_json, DirectoryLock
+>>> with DirectoryLock("runs/x"):                                 # doctest: +SKIP
+...     atomic_write_json("runs/x/result.json", {"ok": True})
+"""
+
+from __future__ import annotations
+
+from slimforge.io._atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from slimforge.io._lock import DirectoryLock, LockedError
+from slimforge.io._yaml import YamlError, load_yaml
+
+__all__ = [
+    "DirectoryLock",
+    "LockedError",
+    "YamlError",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "load_yaml",
+]

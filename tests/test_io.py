@@ -1,0 +1,95 @@
+"""The storage tier: atomic writes leave the old file on failure, one lock owner, safe YAML."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from slimforge.io import (
+    DirectoryLock,
+    LockedError,
+    YamlError,
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    load_yaml,
+)
+
+
+def test_atomic_json_replaces_and_leaves_no_temp(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write_json(path, {"a": 1})
+    atomic_write_json(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
+    path = tmp_path / "r.json"
+    atomic_write_text(path, '{"old": true}\n')
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space"):
+        atomic_write_json(path, {"new": True})
+    assert json.loads(path.read_text()) == {"old": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_atomic_json_refuses_nan_before_touching_the_file(tmp_path):
+    path = tmp_path / "r.json"
+    atomic_write_text(path, "{}\n")
+    with pytest.raises(ValueError):
+        atomic_write_json(path, {"x": float("nan")})
+    assert path.read_text() == "{}\n"
+
+
+def test_atomic_path_removes_temp_on_error(tmp_path):
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "m.onnx", suffix=".onnx") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("export failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_second_lock_names_the_holder(tmp_path):
+    with DirectoryLock(tmp_path, what="run directory"):
+        with pytest.raises(LockedError, match=rf"in use by process {os.getpid()}"):
+            DirectoryLock(tmp_path, what="run directory").acquire()
+    with DirectoryLock(tmp_path):  # released: free again
+        pass
+
+
+def test_lock_is_released_when_the_holder_is_killed(tmp_path):
+    code = (
+        "import sys, time; from slimforge.io import DirectoryLock; "
+        f"DirectoryLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "held"
+        with pytest.raises(LockedError, match=str(child.pid)):
+            DirectoryLock(tmp_path).acquire()
+        child.kill()
+        child.wait()
+        with DirectoryLock(tmp_path, wait=True, timeout_s=10):
+            pass
+    finally:
+        child.kill()
+
+
+def test_yaml_refuses_aliases_and_bad_bytes():
+    assert load_yaml("a: 1\nb: [x, y]\n") == {"a": 1, "b": ["x", "y"]}
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b]\n"
+    with pytest.raises(YamlError, match=r"alias \(\*a\) at line 2"):
+        load_yaml(bomb, source="cfg.yaml")
+    with pytest.raises(YamlError, match="not UTF-8"):
+        load_yaml(b"data: \xff\xfe\n", source="cfg.yaml")
+    with pytest.raises(YamlError, match="at line 2"):
+        load_yaml("a: 1\n  b: [\n", source="cfg.yaml")
