@@ -48,6 +48,7 @@ from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
+from slimforge.io import atomic_write_text
 
 __all__ = [
     "LUT_FORMAT",
@@ -341,13 +342,8 @@ class LatencyTable:
         return out.getvalue()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the CSV (to a temporary name, then renamed: no half-written table); returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(self.to_csv(), encoding="utf-8")
-        os.replace(tmp, path)
-        return path
+        """Write the CSV atomically (unique temporary name, fsync, rename); returns the path."""
+        return atomic_write_text(path, self.to_csv())
 
 
 def read_lut(path: str | os.PathLike) -> LatencyTable:

@@ -17,6 +17,7 @@ from torch import nn
 from slimforge.errors import SlimforgeError
 from slimforge.hardware._modes import evaluating
 from slimforge.hardware.input_shape import check_input_shape, parse_input_shape, shape_error
+from slimforge.io import atomic_path
 
 __all__ = ["INPUT_NAME", "OPSET_VERSION", "OUTPUT_NAME", "OnnxExportError", "export_onnx"]
 
@@ -58,8 +59,8 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int] | str, path: str | 
     """Write ``model`` (in eval mode) as an ONNX file for a fixed ``input_shape``; returns the path.
 
     Uses the TorchScript exporter (``dynamo=False``, opset 17), which handles every zoo model
-    without extra dependencies. The file is written beside ``path`` under a temporary name and
-    renamed into place, so a reader never sees a half-written file. The model is given back in its
+    without extra dependencies. The file is written atomically (:func:`slimforge.io.atomic_path`),
+    so a reader never sees a half-written file. The model is given back in its
     original mode.
 
     Raises:
@@ -69,38 +70,28 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int] | str, path: str | 
     shape = parse_input_shape(input_shape)
     check_input_shape(model, shape)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     x = torch.zeros(shape)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with evaluating(model), torch.no_grad():
+    with atomic_path(path, suffix=".onnx") as tmp, evaluating(model), torch.no_grad():
+        try:
+            model(x)  # a shape error here is the user's input, not the exporter's
+        except Exception as exc:  # noqa: BLE001 - boundary: re-raised as a SlimforgeError
+            raise shape_error(model, shape, exc) from None
+        # The legacy exporter warns about its own deprecation and prints tracer notes; neither is
+        # actionable here.
+        with warnings.catch_warnings(), _silenced():
+            warnings.simplefilter("ignore")
             try:
-                model(x)  # a shape error here is the user's input, not the exporter's
+                torch.onnx.export(
+                    model,
+                    (x,),
+                    str(tmp),
+                    dynamo=False,
+                    opset_version=OPSET_VERSION,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    do_constant_folding=True,
+                )
             except Exception as exc:  # noqa: BLE001 - boundary: re-raised as a SlimforgeError
-                raise shape_error(model, shape, exc) from None
-            # The legacy exporter warns about its own deprecation and prints tracer notes; neither is
-            # actionable here.
-            with warnings.catch_warnings(), _silenced():
-                warnings.simplefilter("ignore")
-                try:
-                    torch.onnx.export(
-                        model,
-                        (x,),
-                        str(tmp),
-                        dynamo=False,
-                        opset_version=OPSET_VERSION,
-                        input_names=[INPUT_NAME],
-                        output_names=[OUTPUT_NAME],
-                        do_constant_folding=True,
-                    )
-                except Exception as exc:  # noqa: BLE001 - boundary: re-raised as a SlimforgeError
-                    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                    raise OnnxExportError(
-                        f"could not export {type(model).__name__} to ONNX: {reason}"
-                    ) from None
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise OnnxExportError(f"could not export {type(model).__name__} to ONNX: {reason}") from None
     return path

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimforge.errors import InvalidInputError, ModelFileError
+from slimforge.io import atomic_write_json
 from slimforge.spaces import SearchSpace, get_space
 
 __all__ = ["FORMAT", "AccuracyPredictor", "encode_genomes", "from_target", "proxy_features", "to_target"]
@@ -285,8 +286,11 @@ class AccuracyPredictor(ABC):
         return predictor
 
     def save(self, path: str | Path) -> None:
-        """Write the fitted predictor as JSON (floats in full precision, so loading is exact)."""
-        Path(path).write_text(json.dumps(self.to_dict(), allow_nan=False), encoding="utf-8")
+        """Write the fitted predictor as JSON (floats in full precision, so loading is exact).
+
+        The file is replaced atomically: a crash or a full disk leaves the previous file whole.
+        """
+        atomic_write_json(path, self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | Path) -> AccuracyPredictor:

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimforge.errors import InvalidInputError, ModelFileError
+from slimforge.io import atomic_write_json
 
 __all__ = ["FORMAT", "LatencyPredictor", "as_genomes"]
 
@@ -154,9 +155,11 @@ class LatencyPredictor(ABC):
         return predictor
 
     def save(self, path: str | Path) -> None:
-        """Write the fitted predictor as JSON (floats written with full precision)."""
-        text = json.dumps(self.to_dict(), allow_nan=False)
-        Path(path).write_text(text, encoding="utf-8")
+        """Write the fitted predictor as JSON (floats written with full precision).
+
+        The file is replaced atomically: a crash or a full disk leaves the previous file whole.
+        """
+        atomic_write_json(path, self.to_dict(), indent=None)
 
     @classmethod
     def load(cls, path: str | Path) -> LatencyPredictor:
