@@ -1,4 +1,4 @@
-"""The storage tier: atomic writes, run-directory locks, safe YAML.
+"""The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent.
 
 Everything here sits at the bottom of the layer order (beside ``data``): any package may use it,
 it imports no other slimforge package but :mod:`slimforge.errors`.
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from slimforge.io._atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from slimforge.io._lock import DirectoryLock, LockedError
+from slimforge.io._process import exit_with_parent
 from slimforge.io._yaml import YamlError, load_yaml
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "exit_with_parent",
     "load_yaml",
 ]

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from slimforge.errors import SlimforgeError
+from slimforge.errors import InvalidInputError, SlimforgeError
 
 __all__ = ["LOCK_FILE", "DirectoryLock", "LockedError"]
 
@@ -22,7 +22,17 @@ LOCK_FILE = ".slimforge.lock"
 
 
 class LockedError(SlimforgeError):
-    """Another process holds the directory; the message names its PID."""
+    """Another process holds the directory; the message names its PID.
+
+    Attributes:
+        pid: the holder's process id as its lock file records it (None when unreadable); equal to
+            ``os.getpid()`` when this very process holds the lock through another object, which
+            lets a callee that found its caller's lock go on without a second one.
+    """
+
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid
 
 
 class DirectoryLock:
@@ -63,8 +73,15 @@ class DirectoryLock:
         """Take the lock, or raise :class:`LockedError` naming the holder (see ``wait``)."""
         if self._fd is not None:
             return self
-        self.directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            # A read-only or missing parent, a file in the way: the caller's input, said in one line.
+            raise InvalidInputError(
+                f"cannot use {self.what} {self.directory} ({exc.strerror or exc}); "
+                "give a directory this user can write"
+            ) from None
         deadline = None if self.timeout_s is None else time.monotonic() + self.timeout_s
         try:
             while True:
@@ -73,7 +90,7 @@ class DirectoryLock:
                     break
                 except BlockingIOError:
                     if not self.wait or (deadline is not None and time.monotonic() >= deadline):
-                        raise LockedError(self._held_message(fd)) from None
+                        raise LockedError(*self._held_message(fd)) from None
                     time.sleep(0.2)
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()} {' '.join(sys.argv)[:200]}\n".encode())
@@ -93,7 +110,7 @@ class DirectoryLock:
             os.close(self._fd)
             self._fd = None
 
-    def _held_message(self, fd: int) -> str:
+    def _held_message(self, fd: int) -> tuple[str, int | None]:
         try:
             holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
         except OSError:
@@ -105,7 +122,7 @@ class DirectoryLock:
         return (
             f"{self.what} {self.directory} is in use by {who}; wait for it to finish "
             "(or pass --wait), or use another directory"
-        )
+        ), int(pid) if pid.isdigit() else None
 
     def __enter__(self) -> DirectoryLock:
         return self.acquire()
