@@ -90,6 +90,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--time-cap", default="10", metavar="S", help="seconds of timed latency runs per stage (default 10)"
     )
     parser.add_argument(
+        "--gate",
+        default="latency",
+        metavar="OBJECTIVE",
+        help="measured gate per recipe stage: latency (default: a stage slower than its input on --device is "
+        "repaired or dropped), size (a slower stage is kept when smaller, and reported slower) or none",
+    )
+    parser.add_argument(
+        "--device",
+        default="local-cpu",
+        metavar="SPEC",
+        help="where stages are timed: local-cpu (ONNX Runtime, default), remote:URL, ...",
+    )
+    parser.add_argument(
+        "--ort-threads", default="1", metavar="N", help="runtime threads when timing on --device (default 1)"
+    )
+    parser.add_argument(
+        "--gate-tolerance",
+        default="0.05",
+        metavar="F",
+        help="relative slow-down the gate counts as noise (default 0.05 = 5%%)",
+    )
+    parser.add_argument("--token-file", metavar="FILE", help="the agent's token, for a remote:URL --device")
+    parser.add_argument(
         "--input", metavar="SHAPE", help="--check: input shape (default: the saved model's, or 1x3x32x32)"
     )
     auto = parser.add_argument_group("--auto policy search")
@@ -220,8 +243,9 @@ def _train(args: argparse.Namespace, width: float | None) -> int:
 
 
 def _compress(args: argparse.Namespace, width: float | None) -> int:
-    from slimforge.compress import compress
+    from slimforge.compress import GateConfig, compress
     from slimforge.compress._report import format_report
+    from slimforge.hardware.devices import get_device
 
     if not args.recipe:
         raise InvalidInputError(
@@ -230,6 +254,9 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
     if not args.out:
         raise InvalidInputError("--recipe needs --out DIR for the compressed model and its report")
     drop = args.max_accuracy_drop
+    GateConfig(objective=args.gate)  # a bad objective fails before the device is reached
+    options = {"token_file": args.token_file} if args.token_file else {}
+    device = get_device(args.device, **options) if args.gate != "none" else None
     report = compress(
         args.model,
         args.data,
@@ -244,6 +271,13 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         seed=int(_number("--seed", args.seed, int, 0)),
         compare=args.compare,
         latency_time_cap_s=float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
+        gate=GateConfig(
+            objective=args.gate,
+            device=args.device,
+            threads=int(_number("--ort-threads", args.ort_threads, int, 1)),
+            tolerance=float(_number("--gate-tolerance", args.gate_tolerance, float, 0)),
+        ),
+        device=device,
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
     )

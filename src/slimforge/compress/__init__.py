@@ -44,6 +44,7 @@ from slimforge.compress._coding import (
     unpack_state,
 )
 from slimforge.compress._distill import DistillHook, attention_map
+from slimforge.compress._gate import GATE_OBJECTIVES, GateConfig, GateVerdict
 from slimforge.compress._int8 import (
     Int8Result,
     LayerSensitivity,
@@ -114,6 +115,9 @@ __all__ = [
     "CompressionReport",
     "DistillHook",
     "EstimateConfig",
+    "GATE_OBJECTIVES",
+    "GateConfig",
+    "GateVerdict",
     "Int8Result",
     "JointSearchResult",
     "JointSpace",

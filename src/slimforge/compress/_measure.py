@@ -7,8 +7,8 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 from torch import nn
 
 from slimforge.data import DatasetSplits
@@ -25,7 +25,10 @@ class StageResult(JsonRecord):
     ``onnx_bytes`` is that file's size on disk; ``packed_bytes`` the size of slimforge's packed
     weights (sparse indices, codebooks, Huffman tables; see :func:`slimforge.compress.pack_state`) where
     the stage made weights sparse or shared, else None. Latency is the median of ONNX Runtime runs
-    at batch 1 under the report's ``latency_conditions``.
+    at batch 1 under the report's ``latency_conditions``. ``decision`` is the measured gate's verdict
+    (``kept``, ``dropped``: the stage made the model slower and its input went on, ``unchecked``:
+    weights-only stages and runs without a gate; ``original`` for row 0) with ``decision_reason``;
+    ``applied_to`` is the row whose model the stage started from.
     """
 
     index: int
@@ -45,6 +48,9 @@ class StageResult(JsonRecord):
     seconds: float
     within_budget: bool
     notes: tuple[str, ...]
+    decision: str = "kept"
+    decision_reason: str = ""
+    applied_to: int | None = None
 
 
 def measure_stage(
@@ -112,41 +118,37 @@ def measure_latencies(
     out_dir: Path,
     input_shape: Sequence[int],
     *,
+    gate: Any,
     time_cap_s: float,
     rounds: int = 5,
 ) -> tuple[list[StageResult], str]:
-    """Measure every row's ONNX file with ONNX Runtime (1 thread), in interleaved rounds.
+    """Measure every row's ONNX file on the gate's device, in interleaved rounds.
 
-    Each round measures every file once (:func:`slimforge.hardware.measure_latency`, at most
-    ``time_cap_s / rounds`` seconds of timed runs); a row's latency is the median of its round
-    medians and its spread their inter-quartile range. Interleaving gives every model the same
-    share of whatever else the machine is doing, so the ratios between rows hold up on a busy
-    machine where back-to-back measurements minutes apart would not.
+    Each round measures every file once; a row's latency is the median of its round medians and
+    its spread their inter-quartile range (:func:`slimforge.hardware.compare.compare_latencies`).
+    Interleaving gives every model the same share of whatever else the machine is doing, so the
+    ratios between rows hold up on a busy machine where back-to-back measurements would not.
 
     Returns:
         The rows with their latency filled in, and the measurement conditions on one line.
     """
-    from slimforge.hardware import LatencyProtocol, measure_latency
+    from slimforge.hardware.compare import compare_latencies
 
-    cap = time_cap_s / rounds
-    protocol = LatencyProtocol(
-        time_cap_s=cap, min_time_s=min(0.5, cap), warmup_s=min(0.2, cap), warmup_runs=5
+    files = [Path(out_dir) / row.onnx_file for row in rows]
+    if len(files) == 1:
+        files = files * 2  # the comparison needs a baseline; a lone original is its own
+    cmp = compare_latencies(
+        gate.device,
+        files,
+        tuple(input_shape),
+        threads=gate.config.threads,
+        rounds=rounds,
+        time_cap_s=time_cap_s,
+        seed=gate.seed,
     )
-    medians: list[list[float]] = [[] for _ in rows]
-    conditions = ""
-    for _ in range(rounds):
-        for i, row in enumerate(rows):
-            result = measure_latency(
-                Path(out_dir) / row.onnx_file, tuple(input_shape), threads=1, protocol=protocol
-            )
-            medians[i].append(result.latency_ms_median)
-            conditions = result.conditions()
     measured = []
-    for row, values in zip(rows, medians):
-        q1, median, q3 = (float(v) for v in np.percentile(values, [25, 50, 75]))
+    for row, median, iqr in zip(rows, cmp.latency_ms, cmp.latency_iqr_ms):
         measured.append(
-            dataclasses.replace(
-                row, latency_ms=median, latency_iqr_ms=q3 - q1, latency_stable=(q3 - q1) <= 0.1 * median
-            )
+            dataclasses.replace(row, latency_ms=median, latency_iqr_ms=iqr, latency_stable=iqr <= 0.1 * median)
         )
-    return measured, f"{conditions}; median of {rounds} interleaved rounds of up to {cap:.2g} s each"
+    return measured, cmp.conditions

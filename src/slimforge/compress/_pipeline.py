@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import shutil
 import time
@@ -13,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from slimforge.compress._gate import GateConfig, Gatekeeper
 from slimforge.compress._measure import StageResult, measure_latencies, measure_stage
 from slimforge.compress._models import resolve_model
 from slimforge.compress._recipe import parse_recipe
@@ -26,12 +28,35 @@ from slimforge.hardware._json import JsonRecord
 __all__ = ["CompressionReport", "compress", "parse_stages"]
 
 
+@dataclasses.dataclass
+class _Snapshot:
+    """What a stage may change in the pipeline's working state, to put back when the gate drops it."""
+
+    model: nn.Module
+    persistent_hooks: list
+    teacher_hooks: list
+    deployed_onnx: Path | None
+    huffman: bool
+
+    @classmethod
+    def take(cls, ctx: StageContext) -> _Snapshot:
+        return cls(copy.deepcopy(ctx.model), list(ctx.persistent_hooks), list(ctx.teacher_hooks),
+                   ctx.deployed_onnx, ctx.huffman)
+
+    def restore(self, ctx: StageContext) -> None:
+        ctx.model = self.model
+        ctx.persistent_hooks[:] = self.persistent_hooks
+        ctx.teacher_hooks[:] = self.teacher_hooks
+        ctx.deployed_onnx = self.deployed_onnx
+        ctx.huffman = self.huffman
+
+
 @dataclass(frozen=True)
 class CompressionReport(JsonRecord):
     """Everything ``compression.json`` holds: the chain's rows, side-by-side rows, the budget verdict.
 
     ``stages[0]`` is the model before compression; ``kept_stage`` indexes the row whose model was
-    saved (the last within the accuracy budget). ``comparisons`` are the same measurements for the
+    saved (the last within the accuracy budget that the measured ``gate`` did not drop). ``comparisons`` are the same measurements for the
     tools slimforge wraps, used directly (torch-pruning with the same ratio, ONNX Runtime's INT8
     quantizer with its defaults). ``details`` holds each stage's extras by stage: the pruning result,
     the INT8 per-layer sensitivity report and the layers kept in float, the factorised layers.
@@ -52,6 +77,7 @@ class CompressionReport(JsonRecord):
     latency_conditions: str
     macs_note: str
     details: dict[str, Any]
+    gate: GateConfig = GateConfig()
 
 
 def parse_stages(recipe: str) -> list[Stage]:
@@ -89,6 +115,8 @@ def compress(
     val_fraction: float = 0.1,
     compare: bool = False,
     latency_time_cap_s: float = 10.0,
+    gate: GateConfig | None = None,
+    device: Any = None,
     overwrite: bool = False,
     progress: bool = False,
 ) -> CompressionReport:
@@ -115,7 +143,13 @@ def compress(
         seed: seeds the split, finetuning, calibration draws and random criteria.
         val_fraction: share of the training images held out for validation.
         compare: add rows for torch-pruning and ONNX Runtime's quantizer used directly.
-        latency_time_cap_s: seconds at most of timed runs per model, spread over 5 interleaved rounds.
+        latency_time_cap_s: seconds at most of timed runs per model for the final table, spread over
+            5 interleaved rounds.
+        gate: the measured gate (:class:`GateConfig`; default: latency on ``local-cpu``, 1 thread):
+            every stage that changes the exported graph is timed against its input on the gate's
+            device and dropped when slower beyond the tolerance (pruning first picks its channel
+            rounding by measurement); ``objective="size"`` keeps a slower but smaller stage and says so.
+        device: a :class:`slimforge.hardware.devices.Device` object replacing ``gate.device``.
         overwrite: replace an existing ``out_dir``.
         progress: progress bars on stderr.
     """
@@ -154,6 +188,9 @@ def compress(
         calibration_images=calibration_images,
         progress=progress,
     )
+    gatekeeper = Gatekeeper(gate or GateConfig(), input_shape, device=device, seed=seed)
+    if gatekeeper.config.enabled:
+        ctx.gate = gatekeeper
     measure = functools.partial(
         measure_stage, out_dir=out_dir, splits=splits, input_shape=input_shape, compact=True
     )
@@ -169,16 +206,17 @@ def compress(
         notes=notes,
         packed_bytes=_packed_bytes(ctx, force=True),
     )
-    rows = [row]
+    rows = [dataclasses.replace(row, decision="original")]
     if max_accuracy_drop is not None:
         ctx.accuracy_floor_pct = row.val_accuracy_pct - max_accuracy_drop
     kept = (0, copy.deepcopy(ctx.model), out_dir / row.onnx_file, [])
     history: list[str] = []
+    current = 0  # the row whose model ctx.model is now (a dropped stage's input goes on)
     for i, stage in enumerate(stages, start=1):
+        before = _Snapshot.take(ctx)
         start = time.perf_counter()
         outcome = stage.apply(ctx)
         seconds = time.perf_counter() - start
-        history.append(stage.text)
         row = measure(
             ctx.model,
             index=i,
@@ -190,15 +228,27 @@ def compress(
             notes=outcome.notes,
             accuracy_floor_pct=ctx.accuracy_floor_pct,
         )
+        base = rows[current]
+        verdict = gatekeeper.judge(
+            stage, out_dir / base.onnx_file, out_dir / row.onnx_file, base.onnx_bytes, row.onnx_bytes
+        )
+        row = dataclasses.replace(
+            row, decision=verdict.decision, decision_reason=verdict.reason, applied_to=current
+        )
         rows.append(row)
         if outcome.details:
             details[f"{i:02d} {stage.text}"] = outcome.details
+        if verdict.decision == "dropped":
+            before.restore(ctx)
+            continue
+        current = i
+        history.append(stage.text)
         if row.within_budget:
             kept = (i, copy.deepcopy(ctx.model), out_dir / row.onnx_file, list(history))
     budget_met, message = _verdict(rows, kept[0], max_accuracy_drop)
     comparisons = _comparisons(stages, ctx, out_dir) if compare else []
     measured, conditions = measure_latencies(
-        [*rows, *comparisons], out_dir, input_shape, time_cap_s=latency_time_cap_s
+        [*rows, *comparisons], out_dir, input_shape, gate=gatekeeper, time_cap_s=latency_time_cap_s
     )
     rows, comparisons = measured[: len(rows)], measured[len(rows) :]
     index, kept_model, kept_onnx, kept_history = kept
@@ -220,6 +270,7 @@ def compress(
         latency_conditions=conditions,
         macs_note=MACS_NOTE,
         details=details,
+        gate=gatekeeper.settings(),
     )
     (out_dir / "compression.json").write_text(report.to_json() + "\n", encoding="utf-8")
     from slimforge.compress._report import format_report
@@ -231,20 +282,27 @@ def compress(
 
 def _verdict(rows: list[StageResult], kept: int, max_drop: float | None) -> tuple[bool, str]:
     """Whether the final model meets the budget, and the sentence that says what was kept."""
-    final = rows[-1]
+    applied = [r for r in rows if r.decision != "dropped"]
+    dropped = [r for r in rows if r.decision == "dropped"]
+    gate = (
+        f"; dropped by the measured gate (slower than their input): {', '.join(r.stage for r in dropped)}"
+        if dropped
+        else ""
+    )
+    final = applied[-1]
     if max_drop is None:
-        return True, f"all {len(rows) - 1} stage(s) ran; no accuracy budget"
+        return True, f"{len(applied) - 1} of {len(rows) - 1} stage(s) kept; no accuracy budget{gate}"
     floor = rows[0].val_accuracy_pct - max_drop
     if final.within_budget:
         return True, (
-            f"all {len(rows) - 1} stage(s) ran; the final model is within the accuracy budget "
-            f"(validation {final.val_accuracy_pct:.2f}% >= {floor:.2f}%)"
+            f"{len(applied) - 1} of {len(rows) - 1} stage(s) kept; the final model is within the accuracy "
+            f"budget (validation {final.val_accuracy_pct:.2f}% >= {floor:.2f}%){gate}"
         )
     what = f"stage {kept} ({rows[kept].stage})" if kept else "stage 0 (the original)"
     return False, (
         f"accuracy budget missed: the final stage ({final.stage}) has validation accuracy "
         f"{final.val_accuracy_pct:.2f}%, below {floor:.2f}% (original {rows[0].val_accuracy_pct:.2f}% - {max_drop:g}); "
-        f"kept the model after {what}, the last within the budget"
+        f"kept the model after {what}, the last within the budget{gate}"
     )
 
 

@@ -58,6 +58,7 @@ def _rows(rows: Sequence[StageResult], base: StageResult, label: str = "") -> li
                 f"{r.latency_ms:.3f}" + ("" if r.latency_stable else "~"),
                 f"{base.latency_ms / r.latency_ms:.2f}x",
                 "" if r.within_budget else "over",
+                {"dropped": "DROPPED", "kept": "kept", "unchecked": "-", "original": ""}.get(r.decision, r.decision),
             ]
         )
     return out
@@ -81,8 +82,9 @@ def format_report(report) -> str:
         "ms",
         "speed",
         "budget",
+        "gate",
     ]
-    right = [True, False] + [True] * 11 + [False]
+    right = [True, False] + [True] * 11 + [False, False]
     rows = _rows(report.stages, base)
     if report.comparisons:
         rows += _rows(report.comparisons, base, label="vs")
@@ -98,6 +100,9 @@ def format_report(report) -> str:
         _table(headers, rows, right),
         "",
         f"result: {report.message}; kept stage {report.kept_stage} -> model.onnx, model/",
+        f"measured gate: objective {report.gate.objective} on {report.gate.device} ({report.gate.threads} "
+        f"thread(s), tolerance {report.gate.tolerance:.0%}): a stage that changes the graph is timed against "
+        "its input and dropped when slower",
     ]
     packed = [r for r in report.stages if r.packed_bytes is not None]
     if base.packed_bytes and len(packed) > 1:
@@ -119,6 +124,8 @@ def format_report(report) -> str:
     out.append(f"latency: {report.latency_conditions}")
     out.append(f"note: {report.macs_note}")
     for r in [*report.stages, *report.comparisons]:
+        if r.decision in ("kept", "dropped") and r.decision_reason:
+            out.append(f"gate ({r.stage}): {r.decision}: {r.decision_reason}")
         for n in r.notes:
             out.append(f"note ({r.stage}): {n}")
     return "\n".join(out)

@@ -118,6 +118,7 @@ class StageContext:
         calibration_images: how many real training images calibrate INT8.
         accuracy_floor_pct: the lowest validation accuracy the budget allows (None: no budget).
         progress: show progress bars.
+        gate: the measured gate, for stages that choose their form by timing it (pruning's rounding).
     """
 
     model: nn.Module
@@ -139,6 +140,8 @@ class StageContext:
     deployed_onnx: Path | None = None
     #: whether the packed weights are Huffman-coded (set by the ``huffman`` stage).
     huffman: bool = False
+    #: times models on the target runtime (:class:`slimforge.compress._gate.Gatekeeper`); None: no gate.
+    gate: Any = None
 
     def train(
         self,

@@ -18,7 +18,10 @@ from slimforge.compress._stage import (
 )
 from slimforge.errors import InvalidInputError
 
-__all__ = ["PruneStage", "SparsifyStage", "split_epochs"]
+__all__ = ["ROUND_TO_CANDIDATES", "PruneStage", "SparsifyStage", "split_epochs"]
+
+#: channel roundings ``round_to=auto`` times against each other (vector widths of common CPUs/NPUs).
+ROUND_TO_CANDIDATES = (1, 4, 8, 16)
 
 
 def split_epochs(total: int, steps: int) -> list[int]:
@@ -30,18 +33,21 @@ def split_epochs(total: int, steps: int) -> list[int]:
 
 @dataclass(frozen=True, eq=False)
 class PruneStage(Stage):
-    """``prune:CRITERION:RATIO[:steps=N][:global=1][:round_to=K][:slimming=S][:@PATH=R]``: structured pruning.
+    """``prune:CRITERION:RATIO[:steps=N][:global=1][:round_to=K|auto][:slimming=S][:@PATH=R]``: structured pruning.
 
     CRITERION is l1, l2, bn (Network Slimming: L1 sparsity training on BN scales first, for the
     finetune epochs), taylor or random. Each of the ``steps`` prune steps is followed by
     finetuning (the finetune epochs shared between them). ``@PATH=R`` sets a per-layer ratio.
+    ``round_to=K`` keeps channel counts multiples of K; ``auto`` (the default) times the pruned
+    structure at each of :data:`ROUND_TO_CANDIDATES` on the measured gate's device and keeps the
+    fastest (odd channel counts can make a runtime several times slower); without a gate it is 1.
     """
 
     criterion: str
     ratio: float
     steps: int
     global_pruning: bool
-    round_to: int
+    round_to: int | None
     slimming: float
     layer_ratios: tuple[tuple[str, float], ...]
 
@@ -81,7 +87,9 @@ class PruneStage(Stage):
             ratio=ratio_arg(spec, 1, "pruning ratio"),
             steps=int_option(spec, "steps", 1, 1, 100),
             global_pruning=flag_option(spec, "global", False),
-            round_to=int_option(spec, "round_to", 1, 1, 1024),
+            round_to=(
+                None if spec.option("round_to", "auto") == "auto" else int_option(spec, "round_to", 1, 1, 1024)
+            ),
             slimming=float_option(spec, "slimming", 1e-4, 0.0, 1.0),
             layer_ratios=tuple(layer_ratios),
         )
@@ -94,6 +102,9 @@ class PruneStage(Stage):
             ctx.train(hooks=[SlimmingHook(self.slimming)], desc="slimming")
             outcome.notes.append(f"sparsity training on BN scales (L1 {self.slimming:g}) before pruning")
         epochs = split_epochs(ctx.finetune.epochs, self.steps)
+        round_to = self.round_to
+        if round_to is None:
+            round_to = self._measured_rounding(ctx, outcome) if ctx.gate is not None else 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the skipped layers are reported in the notes
             result = prune_channels(
@@ -104,7 +115,7 @@ class PruneStage(Stage):
                 layer_ratios=dict(self.layer_ratios),
                 global_pruning=self.global_pruning,
                 steps=self.steps,
-                round_to=self.round_to if self.round_to > 1 else None,
+                round_to=round_to if round_to > 1 else None,
                 seed=ctx.seed,
                 batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
                 finetune=lambda _m, step: ctx.train(epochs[step], desc=f"finetune {step + 1}/{self.steps}"),
@@ -112,8 +123,50 @@ class PruneStage(Stage):
         skipped = [s for s in result.skipped if not s.reason.startswith("output layer")]
         if skipped:
             outcome.notes.append("skipped: " + "; ".join(f"{s.layer} ({s.reason})" for s in skipped))
-        outcome.details["prune"] = result.to_dict()
+        outcome.details["prune"] = {**result.to_dict(), "round_to": round_to}
         return outcome
+
+    def _measured_rounding(self, ctx: StageContext, outcome: StageOutcome) -> int:
+        """The rounding whose pruned structure runs fastest on the gate's device (before finetuning).
+
+        Each candidate prunes a copy in one step without finetuning: the structure, not the
+        weights, sets the latency. Among candidates within the gate's tolerance of the fastest,
+        the finest rounding wins (it stays closest to the requested ratio).
+        """
+        import copy
+
+        from slimforge.compress._structured import prune_channels
+
+        candidates = []
+        for k in ROUND_TO_CANDIDATES:
+            trial = copy.deepcopy(ctx.model)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                prune_channels(
+                    trial,
+                    ctx.input_shape,
+                    criterion=self.criterion,
+                    ratio=self.ratio,
+                    layer_ratios=dict(self.layer_ratios),
+                    global_pruning=self.global_pruning,
+                    round_to=k if k > 1 else None,
+                    seed=ctx.seed,
+                    batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
+                )
+            candidates.append(trial.eval())
+        labels = ["input", *(f"round_to={k}" for k in ROUND_TO_CANDIDATES)]
+        cmp = ctx.gate.compare([ctx.model.eval(), *candidates], labels)
+        best = min(cmp.ratio[1:])
+        choice = next(
+            k for k, r in zip(ROUND_TO_CANDIDATES, cmp.ratio[1:]) if r <= best * (1 + cmp.tolerance)
+        )
+        timed = ", ".join(f"{k}: {r:.2f}x" for k, r in zip(ROUND_TO_CANDIDATES, cmp.ratio[1:]))
+        outcome.notes.append(
+            f"round_to={choice} chosen by measurement on {cmp.device} (latency of the pruned structure / "
+            f"the input's, before finetuning: {timed})"
+        )
+        outcome.details["round_to_timing"] = cmp.to_dict()
+        return choice
 
 
 @dataclass(frozen=True, eq=False)
