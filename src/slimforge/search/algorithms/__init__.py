@@ -8,10 +8,10 @@ from typing import Any
 
 from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
-from slimforge.search.algorithms._base import Algorithm
+from slimforge.search.algorithms._base import MAX_POPULATION, Algorithm
 from slimforge.spaces import SearchSpace
 
-__all__ = ["ALGORITHMS", "Algorithm", "make_algorithm", "setting_names"]
+__all__ = ["ALGORITHMS", "MAX_POPULATION", "Algorithm", "make_algorithm", "setting_names"]
 
 AlgorithmFactory = Callable[..., Algorithm]
 

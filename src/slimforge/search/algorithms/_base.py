@@ -12,7 +12,12 @@ from slimforge.errors import InvalidInputError
 from slimforge.search.evaluation import Evaluation
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = ["Algorithm", "objective_matrix"]
+__all__ = ["MAX_POPULATION", "Algorithm", "check_count", "objective_matrix"]
+
+#: The most genomes any count setting (population, batch, children, calibration sample) may ask
+#: for, whatever the space: sampling that many takes seconds already, and far more than any
+#: published search uses. Counts are also bounded by the space's size (see :func:`check_count`).
+MAX_POPULATION = 100_000
 
 
 class Algorithm(ABC):
@@ -77,7 +82,8 @@ class Algorithm(ABC):
     def _sample_new(self, count: int, exclude: set[Genome], max_tries: int = 50) -> list[Genome]:
         """``count`` random canonical genomes outside ``exclude`` (fewer if the space runs out)."""
         out: list[Genome] = []
-        for _ in range(count):
+        # More distinct genomes than the space holds cannot be found; trying would spin for ever.
+        for _ in range(min(count, max(self.space.size - len(exclude), 0))):
             for _ in range(max_tries):
                 g = self.space.canonical(self.space.sample(self.rng))
                 if g not in exclude:
@@ -87,6 +93,28 @@ class Algorithm(ABC):
             exclude.add(g)
             out.append(g)
         return out
+
+
+def check_count(label: str, value: Any, space: SearchSpace, *, minimum: int = 1, default: int) -> int:
+    """``value`` as an int in ``[minimum, min(space.size, MAX_POPULATION)]``, or a one-line error.
+
+    A count of genomes (population, batch, children, calibration sample) cannot usefully exceed
+    the number of architectures: ``pop_size=10**9`` on NB-201 would spin for minutes drawing
+    repeats. ``default`` (the algorithm's own default) is let through on a space smaller than it;
+    the sampling then stops at the space's size.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise InvalidInputError(f"{label} must be an int >= {minimum}, got {value!r}")
+    value = int(value)
+    if value > MAX_POPULATION or (value > space.size and value != default):
+        limit = min(space.size, MAX_POPULATION)
+        bound = (
+            f"the {space.size:,} architectures of the {space.name} space"
+            if space.size <= MAX_POPULATION
+            else f"slimforge's maximum of {MAX_POPULATION:,} genomes"
+        )
+        raise InvalidInputError(f"{label} {value:,} exceeds {bound}; set {label} to at most {limit:,}")
+    return value
 
 
 def objective_matrix(evaluations: Sequence[Evaluation]) -> tuple[np.ndarray, np.ndarray]:

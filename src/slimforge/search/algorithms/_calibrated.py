@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from slimforge.search.algorithms._base import objective_matrix
-from slimforge.search.algorithms._ga import GenerationalGA, check_int
+from slimforge.search.algorithms._base import check_count, objective_matrix
+from slimforge.search.algorithms._ga import GenerationalGA
 from slimforge.search.evaluation import Evaluation
 from slimforge.spaces import Genome, SearchSpace
 
@@ -26,7 +26,7 @@ class CalibratedGA(GenerationalGA):
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, num_calibration: int = 1000, **ga: Any) -> None:
         super().__init__(space, seed=seed, **ga)
-        check_int("num_calibration", num_calibration, minimum=2)
+        check_count("num_calibration", num_calibration, space, minimum=2, default=1000)
         self.num_calibration = int(num_calibration)
 
     def settings(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.algorithms._base import Algorithm
+from slimforge.search.algorithms._base import Algorithm, check_count
 from slimforge.search.evaluation import Evaluation
 from slimforge.spaces import Genome, SearchSpace
 
@@ -120,13 +120,13 @@ class GenerationalGA(Algorithm):
     ) -> None:
         super().__init__(space, seed=seed)
         for label, value in (("pop_size", pop_size), ("n_parents", n_parents)):
-            check_int(label, value, minimum=1)
+            check_count(label, value, space, minimum=1, default=GA_DEFAULTS[label])
         for label, value in (
             ("n_crossover", n_crossover),
             ("n_mutation", n_mutation),
             ("n_random", n_random),
         ):
-            check_int(label, value, minimum=0)
+            check_count(label, value, space, minimum=0, default=GA_DEFAULTS[label])
         if n_crossover + n_mutation + n_random == 0:
             raise InvalidInputError(
                 "a generation needs at least one child (n_crossover + n_mutation + n_random > 0)"

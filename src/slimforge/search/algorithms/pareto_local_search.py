@@ -28,8 +28,7 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.algorithms._base import Algorithm, objective_matrix
-from slimforge.search.algorithms._ga import check_int
+from slimforge.search.algorithms._base import Algorithm, check_count, objective_matrix
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.indicators import hv_contributions
 from slimforge.search.pareto import constrained_rank, pareto_mask
@@ -67,8 +66,8 @@ class ParetoLocalSearch(Algorithm):
         focus_percentile: float = 50.0,
     ) -> None:
         super().__init__(space, seed=seed)
-        check_int("n_init", n_init, minimum=1)
-        check_int("batch_size", batch_size, minimum=1)
+        check_count("n_init", n_init, space, default=20)
+        check_count("batch_size", batch_size, space, default=10)
         for label, value, low, high in (
             ("p_local", p_local, 0.0, 1.0),
             ("floor", floor, 0.0, 1.0),

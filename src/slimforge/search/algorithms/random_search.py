@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from slimforge.search.algorithms._base import Algorithm
-from slimforge.search.algorithms._ga import check_int
+from slimforge.search.algorithms._base import Algorithm, check_count
 from slimforge.search.evaluation import Evaluation
 from slimforge.spaces import Genome, SearchSpace
 
@@ -23,7 +22,7 @@ class RandomSearch(Algorithm):
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, batch_size: int = 50) -> None:
         super().__init__(space, seed=seed)
-        check_int("batch_size", batch_size, minimum=1)
+        check_count("batch_size", batch_size, space, default=50)
         self.batch_size = int(batch_size)
         self._drawn: set[Genome] = set()
 

@@ -6,8 +6,7 @@ from collections import deque
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.algorithms._base import Algorithm, objective_matrix
-from slimforge.search.algorithms._ga import check_int
+from slimforge.search.algorithms._base import Algorithm, check_count, objective_matrix
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.pareto import constrained_rank
 from slimforge.spaces import Genome, SearchSpace
@@ -47,9 +46,9 @@ class RegularizedEvolution(Algorithm):
         batch_size: int = 10,
     ) -> None:
         super().__init__(space, seed=seed)
-        check_int("population_size", population_size, minimum=2)
-        check_int("sample_size", sample_size, minimum=1)
-        check_int("batch_size", batch_size, minimum=1)
+        check_count("population_size", population_size, space, minimum=2, default=50)
+        check_count("sample_size", sample_size, space, default=10)
+        check_count("batch_size", batch_size, space, default=10)
         if sample_size > population_size:
             raise InvalidInputError(
                 f"sample_size {sample_size} must not exceed population_size {population_size}"
