@@ -85,6 +85,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
     parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another process is searching into --out, wait for it to finish instead of exiting",
+    )
+    parser.add_argument(
         "--executor", default="inprocess", help="inprocess, process or ray (default: inprocess)"
     )
     parser.add_argument("--workers", type=int, help="worker processes of the process executor")
@@ -150,11 +155,28 @@ def format_front(result: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from slimforge.errors import InvalidInputError
-    from slimforge.runs.store import RunStore
-    from slimforge.search import build_problem, make_screen, minimize
+    from slimforge.io import DirectoryLock
 
     if args.resume and not args.out:
         raise InvalidInputError("--resume needs --out RUN_DIR (the run directory to continue)")
+    if args.wait and not args.out:
+        raise InvalidInputError("--wait goes with --out RUN_DIR (it waits for that directory's owner)")
+    if not args.out:
+        return _search(args, None)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"--out {out} is a file; give a directory for the run")
+    # One process owns the run directory from before its store is opened until result.json is
+    # written: two resumes of one search, or two new searches into one store, would otherwise
+    # both evaluate and interleave their rows.
+    with DirectoryLock(out, wait=args.wait, what="search run directory"):
+        return _search(args, out)
+
+
+def _search(args: argparse.Namespace, out: Path | None) -> int:
+    from slimforge.runs.store import RunStore
+    from slimforge.search import build_problem, make_screen, minimize
+
     problem = build_problem(
         args.space,
         args.objectives,
@@ -165,17 +187,14 @@ def run(args: argparse.Namespace) -> int:
         constraints=args.constraint,
         # Measured devices keep their figures in the run's store: a resumed or repeated search
         # does not measure a network twice under the same conditions.
-        measurement_cache=Path(args.out) / "store.sqlite" if args.out else None,
+        measurement_cache=out / "store.sqlite" if out is not None else None,
     )
     settings = parse_settings(args.settings)
     screen = None if args.screen is None else make_screen(problem.space, args.screen, data=args.data)
     store = None
     executor = _executor(args)
     try:
-        if args.out:
-            out = Path(args.out)
-            if out.exists() and not out.is_dir():
-                raise InvalidInputError(f"--out {out} is a file; give a directory for the run")
+        if out is not None:
             store = RunStore(out / "store.sqlite")
         # The stage is only marked done: an interrupted or refused search leaves the store as
         # it was (plus whole evaluation rows), and --resume picks it up from there.
@@ -193,8 +212,9 @@ def run(args: argparse.Namespace) -> int:
             screen_keep=args.screen_keep,
         )
         if store is not None:
-            result_path = Path(args.out) / "result.json"
-            result_path.write_text(json.dumps(result.to_dict(), indent=1) + "\n")
+            result_path = out / "result.json"
+            # Atomic: a full disk or a kill leaves the previous result.json (or none), never half.
+            _write_result(result_path, result.to_dict())
             store.set_stage(
                 "search",
                 "done",
@@ -216,3 +236,16 @@ def run(args: argparse.Namespace) -> int:
     if not result.front:
         print(f"slimforge search: {result.message}", file=sys.stderr)
     return 0
+
+
+def _write_result(path: Path, data: dict[str, Any]) -> None:
+    from slimforge.errors import SlimforgeError
+    from slimforge.io import atomic_write_json
+
+    try:
+        atomic_write_json(path, data)
+    except OSError as exc:
+        raise SlimforgeError(
+            f"cannot write {path} ({exc.strerror or exc}); the evaluations are in the store: free "
+            "space or fix the permissions, then rerun with --resume to write it"
+        ) from None

@@ -9,14 +9,18 @@ where an uninterrupted run would.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from slimforge.errors import InvalidInputError
+from slimforge.io import DirectoryLock, LockedError
 from slimforge.search.algorithms import Algorithm, make_algorithm
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.problem import Problem
@@ -81,77 +85,80 @@ def minimize(
         {"problem": problem.describe(), "algorithm": name, "settings": algo.settings(), "seed": int(seed)}
         | ({} if screen is None else {"screen": screen.describe(), "screen_keep": float(screen_keep)})
     )
-    stored = _open_store(store, problem, run_meta, resume)
+    # One process owns a store for the whole search: a second search (or resume) into it would
+    # evaluate the same candidates again and interleave its rows with this one's.
+    with _store_owner(store):
+        stored = _open_store(store, problem, run_meta, resume)
 
-    own_executor = isinstance(executor, str)
-    if own_executor:
-        from slimforge.search.executors import make_executor
-
-        executor = make_executor(executor)
-    report = TqdmProgress(budget, desc=f"{name}") if progress is True else (progress or None)
-
-    cache: dict[Genome, Evaluation] = {}
-    screened_out: set[Genome] = set()
-    made: list[Evaluation] = []
-    oracle_s = 0.0
-    resumed = 0
-    stalled = 0
-    stop = "budget"
-    start = time.perf_counter()
-    try:
-        while len(made) < budget:
-            if algo.done:
-                stop = "algorithm finished"
-                break
-            asked = algo.ask()
-            if not asked:
-                stop = "algorithm finished"
-                break
-            canonical = [space.canonical(g) for g in asked]
-            new = list(dict.fromkeys(g for g in canonical if g not in cache and g not in screened_out))
-            if screen is not None:
-                new, dropped = _screen(screen, new, screen_keep)
-                screened_out.update(dropped)
-            new = new[: budget - len(made)]
-            todo = [g for g in new if g not in stored]
-            fresh = _evaluate(problem, todo, executor, store)
-            for g in new:
-                if g in fresh:
-                    evaluation = fresh[g]
-                    oracle_s += evaluation.seconds
-                else:
-                    evaluation = stored[g]
-                    resumed += 1
-                cache[g] = evaluation
-                made.append(evaluation)
-            algo.tell([cache[g] for g in canonical if g in cache])
-            if report is not None:
-                _report(report, made, budget)
-            stalled = 0 if new else stalled + 1
-            if stalled >= _MAX_STALLED_ROUNDS:
-                stop = "stalled"
-                break
-    finally:
+        own_executor = isinstance(executor, str)
         if own_executor:
-            executor.close()
-        if isinstance(report, TqdmProgress):
-            report.close()
-    return SearchResult(
-        space=space.name,
-        objectives=problem.objectives,
-        constraints=problem.constraint_names,
-        algorithm=name,
-        settings=algo.settings(),
-        seed=int(seed),
-        budget=int(budget),
-        evaluations=tuple(made),
-        front=feasible_front(made),
-        stop_reason=stop,
-        wall_s=time.perf_counter() - start,
-        oracle_s=oracle_s,
-        num_resumed=resumed,
-        num_screened_out=len(screened_out),
-    )
+            from slimforge.search.executors import make_executor
+
+            executor = make_executor(executor)
+        report = TqdmProgress(budget, desc=f"{name}") if progress is True else (progress or None)
+
+        cache: dict[Genome, Evaluation] = {}
+        screened_out: set[Genome] = set()
+        made: list[Evaluation] = []
+        oracle_s = 0.0
+        resumed = 0
+        stalled = 0
+        stop = "budget"
+        start = time.perf_counter()
+        try:
+            while len(made) < budget:
+                if algo.done:
+                    stop = "algorithm finished"
+                    break
+                asked = algo.ask()
+                if not asked:
+                    stop = "algorithm finished"
+                    break
+                canonical = [space.canonical(g) for g in asked]
+                new = list(dict.fromkeys(g for g in canonical if g not in cache and g not in screened_out))
+                if screen is not None:
+                    new, dropped = _screen(screen, new, screen_keep)
+                    screened_out.update(dropped)
+                new = new[: budget - len(made)]
+                todo = [g for g in new if g not in stored]
+                fresh = _evaluate(problem, todo, executor, store)
+                for g in new:
+                    if g in fresh:
+                        evaluation = fresh[g]
+                        oracle_s += evaluation.seconds
+                    else:
+                        evaluation = stored[g]
+                        resumed += 1
+                    cache[g] = evaluation
+                    made.append(evaluation)
+                algo.tell([cache[g] for g in canonical if g in cache])
+                if report is not None:
+                    _report(report, made, budget)
+                stalled = 0 if new else stalled + 1
+                if stalled >= _MAX_STALLED_ROUNDS:
+                    stop = "stalled"
+                    break
+        finally:
+            if own_executor:
+                executor.close()
+            if isinstance(report, TqdmProgress):
+                report.close()
+        return SearchResult(
+            space=space.name,
+            objectives=problem.objectives,
+            constraints=problem.constraint_names,
+            algorithm=name,
+            settings=algo.settings(),
+            seed=int(seed),
+            budget=int(budget),
+            evaluations=tuple(made),
+            front=feasible_front(made),
+            stop_reason=stop,
+            wall_s=time.perf_counter() - start,
+            oracle_s=oracle_s,
+            num_resumed=resumed,
+            num_screened_out=len(screened_out),
+        )
 
 
 def _screen(screen: Any, genomes: list[Genome], keep: float) -> tuple[list[Genome], list[Genome]]:
@@ -202,6 +209,25 @@ def _record_fields(e: Evaluation) -> dict[str, Any]:
         "seconds": e.seconds,
         "meta": {"metrics": e.metrics, "violation": e.violation},
     }
+
+
+def _store_owner(store: Any) -> contextlib.AbstractContextManager[object]:
+    """The lock on the store's directory, or nothing when there is no file or the caller holds it.
+
+    A caller that opened the store under its own :class:`~slimforge.io.DirectoryLock` (the CLI,
+    a design run) already owns it; a store without a file path (an in-memory test double) has
+    nothing to lock.
+    """
+    path = getattr(store, "path", None)
+    if store is None or path is None or str(path) == ":memory:":
+        return contextlib.nullcontext()
+    lock = DirectoryLock(Path(path).parent, what="search store")
+    try:
+        return lock.acquire()
+    except LockedError as exc:
+        if exc.pid == os.getpid():
+            return contextlib.nullcontext()
+        raise
 
 
 def _open_store(store: Any, problem: Problem, run_meta: dict, resume: bool) -> dict[Genome, Evaluation]:
