@@ -705,3 +705,72 @@ def test_loader_and_calibration_bad_arguments() -> None:
     with pytest.raises(DataError) as excinfo:
         make_loader(split, 2, train=False, normalize=Normalization((0.5,), (0.2,)))
     _one_line_error(excinfo, "1 channel(s)", "3-channel")
+
+
+# --- npz: bounded inputs (issue 17) ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", [2**62, 10**6])
+def test_npz_label_far_beyond_the_data_is_one_line(tmp_path: Path, label: int) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 1, 2, label], dtype=np.int64)
+    np.savez(tmp_path / "stray.npz", x_train=_images(rng, 4, h=8, w=8), y_train=labels)
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(f"npz:{tmp_path / 'stray.npz'}", val_count=0)
+    _one_line_error(excinfo, "stray.npz", f"{label + 1:,} classes", "0..K-1")
+
+
+def test_npz_class_count_is_bounded_by_the_images_and_the_documented_maximum(tmp_path: Path) -> None:
+    from slimforge.data._arrays import MAX_CLASSES, check_class_count
+
+    rng = np.random.default_rng(0)
+    # 3 classes in 4 images is fine even though class 2 has one image; 6 classes in 4 is not.
+    np.savez(tmp_path / "ok.npz", x_train=_images(rng, 4, h=8, w=8), y_train=np.array([0, 1, 1, 2]))
+    assert load_dataset(f"npz:{tmp_path / 'ok.npz'}", val_count=0).num_classes == 3
+    np.savez(tmp_path / "gap.npz", x_train=_images(rng, 4, h=8, w=8), y_train=np.array([0, 1, 1, 5]))
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(f"npz:{tmp_path / 'gap.npz'}", val_count=0)
+    _one_line_error(excinfo, "6 classes", "only 4 labelled images")
+    with pytest.raises(DataError, match="maximum of 100,000"):
+        check_class_count(MAX_CLASSES + 1, 10**9, "x")
+
+
+def _npy_member(shape: tuple[int, ...], dtype: str, data: bytes) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape}
+    )
+    return buf.getvalue() + data
+
+
+def test_npz_header_claiming_a_huge_shape_is_one_line_and_allocates_nothing(tmp_path: Path) -> None:
+    import tracemalloc
+    import zipfile
+
+    path = tmp_path / "liar.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", _npy_member((10**6, 3, 40000, 40000), "u1", b"\0" * 64))
+        archive.writestr("y_train.npy", _npy_member((1,), "<i8", b"\0" * 8))
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as excinfo:
+            load_dataset(f"npz:{path}", val_count=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    _one_line_error(excinfo, "liar.npz", "x_train claims shape (1000000, 3, 40000, 40000)", "holds 64 bytes")
+    assert peak < 50 * 2**20
+
+
+def test_npz_with_a_garbled_header_is_one_line(tmp_path: Path) -> None:
+    import zipfile
+
+    path = tmp_path / "garbled.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x_train.npy", b"\x93NUMPY\x01\x00\x10\x00{'descr': 'zz'}   \n")
+        archive.writestr("y_train.npy", _npy_member((1,), "<i8", b"\0" * 8))
+    with pytest.raises(DataError) as excinfo:
+        load_dataset(f"npz:{path}", val_count=0)
+    _one_line_error(excinfo, "garbled.npz", "not a readable .npz")

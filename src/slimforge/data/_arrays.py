@@ -8,7 +8,12 @@ import torch.nn.functional as F
 
 from slimforge.data._errors import DataError
 
-__all__ = ["check_labels", "convert_channels", "resize_images", "to_nchw"]
+__all__ = ["MAX_CLASSES", "check_class_count", "check_labels", "convert_channels", "resize_images", "to_nchw"]
+
+#: The most classes a data set may have (ImageNet-21k has 21,841). Inferred from labels, a class
+#: count is built name by name and sets the width of the classifier's last layer, so one stray
+#: label of 2**62 must not get that far.
+MAX_CLASSES = 100_000
 
 _RESIZE_CHUNK = 1024
 # ITU-R 601-2 luma, the weights Pillow uses for RGB -> "L".
@@ -40,6 +45,26 @@ def check_labels(
                 f"{where}: labels span {low}..{high}, out of range (class indices run from 0 to {limit})"
             )
     return labels.astype(np.int64)
+
+
+def check_class_count(num_classes: int, num_images: int, where: str) -> int:
+    """Raise unless ``num_classes`` (largest label + 1, or the names given) is a plausible count.
+
+    It must be at most :data:`MAX_CLASSES` and, for classes inferred from labels, at most the
+    number of labelled images (``num_images``; 0 skips that check): K classes need K images
+    before every class can appear once.
+    """
+    if num_classes > MAX_CLASSES:
+        raise DataError(
+            f"{where}: {num_classes:,} classes, above slimforge's maximum of {MAX_CLASSES:,}; "
+            "class indices must run 0..K-1 (relabel the data)"
+        )
+    if num_images and num_classes > num_images:
+        raise DataError(
+            f"{where}: the largest label makes {num_classes:,} classes but there are only {num_images:,} "
+            "labelled images; class indices must run 0..K-1 (relabel the data, or give class_names)"
+        )
+    return num_classes
 
 
 def to_nchw(images: np.ndarray, where: str) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
+import os
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from slimforge.data._arrays import check_labels, to_nchw
+from slimforge.data._arrays import check_class_count, check_labels, to_nchw
 from slimforge.data._base import DatasetLoader, SourceSplits
 from slimforge.data._dataset import ArrayDataset
 from slimforge.data._errors import DataError
@@ -23,8 +25,9 @@ class NpzLoader(DatasetLoader):
 
     Images are uint8, NCHW or NHWC (detected) or (N, H, W) grey; labels are integer class indices.
     An optional ``class_names`` (or ``classes``) string array names the classes; without it the
-    classes are "0".."K-1" with K = the largest label + 1. The archive is read with
-    ``allow_pickle=False``.
+    classes are "0".."K-1" with K = the largest label + 1, at most the number of labelled images
+    and at most :data:`~slimforge.data._arrays.MAX_CLASSES` (100,000). The archive is read with
+    ``allow_pickle=False``, after every array's header is checked against the bytes it holds.
     """
 
     path_kind = "file"
@@ -34,11 +37,16 @@ class NpzLoader(DatasetLoader):
         # np.load would take a file that is not a zip for a pickle; refuse it before that.
         if not zipfile.is_zipfile(path):
             raise DataError(f"{path}: not a readable .npz archive (numpy.savez writes one)")
+        _check_headers(path)
         try:
             with np.load(path, allow_pickle=False) as archive:
                 arrays = {key: archive[key] for key in archive.files}
         except (zipfile.BadZipFile, EOFError, OSError) as exc:
             raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+        except MemoryError:
+            raise DataError(
+                f"{path}: its arrays do not fit in this machine's memory; use a smaller data set"
+            ) from None
         except ValueError:  # object arrays would need pickle
             raise DataError(
                 f"{path}: holds object arrays, which slimforge will not read (they need pickle); "
@@ -80,6 +88,8 @@ class NpzLoader(DatasetLoader):
                 )
         if class_names is None:
             num_classes = max(int(y.max()) for y in labels.values()) + 1
+            total = sum(len(y) for y in labels.values())
+            check_class_count(num_classes, total, f"{path}: y_train/y_val/y_test")
             class_names = tuple(str(i) for i in range(num_classes))
         parts = {part: ArrayDataset(images[part], labels[part], class_names) for part in images}
         return SourceSplits(train=parts["train"], val=parts.get("val"), test=parts.get("test"))
@@ -93,7 +103,66 @@ class NpzLoader(DatasetLoader):
                     raise DataError(
                         f"{path}: {key} must be a 1-D array of strings, got {names.dtype} {names.shape}"
                     )
+                check_class_count(len(names), 0, f"{path}: {key}")
                 return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())
+        return None
+
+
+def _check_headers(path: Path) -> None:
+    """Refuse an array whose ``.npy`` header claims more bytes than the archive holds for it.
+
+    numpy allocates what the header claims before reading the data, so a 1 KB archive claiming
+    a (10**6, 10**6) array would exhaust memory; here the claim is compared with the member's
+    size first (and the total with this machine's memory), nothing allocated.
+    """
+    fmt = np.lib.format
+    claimed = 0
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                name = info.filename[: -len(".npy")]
+                with archive.open(info) as fh:
+                    version = fmt.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = fmt.read_array_header_1_0(fh)
+                    elif version == (2, 0):
+                        shape, _, dtype = fmt.read_array_header_2_0(fh)
+                    else:
+                        raise DataError(
+                            f"{path}: {name} is a .npy of format version {version}, which slimforge does not "
+                            "read; save it with numpy.savez"
+                        )
+                    held = info.file_size - fh.tell()
+                if dtype.hasobject:
+                    continue  # refused below, before anything is unpickled
+                nbytes = math.prod(shape) * dtype.itemsize
+                if nbytes > held:
+                    raise DataError(
+                        f"{path}: {name} claims shape {tuple(shape)} of {dtype} ({nbytes:,} bytes) but holds "
+                        f"{max(held, 0):,} bytes; the file is damaged, write it again with numpy.savez"
+                    )
+                claimed += nbytes
+    except DataError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npz archive ({exc})") from None
+    except ValueError as exc:  # a header numpy cannot parse
+        first = (str(exc).strip().splitlines() or ["bad header"])[0]
+        raise DataError(f"{path}: not a readable .npz archive ({first})") from None
+    memory = _physical_memory()
+    if memory and claimed > memory:
+        raise DataError(
+            f"{path}: its arrays take {claimed:,} bytes, more than this machine's {memory:,} bytes "
+            "of memory; use a smaller data set"
+        )
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
         return None
 
 
