@@ -148,6 +148,62 @@ def test_process_pool_worker_death_raises_and_recovers(pool):
     assert pool.map(die_on_minus_one, [4, 5]) == [4, 5]
 
 
+# A parent that starts two pool workers, prints their PIDs, and keeps them busy until it is killed.
+_PARENT = """
+import multiprocessing, time
+from slimforge.search.executors import make_executor
+ex = make_executor("process", workers=2)
+ex.map(abs, [1, 2, 3, 4])
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+ex.map(time.sleep, [60, 60])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cli", [False, True], ids=["executor", "search-cli"])
+def test_workers_exit_when_the_parent_is_killed(tmp_path, cli):
+    import signal
+    import subprocess
+    import sys
+
+    if cli:
+        # `slimforge search --executor process --workers 2` with evaluations slowed down, killed mid-search.
+        code = (
+            "import sys, time, multiprocessing, threading\n"
+            "def report():\n"
+            "    while len(multiprocessing.active_children()) < 2: time.sleep(0.05)\n"
+            "    print(' '.join(str(p.pid) for p in multiprocessing.active_children()), flush=True)\n"
+            "threading.Thread(target=report, daemon=True).start()\n"
+            "from slimforge.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n"
+        )
+        argv = [
+            "search", "--space", "nb201", "--objectives", "num_params,macs", "--budget", "200",
+            "--executor", "process", "--workers", "2", "--no-progress", "--out", str(tmp_path / "run"),
+        ]  # fmt: skip
+    else:
+        code, argv = _PARENT, []
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code, *argv],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        workers = {int(pid) for pid in parent.stdout.readline().split()}
+        assert len(workers) >= 2 and _alive(workers) == workers
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 5.0
+        while _alive(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(workers), f"workers {sorted(_alive(workers))} outlived their parent"
+    finally:
+        parent.kill()
+        for pid in _alive(workers if "workers" in locals() else set()):
+            os.kill(pid, signal.SIGKILL)
+
+
 # -- Ray ---------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, ClassVar, TypeVar
 
 from slimforge.errors import InvalidInputError, MissingDependencyError, SlimforgeError
+from slimforge.io import exit_with_parent
 from slimforge.registry import Registry
 
 __all__ = [
@@ -156,9 +157,16 @@ class InProcessExecutor(Executor):
         return _apply(fn, 0, items)
 
 
-def _init_worker(threads: int | None) -> None:
+def _init_worker(threads: int | None, parent_pid: int | None = None) -> None:
     # Runs in each spawned worker before any task is unpickled, so the variables are seen by
     # torch/numpy when the task's module imports them; workers x threads should not exceed the cores.
+    if parent_pid is not None:
+        # A parent killed with -9 cannot shut its pool down: each worker watches for it itself,
+        # or it would go on evaluating (and holding memory) with nobody to read its results.
+        # The watch polls rather than asking for a parent-death signal, which Linux ties to the
+        # thread that started the worker, not to the process (a pool used from a thread would
+        # lose its workers when that thread ended).
+        exit_with_parent(parent_pid)
     if threads is None:
         return
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -172,7 +180,8 @@ class ProcessPoolExecutor(Executor):
     """Evaluates items in a pool of worker processes on this machine.
 
     Workers are started with the ``spawn`` method (safe with torch and threads, same on every OS),
-    once, on the first :meth:`map`, and reused until :meth:`close`.
+    once, on the first :meth:`map`, and reused until :meth:`close`. They end by themselves within
+    a second if this process dies without closing the pool (``kill -9``): no orphans.
 
     Args:
         workers: number of worker processes; default: the CPU cores available to this process.
@@ -200,7 +209,7 @@ class ProcessPoolExecutor(Executor):
                 max_workers=self.workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(self.threads_per_worker,),
+                initargs=(self.threads_per_worker, os.getpid()),
             )
         return self._pool
 
