@@ -93,3 +93,36 @@ def test_yaml_refuses_aliases_and_bad_bytes():
         load_yaml(b"data: \xff\xfe\n", source="cfg.yaml")
     with pytest.raises(YamlError, match="at line 2"):
         load_yaml("a: 1\n  b: [\n", source="cfg.yaml")
+
+
+def test_progress_without_a_terminal_prints_plain_lines_with_eta(monkeypatch):
+    import io as std_io
+
+    from slimforge.io import LineProgress, progress_bar
+
+    clock = [0.0]
+    monkeypatch.setattr("slimforge.io._progress.time.monotonic", lambda: clock[0])
+    out = std_io.StringIO()
+    bar = progress_bar(total=60, desc="retrain m", unit="step", file=out)
+    assert isinstance(bar, LineProgress)
+    for step in range(60):
+        clock[0] = step * 1.0
+        bar.set_postfix(epoch=f"{step // 12 + 1}/5", loss="0.8")
+        bar.update(1)
+    bar.close()
+    lines = out.getvalue().splitlines()
+    assert 5 <= len(lines) <= 7  # one line per 10 s of a 59 s job, plus the last
+    assert "\r" not in out.getvalue()
+    assert lines[0].startswith("retrain m:  18% (11/60 step) 0:10 elapsed, ETA 0:45, epoch=1/5")
+    assert lines[-1].startswith("retrain m: 100% (60/60 step)")
+
+
+def test_progress_disabled_is_silent():
+    import io as std_io
+
+    from slimforge.io import progress_bar
+
+    out = std_io.StringIO()
+    with progress_bar(total=3, file=out, enabled=False, interval_s=0) as bar:
+        bar.update(3)
+    assert out.getvalue() == ""

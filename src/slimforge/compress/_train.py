@@ -8,7 +8,6 @@ after the step) instead of growing the trainer's argument list.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,9 +149,8 @@ def train_classifier(
         progress: show a tqdm bar on stderr.
         desc: the bar's label.
     """
-    from tqdm import tqdm
-
     from slimforge.data import make_loader
+    from slimforge.io import progress_bar
 
     config = config if config is not None else TrainConfig()
     start = time.perf_counter()
@@ -175,7 +173,7 @@ def train_classifier(
             groups, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0
         )
         model.train()
-        with tqdm(total=total, desc=desc, file=sys.stderr, disable=not progress, leave=False) as bar:
+        with progress_bar(total=total, desc=desc, unit="step", enabled=progress) as bar:
             for epoch in range(config.epochs):
                 loss_sum, correct, seen = 0.0, 0, 0
                 for images, labels in loader.epoch(epoch):
@@ -205,10 +203,10 @@ def train_classifier(
                     loss_sum += float(loss.detach()) * len(labels)
                     correct += int((logits.detach().argmax(1) == labels).sum())
                     seen += len(labels)
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {float(loss):.3f}", refresh=False)
                     bar.update(1)
                 losses.append(loss_sum / max(seen, 1))
                 accs.append(100.0 * correct / max(seen, 1))
-                bar.set_postfix_str(f"loss {losses[-1]:.3f} acc {accs[-1]:.1f}%", refresh=False)
     finally:
         for hook in hooks:
             hook.detach(model)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -187,21 +186,19 @@ def sample_latencies(
         progress: show a tqdm bar on stderr (it appears only if measuring takes over a second).
         desc: the bar's label.
     """
-    from tqdm import tqdm
+    from slimforge.io import progress_bar
 
     warmups = [_warm_up(run, protocol) for run in runs]
     samples: list[list[float]] = [[] for _ in runs]
     timed_s = [0.0] * len(runs)
     stable = [False] * len(runs)
     active = list(range(len(runs)))
-    with tqdm(
+    with progress_bar(
         total=round(protocol.time_cap_s * len(runs), 1),
         desc=desc,
         unit="s",
+        enabled=progress,
         delay=1.0,
-        leave=False,
-        file=sys.stderr,
-        disable=not progress,
         bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total} s{postfix}",
     ) as bar:
         while active:

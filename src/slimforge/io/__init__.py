@@ -1,4 +1,5 @@
-"""The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent.
+"""The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent,
+progress that also shows in a log file.
 
 Everything here sits at the bottom of the layer order (beside ``data``): any package may use it,
 it imports no other slimforge package but :mod:`slimforge.errors`.
@@ -13,10 +14,12 @@ from __future__ import annotations
 from slimforge.io._atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from slimforge.io._lock import DirectoryLock, LockedError
 from slimforge.io._process import exit_with_parent
+from slimforge.io._progress import LineProgress, progress_bar
 from slimforge.io._yaml import YamlError, load_yaml
 
 __all__ = [
     "DirectoryLock",
+    "LineProgress",
     "LockedError",
     "YamlError",
     "atomic_path",
@@ -25,4 +28,5 @@ __all__ = [
     "atomic_write_text",
     "exit_with_parent",
     "load_yaml",
+    "progress_bar",
 ]

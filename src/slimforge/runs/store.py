@@ -66,10 +66,11 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 );
 CREATE TABLE stages (
-    name       TEXT PRIMARY KEY,
-    status     TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
-    outputs    TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    name        TEXT PRIMARY KEY,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+    outputs     TEXT NOT NULL,
+    updated_at  REAL NOT NULL,
+    fingerprint TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE measurements (
     key        TEXT PRIMARY KEY,
@@ -151,12 +152,17 @@ class EvaluationRecord:
 
 @dataclass(frozen=True)
 class StageRecord:
-    """Status of one stage of a resumable run; ``updated_at`` is a Unix time in seconds."""
+    """Status of one stage of a resumable run; ``updated_at`` is a Unix time in seconds.
+
+    ``fingerprint`` identifies the settings and inputs the stage ran with (empty when unknown),
+    so a run can tell a finished stage it may reuse from one whose settings have changed.
+    """
 
     name: str
     status: str
     outputs: dict = field(default_factory=dict)
     updated_at: float = 0.0
+    fingerprint: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -170,6 +176,7 @@ class StageRecord:
             status=str(data["status"]),
             outputs=dict(data.get("outputs") or {}),
             updated_at=float(data.get("updated_at", 0.0)),
+            fingerprint=str(data.get("fingerprint", "")),
         )
 
 
@@ -245,6 +252,7 @@ class RunStore:
         # it must be switched outside a transaction and persists in the file.
         _retry_busy(lambda: self._ensure_wal(conn))
         if not is_new:
+            _retry_busy(lambda: self._migrate(conn))
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -255,6 +263,24 @@ class RunStore:
                         conn.execute(statement)
                 conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Add what later releases of the same schema version added (the stages' fingerprint)."""
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(stages)")]
+        if "fingerprint" in columns:
+            return
+        if not os.access(self.path, os.W_OK):
+            return  # a read-only store is read as it is; the column defaults to ''
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            columns = [r[1] for r in conn.execute("PRAGMA table_info(stages)")]
+            if "fingerprint" not in columns:
+                conn.execute("ALTER TABLE stages ADD COLUMN fingerprint TEXT NOT NULL DEFAULT ''")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -432,12 +458,31 @@ class RunStore:
     def get_evaluation(self, key: str) -> EvaluationRecord | None:
         """The stored evaluation of ``key``, or None."""
         rows = self._read("an evaluation", f"{_SELECT_EVAL} WHERE key = ?", (key,))
-        return _evaluation(rows[0]) if rows else None
+        return self._evaluation(rows[0]) if rows else None
 
     def evaluations(self, *, since: int = 0) -> list[EvaluationRecord]:
         """Every stored evaluation in insertion order; only those with ``seq > since`` if given."""
         rows = self._read("evaluations", f"{_SELECT_EVAL} WHERE seq > ? ORDER BY seq", (int(since),))
-        return [_evaluation(r) for r in rows]
+        return [self._evaluation(r) for r in rows]
+
+    def _evaluation(self, row: tuple) -> EvaluationRecord:
+        seq, key, genome, objectives, constraints, feasible, seconds, meta, created_at = row
+        what = f"evaluation {key!r} (row {seq})"
+        try:
+            return EvaluationRecord(
+                seq=int(seq),
+                key=key,
+                genome=tuple(int(g) for g in self._loads(genome, what)),
+                objectives=self._loads(objectives, what),
+                constraints=self._loads(constraints, what),
+                feasible=bool(feasible),
+                seconds=float(seconds),
+                meta=self._loads(meta, what),
+                created_at=float(created_at),
+            )
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"run store {self.path}: {what} is malformed ({exc}); restore the file or "
+                             "start a new run directory") from None
 
     def __len__(self) -> int:
         return int(self._read("the evaluation count", "SELECT COUNT(*) FROM evaluations")[0][0])
@@ -462,12 +507,36 @@ class RunStore:
     def get_meta(self, key: str, default: Any = None) -> Any:
         """One metadata entry, or ``default`` when it was never set."""
         rows = self._read(f"metadata {key!r}", "SELECT value FROM meta WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        return self._loads(rows[0][0], f"metadata {key!r}") if rows else default
+
+    def update_meta(self, key: str, update: Any) -> Any:
+        """Read, change and write one metadata entry in one transaction; returns the new value.
+
+        ``update(old)`` gets the current value (None when unset) and returns the new one; another
+        process cannot write the entry in between (the check-then-write race of two new runs).
+        """
+        with self._write(f"update metadata {key!r}") as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (_check_key(key),)).fetchone()
+            value = update(None if row is None else self._loads(row[0], f"metadata {key!r}"))
+            text = _dumps(value, what=f"metadata {key!r}")
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        return value
+
+    def _loads(self, text: str, what: str) -> Any:
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(
+                f"run store {self.path}: {what} is not valid JSON ({exc}); the file was changed outside "
+                "slimforge: restore it or start a new run directory"
+            ) from None
 
     # -- stages ------------------------------------------------------------------------------
 
-    def set_stage(self, name: str, status: str, outputs: Mapping[str, Any] | None = None) -> None:
-        """Record a stage's status (one of :data:`STAGE_STATUSES`) and its outputs (replaced)."""
+    def set_stage(
+        self, name: str, status: str, outputs: Mapping[str, Any] | None = None, *, fingerprint: str = ""
+    ) -> None:
+        """Record a stage's status (one of :data:`STAGE_STATUSES`), its outputs and fingerprint (replaced)."""
         if status not in STAGE_STATUSES:
             raise InvalidInputError(
                 f"unknown stage status {status!r} for stage {name!r}; use one of {', '.join(STAGE_STATUSES)}"
@@ -476,20 +545,35 @@ class RunStore:
         with self._write(f"set stage {name!r}") as conn:
             # An upsert keeps the row (and its rowid), so stages() lists stages in the order first set.
             conn.execute(
-                "INSERT INTO stages (name, status, outputs, updated_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO stages (name, status, outputs, updated_at, fingerprint) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (name) DO UPDATE SET status = excluded.status, outputs = excluded.outputs, "
-                "updated_at = excluded.updated_at",
-                (_check_key(name), status, text, time.time()),
+                "updated_at = excluded.updated_at, fingerprint = excluded.fingerprint",
+                (_check_key(name), status, text, time.time(), str(fingerprint)),
             )
+
+    def delete_stage(self, name: str) -> None:
+        """Forget stage ``name`` (a stage the current config no longer has)."""
+        with self._write(f"delete stage {name!r}") as conn:
+            conn.execute("DELETE FROM stages WHERE name = ?", (_check_key(name),))
 
     def get_stage(self, name: str) -> StageRecord | None:
         """The status of stage ``name``, or None if it was never set."""
         rows = self._read(f"stage {name!r}", f"{_SELECT_STAGE} WHERE name = ?", (name,))
-        return _stage(rows[0]) if rows else None
+        return self._stage(rows[0]) if rows else None
 
     def stages(self) -> list[StageRecord]:
         """Every stage, in the order each was first set."""
-        return [_stage(r) for r in self._read("stages", f"{_SELECT_STAGE} ORDER BY rowid")]
+        return [self._stage(r) for r in self._read("stages", f"{_SELECT_STAGE} ORDER BY rowid")]
+
+    def _stage(self, row: tuple) -> StageRecord:
+        name, status, outputs, updated_at, fingerprint = row
+        return StageRecord(
+            name=name,
+            status=status,
+            outputs=self._loads(outputs, f"the outputs of stage {name!r}"),
+            updated_at=float(updated_at),
+            fingerprint=fingerprint or "",
+        )
 
     # -- measurement cache -------------------------------------------------------------------
 
@@ -507,7 +591,7 @@ class RunStore:
         """The cached result measured under exactly ``conditions``, or None."""
         key = canonical_json(dict(conditions))
         rows = self._read("a measurement", "SELECT result FROM measurements WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else None
+        return self._loads(rows[0][0], "a cached measurement") if rows else None
 
 
 # -- encoding -----------------------------------------------------------------------------------
@@ -515,7 +599,7 @@ class RunStore:
 _SELECT_EVAL = (
     "SELECT seq, key, genome, objectives, constraints, feasible, seconds, meta, created_at FROM evaluations"
 )
-_SELECT_STAGE = "SELECT name, status, outputs, updated_at FROM stages"
+_SELECT_STAGE = "SELECT name, status, outputs, updated_at, fingerprint FROM stages"
 
 
 def _retry_busy(action: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> None:
@@ -533,26 +617,6 @@ def _retry_busy(action: Any, timeout_s: float = _BUSY_TIMEOUT_S) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.01)
-
-
-def _evaluation(row: tuple) -> EvaluationRecord:
-    seq, key, genome, objectives, constraints, feasible, seconds, meta, created_at = row
-    return EvaluationRecord(
-        seq=int(seq),
-        key=key,
-        genome=tuple(json.loads(genome)),
-        objectives=json.loads(objectives),
-        constraints=json.loads(constraints),
-        feasible=bool(feasible),
-        seconds=float(seconds),
-        meta=json.loads(meta),
-        created_at=float(created_at),
-    )
-
-
-def _stage(row: tuple) -> StageRecord:
-    name, status, outputs, updated_at = row
-    return StageRecord(name=name, status=status, outputs=json.loads(outputs), updated_at=float(updated_at))
 
 
 def _json_default(obj: Any) -> Any:

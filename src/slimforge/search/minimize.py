@@ -24,7 +24,7 @@ from slimforge.io import DirectoryLock, LockedError
 from slimforge.search.algorithms import Algorithm, make_algorithm
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.problem import Problem
-from slimforge.search.progress import SearchProgress, TqdmProgress, running_hypervolume
+from slimforge.search.progress import FixedHypervolume, SearchProgress, TqdmProgress
 from slimforge.search.result import SearchResult, feasible_front
 from slimforge.spaces import Genome
 
@@ -96,6 +96,7 @@ def minimize(
 
             executor = make_executor(executor)
         report = TqdmProgress(budget, desc=f"{name}") if progress is True else (progress or None)
+        hv = FixedHypervolume()
 
         cache: dict[Genome, Evaluation] = {}
         screened_out: set[Genome] = set()
@@ -133,7 +134,7 @@ def minimize(
                     made.append(evaluation)
                 algo.tell([cache[g] for g in canonical if g in cache])
                 if report is not None:
-                    _report(report, made, budget)
+                    _report(report, made, budget, hv)
                 stalled = 0 if new else stalled + 1
                 if stalled >= _MAX_STALLED_ROUNDS:
                     stop = "stalled"
@@ -264,14 +265,13 @@ def _open_store(store: Any, problem: Problem, run_meta: dict, resume: bool) -> d
     return stored
 
 
-def _report(report: Callable[[SearchProgress], None], made: list[Evaluation], budget: int) -> None:
+def _report(
+    report: Callable[[SearchProgress], None], made: list[Evaluation], budget: int, hv: FixedHypervolume
+) -> None:
     feasible = [e for e in made if e.feasible and np.all(np.isfinite(e.vector))]
     front = feasible_front(feasible)
-    hv = 0.0
-    if front:
-        F = np.array([e.vector for e in feasible], dtype=float)
-        hv = running_hypervolume(front, F.min(axis=0), F.max(axis=0))
-    report(SearchProgress(len(made), budget, len(feasible), len(front), hv))
+    value = hv(front, np.array([e.vector for e in feasible], dtype=float)) if front else 0.0
+    report(SearchProgress(len(made), budget, len(feasible), len(front), value))
 
 
 def _jsonable(value: Any) -> Any:
