@@ -9,7 +9,6 @@ import os
 import socket
 import stat
 import threading
-import time
 from pathlib import Path
 
 import onnx
@@ -23,9 +22,11 @@ from slimforge.hardware import LatencyProtocol, export_onnx
 from slimforge.hardware.agent import (
     SETTINGS_HEADER,
     TOKEN_ENV,
+    AgentLimits,
     AgentServer,
     RemoteDevice,
     read_token,
+    runaway_model,
     write_token,
 )
 from slimforge.hardware.devices import DeviceError, get_device
@@ -115,7 +116,13 @@ def test_a_module_is_exported_and_uploaded(agent) -> None:
 
 def test_info_describes_the_device_and_limits(agent) -> None:
     reply = RemoteDevice(agent.url, token=TOKEN).info()
-    assert reply["limits"] == {"max_upload_bytes": MAX_UPLOAD, "max_seconds": 10.0}
+    assert reply["limits"] == {
+        "max_upload_bytes": MAX_UPLOAD,
+        "max_seconds": 10.0,
+        "max_threads": os.cpu_count(),
+        "max_input_elements": AgentLimits.max_input_elements,
+        "max_memory_bytes": agent.limits.max_memory_bytes,
+    }
     assert reply["device"]["runtime"] == "onnxruntime"
 
 
@@ -273,20 +280,19 @@ def test_busy_agent_answers_503_and_the_client_waits(agent, model_file) -> None:
 
 
 @pytest.mark.slow
-def test_measurement_past_the_time_limit_gets_504(model_file, monkeypatch) -> None:
-    with AgentServer(TOKEN, max_seconds=0.5) as server:
-        real = server.measure
-
-        def slow(data, settings_):
-            time.sleep(1.0)
-            return real(data, settings_)
-
-        monkeypatch.setattr(server, "measure", slow)
-        protocol = LatencyProtocol(warmup_runs=1, warmup_s=0.0, min_runs=1, min_time_s=0.0, time_cap_s=0.1)
+def test_a_runaway_model_gets_504_and_the_agent_recovers(model_file, tmp_path) -> None:
+    # The wedging model of issue 17: a 330-byte Loop of 10**15 iterations. Its measuring process
+    # is killed at the limit, so the busy lock is free and the next request is measured.
+    runaway = tmp_path / "runaway.onnx"
+    runaway.write_bytes(runaway_model())
+    protocol = LatencyProtocol(warmup_runs=1, warmup_s=0.0, min_runs=1, min_time_s=0.0, time_cap_s=0.1)
+    with AgentServer(TOKEN, max_seconds=1.0) as server:
+        first = server.worker.pid
+        status, reply, _ = post(server, body=runaway.read_bytes(), headers=settings(input_shape=[1, 4]))
+        assert status == 504 and "longer than this agent's limit of 1 s" in reply["error"]
+        assert not server.busy.locked() and server.worker.pid != first
         with pytest.raises(DeviceError, match="longer than this agent's limit"):
-            RemoteDevice(server.url, token=TOKEN).measure(model_file, protocol=protocol, energy=False)
-        monkeypatch.setattr(server, "measure", real)
-        time.sleep(1.0)  # the slow measurement finishes and frees the agent
+            RemoteDevice(server.url, token=TOKEN).measure(runaway, protocol=protocol, energy=False)
         m = RemoteDevice(server.url, token=TOKEN).measure(model_file, protocol=protocol, energy=False)
         assert m.latency_ms > 0
 

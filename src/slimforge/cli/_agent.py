@@ -10,7 +10,8 @@ import sys
 from slimforge.errors import InvalidInputError
 
 HELP = (
-    "run the measurement agent on an edge device (serve), make its token (token), check a connection (info)"
+    "run the measurement agent on an edge device (serve), make its token (token), check a connection "
+    "(info), load-test it (bench)"
 )
 
 
@@ -35,6 +36,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="time limit of one measurement request (default 120)",
     )
+    serve.add_argument(
+        "--max-threads",
+        metavar="N",
+        help="most intra-op threads a request may ask for (default: this machine's logical cores)",
+    )
+    serve.add_argument(
+        "--max-input-elements",
+        metavar="N",
+        help="most elements of a request's input tensor (default 16777216, 64 MiB of float32)",
+    )
+    serve.add_argument(
+        "--max-memory-mb",
+        metavar="MB",
+        help="memory a measurement may take (default: half this machine's, at most 4096)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        metavar="N",
+        help="connections served at once; more get 503 with Retry-After (default 64)",
+    )
     serve.add_argument("--quiet", action="store_true", help="do not log requests on stderr")
     token = sub.add_parser("token", help="write a new random token to a file (owner-readable only)")
     token.add_argument("--out", required=True, metavar="FILE", help="the token file to create")
@@ -45,31 +66,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout", default="30", metavar="S", help="seconds to wait for the reply (default 30)"
     )
     info.add_argument("--json", action="store_true", help="print the reply as JSON")
+    bench = sub.add_parser(
+        "bench",
+        help="start an agent on 127.0.0.1, send it a runaway model, then sequential and concurrent "
+        "requests, and count the answers",
+    )
+    bench.add_argument("--requests", default="200", metavar="N", help="sequential requests (default 200)")
+    bench.add_argument("--concurrent", default="50", metavar="N", help="concurrent requests (default 50)")
+    bench.add_argument(
+        "--max-seconds", default="3", metavar="S", help="the agent's limit per measurement (default 3)"
+    )
+    bench.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.agent_command is None:
         raise InvalidInputError(
-            "give an action: slimforge agent serve | token | info (see slimforge agent --help)"
+            "give an action: slimforge agent serve | token | info | bench (see slimforge agent --help)"
         )
-    return {"serve": _serve, "token": _token, "info": _info}[args.agent_command](args)
+    return {"serve": _serve, "token": _token, "info": _info, "bench": _bench}[args.agent_command](args)
 
 
 def _serve(args: argparse.Namespace) -> int:
     from slimforge.cli._profile import parse_int, parse_seconds
-    from slimforge.hardware.agent import AgentServer, read_token
+    from slimforge.hardware.agent import AgentLimits, AgentServer, read_token
 
     port = parse_int("--port", args.port, 0)
     if port > 65535:
         raise InvalidInputError(f"--port must be at most 65535, got {port}")
     max_mb = _positive("--max-upload-mb", args.max_upload_mb, "megabytes")
-    server = AgentServer(
-        read_token(args.token_file),
-        args.host,
-        port,
+    limits = AgentLimits(
         max_upload_bytes=int(max_mb * 2**20),
         max_seconds=parse_seconds("--max-seconds", args.max_seconds),
-        log=None if args.quiet else sys.stderr,
+        max_threads=0 if args.max_threads is None else parse_int("--max-threads", args.max_threads, 1),
+        max_input_elements=(
+            AgentLimits.max_input_elements
+            if args.max_input_elements is None
+            else parse_int("--max-input-elements", args.max_input_elements, 1)
+        ),
+        max_memory_bytes=(
+            0
+            if args.max_memory_mb is None
+            else int(_positive("--max-memory-mb", args.max_memory_mb, "megabytes") * 2**20)
+        ),
+        max_connections=(
+            AgentLimits.max_connections
+            if args.max_connections is None
+            else parse_int("--max-connections", args.max_connections, 1)
+        ),
+    )
+    server = AgentServer(
+        read_token(args.token_file), args.host, port, limits=limits, log=None if args.quiet else sys.stderr
     )
     if not _is_loopback(args.host):
         print(
@@ -80,7 +127,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     print(
         f"slimforge agent: listening on {server.url} (uploads up to {max_mb:g} MiB, "
-        f"{server.max_seconds:g} s per request, one measurement at a time); Ctrl-C stops",
+        f"{limits.max_seconds:g} s and {limits.max_memory_bytes / 2**20:.0f} MiB per measurement, "
+        f"at most {limits.max_threads} threads, one measurement at a time); Ctrl-C stops",
         flush=True,
     )
     try:
@@ -143,3 +191,30 @@ def _info(args: argparse.Namespace) -> int:
         f"{limits.get('max_seconds')} s per request"
     )
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from slimforge.cli._profile import parse_int, parse_seconds
+    from slimforge.hardware.agent import bench_agent
+
+    result = bench_agent(
+        sequential=parse_int("--requests", args.requests, 1),
+        concurrent=parse_int("--concurrent", args.concurrent, 1),
+        max_seconds=parse_seconds("--max-seconds", args.max_seconds),
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1))
+    else:
+
+        def counts(phase: dict[str, int]) -> str:
+            return ", ".join(f"{n} x {k}" for k, n in sorted(phase.items())) or "-"
+
+        print(f"machine     {result.machine}")
+        print(f"date        {result.date}; agent --max-seconds {result.max_seconds:g}")
+        print(f"runaway     {counts(result.runaway)} after {result.runaway_s:.2f} s")
+        print(f"sequential  {counts(result.sequential)} in {result.sequential_s:.2f} s")
+        print(f"concurrent  {counts(result.concurrent)} in {result.concurrent_s:.2f} s")
+        print(f"oversized   {counts(result.oversized)}")
+        print(f"after       {counts(result.after)}")
+        print(f"no status   {result.failures} (resets, broken pipes, timeouts)")
+    return 0 if result.failures == 0 else 1
