@@ -108,7 +108,12 @@ def test_two_new_searches_into_one_store_do_not_interleave(tables, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     runs = [
         subprocess.Popen(
-            [sys.executable, "-c", _SLOW_SEARCH, *_args(tables, "--budget", "60", "--seed", str(seed), "--out", str(out))],
+            [
+                sys.executable,
+                "-c",
+                _SLOW_SEARCH,
+                *_args(tables, "--budget=60", f"--seed={seed}", "--out", out),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -138,7 +143,7 @@ def test_the_search_api_refuses_a_store_another_process_owns(tables, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "held"
         problem = build_problem(
-            "nb201", "error,latency_ms", accuracy_table=tables / "acc.csv", device=f"table:{tables / 'dev.csv'}"
+            "nb201", "error,latency_ms", accuracy_table=tables / "acc.csv", device=f"table:{tables}/dev.csv"
         )
         with RunStore(tmp_path / "store.sqlite") as store:
             with pytest.raises(LockedError, match=f"search store .* in use by process {holder.pid}"):
@@ -216,4 +221,3 @@ def test_population_cap_is_documented_and_the_cli_says_so(tables, capsys):
     assert main(_args(tables, "--budget", "20", "--set", "pop_size=1000000000")) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "pop_size" in err
-
