@@ -54,11 +54,11 @@ class RemoteDevice(Device):
         token_file: str | os.PathLike | None = None,
         timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S,
     ) -> None:
-        parts = urllib.parse.urlsplit(url)
         try:
+            parts = urllib.parse.urlsplit(url)
             port = parts.port
-        except ValueError:
-            port = None
+        except ValueError:  # "http://[::1" and other URLs that do not parse, or a port past 65535
+            parts, port = urllib.parse.urlsplit(""), None
         if (
             parts.scheme not in ("http", "https")
             or not parts.hostname
