@@ -14,7 +14,9 @@ A data spec is ``SCHEME:PATH``; the schemes are the keys of :data:`LOADERS`:
 - ``folder:DIR``: one sub-folder of PNG/JPEG images per class (classes sorted by name), or
   ``train/`` with optional ``val/`` and ``test/`` holding such sub-folders.
 - ``npz:FILE``: ``x_train``/``y_train`` (+ optional ``x_val``/``y_val``, ``x_test``/``y_test``), uint8
-  NCHW, NHWC or (N, H, W) images, integer labels, optional ``class_names``.
+  NCHW, NHWC or (N, H, W) images, integer labels, optional ``class_names``. At most
+  :data:`MAX_CLASSES` classes, and without ``class_names`` no more than there are labelled images;
+  each array's header must agree with the bytes the archive holds (checked before loading).
 - ``digits``: scikit-learn's bundled 8x8 digits, by default 3x32x32 (see ``slimforge.data._digits``).
 
 The python layout of CIFAR is a pickle. slimforge never unpickles it with the standard loader:
@@ -27,6 +29,7 @@ Everything is held in memory as uint8 NCHW arrays; randomness comes only from th
 
 from __future__ import annotations
 
+from slimforge.data._arrays import MAX_CLASSES
 from slimforge.data._base import DatasetLoader, SourceSplits
 from slimforge.data._batches import BatchLoader, calibration_batch, crop_flip, make_loader, sample_batch
 from slimforge.data._dataset import ArrayDataset, DatasetInfo, DatasetSplits, Normalization
@@ -38,6 +41,7 @@ from slimforge.data._split import split_indices
 
 __all__ = [
     "LOADERS",
+    "MAX_CLASSES",
     "ArrayDataset",
     "BatchLoader",
     "DataError",
