@@ -163,9 +163,6 @@ def _init_worker(threads: int | None, parent_pid: int | None = None) -> None:
     if parent_pid is not None:
         # A parent killed with -9 cannot shut its pool down: each worker watches for it itself,
         # or it would go on evaluating (and holding memory) with nobody to read its results.
-        # The watch polls rather than asking for a parent-death signal, which Linux ties to the
-        # thread that started the worker, not to the process (a pool used from a thread would
-        # lose its workers when that thread ended).
         exit_with_parent(parent_pid)
     if threads is None:
         return
