@@ -18,8 +18,7 @@ import pytest
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError
 from slimforge.report import ReportResult, plot_fronts, render_report
-from slimforge.runs.layout import FORMAT_VERSION, search_stage
-from slimforge.runs.store import RunStore
+from slimforge.io import FORMAT_VERSION, RunStore, search_stage
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "nb201"
@@ -99,123 +98,85 @@ def _compression_json(name: str) -> str:
     return report.to_json()
 
 
-def _local_measurement(model: str, ms: float) -> dict:
-    from slimforge.hardware.devices import DeviceInfo, DeviceMeasurement
-    from slimforge.hardware.latency import LatencyProtocol, LatencyResult
-
-    latency = LatencyResult(
-        runtime="onnxruntime",
-        runtime_version="1.20.0",
-        threads=1,
-        batch_size=1,
-        input_shape=(1, 3, 32, 32),
-        cpu_model="Test CPU",
-        cpu_count=2,
-        statistic="median",
-        latency_ms_median=ms,
-        latency_ms_iqr=ms / 20,
-        latency_ms_q1=ms * 0.97,
-        latency_ms_q3=ms * 1.02,
-        latency_ms_min=ms * 0.9,
-        relative_iqr=0.05,
-        num_runs=400,
-        warmup_runs=10,
-        measure_s=2.0,
-        stable=True,
-        protocol=LatencyProtocol(),
-    )
-    info = DeviceInfo(
-        kind="local-cpu",
-        name="cpu",
-        runtime="onnxruntime",
-        runtime_version="1.20.0",
-        cpu_model="Test CPU",
-        cpu_count=2,
-        hostname="host",
-        platform="Linux x86_64",
-    )
-    return DeviceMeasurement(
-        device="cpu",
-        device_info=info,
-        model=model,
-        model_sha256="ab" * 32,
-        input_shape=(1, 3, 32, 32),
-        threads=1,
-        precision="int8",
-        source="measured",
-        latency_ms=ms,
-        latency_ms_iqr=ms / 20,
-        stable=True,
-        latency=latency,
-        energy_mj=None,
-        energy_source="none",
-        cached=False,
-    ).to_dict()
-
-
 def _stage_outputs(result: dict) -> dict[str, dict]:
-    """Outputs of the stages after the search, shaped as slimforge.runs' stages write them."""
+    """Outputs of the stages after the search, made with the record classes slimforge.runs' stages use."""
     from slimforge.hardware.devices import get_device
+    from slimforge.runs._outputs import (
+        ChosenArch,
+        CompressedModel,
+        CompressOutput,
+        DeviceMeasurements,
+        ExportedModel,
+        ExportedReference,
+        ExportOutput,
+        MeasuredFile,
+        MeasureOutput,
+        ReferenceModel,
+        ReferenceOutput,
+        RetrainOutput,
+        SelectOutput,
+        TrainedModel,
+    )
 
     front = result["front"]
     picks = [(EVIL, front[len(front) // 2]), ("pi5-fastest", front[-1])]
     names = [n for n, _ in picks]
-    chosen = [{"name": n, "device": "pi5", "arch": e["arch"], "genome": e["genome"], "rule": "knee",
-               "objectives": e["objectives"], "metrics": e["metrics"]} for n, e in picks]  # fmt: skip
-    retrained = [{"name": n, "arch": e["arch"], "dir": f"models/m{i}/trained", "devices": ["pi5"],
-                  "estimated_accuracy_pct": e["metrics"]["accuracy"],
-                  "accuracy_pct": e["metrics"]["accuracy"] - i - 1,
-                  "val_accuracy_pct": 90.0, "accuracy_split": "test", "mode": "finetune", "distilled": True,
-                  "epochs": 2, "seconds": 30.0} for i, (n, e) in enumerate(picks)]  # fmt: skip
-    reference = {"name": "ref-mobilenet_v2-0.5", "model": "mobilenet_v2", "width": 0.5,
-                 "accuracy_pct": 91.0, "val_accuracy_pct": 90.5, "epochs": 5, "seconds": 50.0,
-                 "dir": "models/ref/trained"}  # fmt: skip
+    chosen = [ChosenArch(n, "pi5", e["arch"], tuple(e["genome"]), "knee", e["objectives"], e["metrics"])
+              for n, e in picks]  # fmt: skip
+    retrained = [TrainedModel(n, e["arch"], f"models/m{i}/trained", ("pi5",), e["metrics"]["accuracy"],
+                              e["metrics"]["accuracy"] - i - 1, 90.0, "test", "finetune", True, 2, 30.0)
+                 for i, (n, e) in enumerate(picks)]  # fmt: skip
+    reference = ReferenceModel("ref-mobilenet_v2-0.5", "mobilenet_v2", 0.5, "references/ref/trained", 91.0, 90.5,
+                               5, 50.0)
     table_device = get_device(DEVICE)
-    measured = [{"name": n, "device": "pi5", "form": "architecture",
-                 "measurement": table_device.measure(e["arch"]).to_dict()} for n, e in picks]  # fmt: skip
-    measured += [{"name": n, "device": "cpu", "form": form, "measurement": _local_measurement(n, 1.0 + i)}
-                 for i, n in enumerate(names) for form in ("deployable", "fp32")]  # fmt: skip
+    pi5 = DeviceMeasurements("pi5", DEVICE, "figures of the device table", tuple(
+        MeasuredFile(n, "architecture", None, table_device.measure(e["arch"]).latency_ms, None,
+                     accuracy_pct=e["metrics"]["accuracy"] - i - 1) for i, (n, e) in enumerate(picks)
+    ))  # fmt: skip
+    files = [MeasuredFile(n, "deployed", f"models/m{i}/model.onnx", 1.0 + i, 0.05, 12_000, 90.0 - i)
+             for i, n in enumerate(names)]  # fmt: skip
+    files += [MeasuredFile(n, "fp32", f"models/m{i}/fp32.onnx", 1.5 + i, 0.05, 40_000) for i, n in enumerate(names)]
+    files += [MeasuredFile(reference.name, "fp32", "references/ref/fp32.onnx", 4.0, 0.1, 90_000, 91.0)]
+    rounds = [tuple(f.latency_ms for f in files)] * 3
+    cpu = DeviceMeasurements("cpu", "local-cpu", "onnxruntime 1.20.0, 1 thread, batch 1, CPU Test CPU",
+                             tuple(files), tuple(rounds), "onnxruntime", "1.20.0", 1)
     return {
-        "select": {"chosen": chosen},
-        "retrain": {"models": retrained, "reference": [reference]},
-        "compress": {
-            "recipe": "prune:0.5 > int8",
-            "models": [
-                {
-                    "name": n,
-                    "dir": f"models/m{i}/compressed",
-                    "report": f"models/m{i}/compressed/compression.json",
-                }
-                for i, n in enumerate(names)
-            ],
-        },  # fmt: skip
-        "export": {
-            "models": [
-                {"name": n, "onnx": f"models/m{i}/model.onnx", "bytes": 12_000} for i, n in enumerate(names)
-            ]
-        },  # fmt: skip
-        "measure": {
-            "models": measured,
-            "reference": [
-                {
-                    "name": reference["name"],
-                    "device": "cpu",
-                    "form": "fp32",
-                    "width": 0.5,
-                    "model": "mobilenet_v2",
-                    "accuracy_pct": 91.0,
-                    "measurement": _local_measurement("ref-mobilenet_v2-0.5", 4.0),
-                }
-            ],
-        },  # fmt: skip
+        "select": SelectOutput(tuple(chosen)).to_dict(),
+        "retrain": RetrainOutput(tuple(retrained)).to_dict(),
+        "reference": ReferenceOutput((reference,)).to_dict(),
+        "compress": CompressOutput(tuple(
+            CompressedModel(n, f"models/m{i}/trained", f"models/m{i}/compressed",
+                            f"models/m{i}/compressed/compression.json", gate_device="local-cpu", kept_stage=2)
+            for i, n in enumerate(names)
+        ), recipe="prune:0.5 > int8").to_dict(),  # fmt: skip
+        "export": ExportOutput(tuple(
+            ExportedModel(n, f"models/m{i}/model.onnx", 12_000, f"models/m{i}/fp32.onnx", 40_000, "int8", True,
+                          90.0 - i)
+            for i, n in enumerate(names)
+        ), (ExportedReference(reference.name, "references/ref/fp32.onnx", 90_000, 91.0),)).to_dict(),  # fmt: skip
+        "measure": MeasureOutput((pi5, cpu)).to_dict(),
     }
+
+
+def _summary(outputs: dict) -> dict:
+    from slimforge.report import ChosenSummary, LatencyFigure, ReferenceFigure, RunSummary
+
+    chosen = [
+        ChosenSummary(m["name"], m["arch"], ("pi5",), "supernet", m["estimated_accuracy_pct"], m["accuracy_pct"],
+                      90.0, 89.5, "test", "int8", 12_000, 40_000,
+                      LatencyFigure("local-cpu", "onnxruntime 1.20.0, 1 thread", 1.0, 1.5, 0.67, 0.66, 0.68),
+                      ReferenceFigure("ref-mobilenet_v2-0.5", "fp32", 91.0, 4.0, 90_000), 4.0,
+                      regressions=("a regression <b>named</b>",) if i else ())
+        for i, m in enumerate(outputs["retrain"]["models"])
+    ]  # fmt: skip
+    return RunSummary({"pi5": 5}, {"pi5": 60}, tuple(chosen)).to_dict()
 
 
 def make_run(root: Path, result: dict | None, upto: str = "measure") -> Path:
     """A run directory with every stage up to ``upto`` done, the next one running (no search if no result)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yaml").write_text(CONFIG, encoding="utf-8")
-    order = ["supernet", "search", "select", "retrain", "compress", "export", "measure"]
+    order = ["supernet", "search", "select", "retrain", "reference", "compress", "export", "measure"]
     with RunStore(root / "store.sqlite") as store:
         store.set_meta("run", {"format_version": FORMAT_VERSION, "slimforge": "0.1.0", "config": {}})
         supernet = {"dir": "supernet", "method": "spos", "epochs": 3, "seconds": 12.5,
@@ -233,6 +194,8 @@ def make_run(root: Path, result: dict | None, upto: str = "measure") -> Path:
         outputs = _stage_outputs(result)
         for name in order[2 : order.index(upto) + 1]:
             store.set_stage(name, "done", outputs[name])
+        if upto == "measure":
+            store.set_meta("summary", _summary(outputs))
         if upto != "measure":
             store.set_stage(order[order.index(upto) + 1], "running", {})
     if order.index(upto) >= order.index("compress"):
@@ -262,15 +225,19 @@ def test_full_run_shows_every_section(full, search_result):
     assert result.html_path == run_dir / "report.html"
     assert result.sections_missing == {}
     assert result.sections_present == (
-        "stages",
+        "headline",
         "front:pi5",
         "evolution:pi5",
         "select",
         "accuracy",
         "compression",
         "measurement",
+        "stages",
         "config",
     )
+    assert text.index("<h2>Summary</h2>") < text.index("<h2>Pareto front on pi5</h2>")
+    assert "4.00x faster than ref-mobilenet_v2-0.5 as fp32" in text and "deployed vs deployed" in text
+    assert "1 regression(s) or missed budget(s)" in text and "a regression &lt;b&gt;named&lt;/b&gt;" in text
     for e in search_result["front"]:
         assert html.escape(e["arch"]) in text  # the front table
     for needle in (
@@ -282,7 +249,8 @@ def test_full_run_shows_every_section(full, search_result):
         "Test CPU",
         "ref-mobilenet_v2-0.5",
         "Reference zoo models",
-        "compressed, test",
+        "FP32 export",
+        "0.67x",
         "onnxruntime 1.20.0",
         "random",
         "&lt;script&gt;alert(&#x27;x&#x27;)",
@@ -326,8 +294,8 @@ def test_pngs_written_and_store_unchanged(full):
         "accuracy.png",
         "evolution_pi5.png",
         "front_pi5.png",
-        "measured_cpu_2.png",
-        "measured_pi5_1.png",
+        "measured_cpu.png",
+        "measured_pi5.png",
     ]
     for p in result.png_paths:
         assert p.parent == run_dir / "figures"
@@ -358,6 +326,7 @@ def test_unfinished_run_says_what_is_missing(tmp_path):
     assert "device &lt;edge&gt; unreachable" in text
     for key in ("select", "accuracy", "compression", "measurement"):
         assert "has not run yet" in missing[key]
+    assert "no summary yet" in missing["headline"]
 
 
 def test_run_with_no_stage_output_yet(tmp_path):
@@ -365,16 +334,24 @@ def test_run_with_no_stage_output_yet(tmp_path):
     result = render_report(run_dir, png=False)
     assert result.sections_present == ("stages", "config")
     assert "no search has run yet" in result.sections_missing["front"]
-    assert "not started" in result.html_path.read_text(encoding="utf-8")
 
 
 def test_half_finished_run_and_broken_outputs(tmp_path, search_result):
     run_dir = make_run(tmp_path / "run", search_result, upto="retrain")
     result = render_report(run_dir, png=True)
-    assert "is running" in result.sections_missing["compression"]
+    # recorded as running, but no process holds the run directory: it was interrupted
+    text = result.html_path.read_text(encoding="utf-8")
+    assert 'class="status status-interrupted">interrupted' in text and "run the same command again" in text
+    from slimforge.io import DirectoryLock
+
+    with DirectoryLock(run_dir):  # a live run holds it: then it is running
+        result = render_report(run_dir, png=True)
+    text = result.html_path.read_text(encoding="utf-8")
+    assert 'class="status status-running">running' in text and "status-interrupted" not in text.split("</style>")[1]
+    assert "has not run yet" in result.sections_missing["compression"]
     assert "accuracy" in result.sections_present and (run_dir / "figures" / "accuracy.png").is_file()
     with RunStore(run_dir / "store.sqlite", create=False) as store:
-        uncompressed = [{"name": EVIL, "dir": None, "report": None}]
+        uncompressed = [{"name": EVIL, "source": "models/m0/trained", "dir": None, "report": None}]
         store.set_stage("compress", "done", {"models": uncompressed, "recipe": "none"})
     (run_dir / "search" / "pi5" / "result.json").write_text("{not json", encoding="utf-8")
     result = render_report(run_dir, png=False)

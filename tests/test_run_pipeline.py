@@ -114,7 +114,8 @@ def test_whole_run_on_two_table_devices(tmp_path):
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
     assert set(result.stages.values()) == {"done"}
     assert list(result.stages) == [
-        "supernet", "search:ort", "search:litert", "select", "retrain", "compress", "export", "measure", "report",
+        "supernet", "search:ort", "search:litert", "select", "retrain", "reference", "compress", "export",
+        "measure", "report",
     ]
     # one search per device, each with its own store and front
     for device in ("ort", "litert"):
@@ -123,10 +124,10 @@ def test_whole_run_on_two_table_devices(tmp_path):
         assert all(e["constraints"]["latency_ms <= 8"] <= 8 for e in data["front"])
     with RunStore(out / "store.sqlite", create=False) as store:
         chosen = store.get_stage("select").outputs["chosen"]
-        measured = store.get_stage("measure").outputs["models"]
+        measured = store.get_stage("measure").outputs["devices"]
     assert {c["device"] for c in chosen} == {"ort", "litert"}
-    for m in measured:  # the table device answers for the chosen architecture itself
-        assert m["form"] == "architecture" and m["measurement"]["source"] == "table"
+    for device in measured:  # the table device answers for the chosen architecture itself
+        assert {f["form"] for f in device["files"]} == {"architecture"} and "table" in device["conditions"]
     assert (out / "models" / chosen[0]["name"] / "model.onnx").is_file()
     assert yaml.safe_load((out / "config.yaml").read_text()) == config.to_dict()  # settings echoed
     html = (out / "report.html").read_text()
@@ -138,18 +139,67 @@ def test_whole_run_on_two_table_devices(tmp_path):
 
 
 @needs_tables
-def test_resume_refuses_another_config_and_another_format(tmp_path):
+def test_changed_settings_rerun_only_downstream_stages_and_another_format_is_refused(tmp_path):
     out = tmp_path / "run"
     config = RunConfig.from_dict(_table_config())
-    run_pipeline(config, out, progress=False, log=lambda _: None, stop_after="search:ort")
-    other = RunConfig.from_dict(_table_config(search={"budget": 70}))
-    with pytest.raises(ConfigError, match=r"search.budget: 60 vs 70"):
-        run_pipeline(other, out, progress=False, log=lambda _: None)
+    run_pipeline(config, out, progress=False, log=lambda _: None)
+    logged = []
+    other = RunConfig.from_dict(_table_config(select={"rule": "best"}))
+    result = run_pipeline(other, out, progress=False, log=logged.append)
+    assert {"supernet", "search:ort", "search:litert", "reference"} <= set(result.resumed)
+    assert result.rerun[:2] == ("select", "retrain") and "report" in result.rerun
+    assert any("select.rule: 'knee' -> 'best'" in line for line in logged)
+    assert yaml.safe_load((out / "config.yaml").read_text())["select"]["rule"] == "best"
     with RunStore(out / "store.sqlite", create=False) as store:
         meta = store.get_meta("run")
         store.set_meta("run", {**meta, "format_version": 99, "slimforge": "9.0"})
     with pytest.raises(ConfigError, match="run format 99"):
         run_pipeline(config, out, progress=False, log=lambda _: None)
+
+
+@needs_tables
+def test_check_validates_and_plans_without_writing(tmp_path, capsys):
+    path = _write(tmp_path, _table_config())
+    out = tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--check", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["stages"]
+    assert set(plan.values()) == {"run"} and not out.exists()
+    run_pipeline(load_config(path), out, progress=False, log=lambda _: None, stop_after="select")
+    assert main(["run", str(path), "--out", str(out), "--check", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)["stages"]
+    assert plan["search:ort"] == "reuse" and plan["select"] == "reuse" and plan["retrain"] == "run"
+
+
+@needs_tables
+def test_piped_stderr_gets_plain_progress_lines(tmp_path):
+    path = _write(tmp_path, _table_config(search={"budget": 40}))
+    env = {**os.environ, "SLIMFORGE_PROGRESS_INTERVAL_S": "0"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import sys; from slimforge.cli import main; sys.exit(main())",
+         "run", str(path), "--out", str(tmp_path / "run"), "--threads", "1"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "% (" in line]
+    assert any("eval) " in line and "elapsed" in line for line in lines)
+    assert "\r" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "argv", "message"),
+    [
+        ({"retrain": {"epoch": 3}}, [], "unknown key 'retrain.epoch'; did you mean epochs"),
+        ({"compress": {"recipe": "prune:l1:0.3:round_to=0"}}, [], "round_to=0 must be between 1 and 1024"),
+        ({"compress": {"gate": "speed"}}, [], "compress.gate must be one of latency, size, none"),
+        ({}, ["--threads", "0"], "--threads must be an integer from 1"),
+    ],
+)
+def test_bad_run_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, config, argv, message):
+    path = _write(tmp_path, config)
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+    assert not (tmp_path / "out").exists()
 
 
 @needs_tables
@@ -184,6 +234,10 @@ def test_kill_during_search_then_resume_reevaluates_nothing(tmp_path):
     with RunStore(out / "store.sqlite", create=False) as store:
         assert store.get_stage("search:cpu").status == "running"
         assert store.get_stage("select") is None
+    from slimforge.report import render_report
+
+    html = render_report(out, png=False).html_path.read_text(encoding="utf-8")
+    assert "status-interrupted" in html and "run the same command again to resume" in html
     with RunStore(search_store, create=False) as store:
         before = {r.key: r.seq for r in store.evaluations()}
     result = run_pipeline(RunConfig.from_dict(config), out, progress=False, log=lambda _: None)
@@ -196,63 +250,118 @@ def test_kill_during_search_then_resume_reevaluates_nothing(tmp_path):
     assert len(after) == 24
 
 
-@pytest.mark.slow
-def test_tiny_mbv2_run_on_this_cpu(tmp_path):
-    # The demo's path at toy scale: supernet, LUT on local-cpu, NSGA-II, finetune with in-place
-    # distillation, INT8, export, measure beside a reference, report.
-    config = RunConfig.from_dict(
-        {
-            "data": "digits",
-            "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [1, 1, 1, 1, 1, 1]}},
-            "supernet": {"epochs": 1, "lr": 0.05},
-            "accuracy": {"bn_images": 32, "eval_images": 64},
-            "devices": [
-                {"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02},
-                {"name": "cpu2", "spec": "local-cpu", "cost": "lut", "threads": 2, "time_cap_s": 0.02},
-            ],
-            "search": {"budget": 8, "settings": {"pop_size": 4}},
-            "retrain": {"epochs": 1, "reference": ["mobilenet_v2"], "reference_widths": [0.35], "reference_epochs": 1},
-            "compress": {
-                "auto": "prune",
-                "budget": "macs=0.7",
-                "search_budget": 4,
-                "recipe": "quantize:int8",
-                "finetune_epochs": 0,
-                "calibration_images": 16,
-            },
-            "measure": {"time_cap_s": 0.05},
-            "report_png": False,
-        }
-    )
-    out = tmp_path / "run"
+TINY = {
+    "data": "digits",
+    "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [1, 1, 1, 1, 1, 1]}},
+    "supernet": {"epochs": 1, "lr": 0.05},
+    "accuracy": {"bn_images": 32, "eval_images": 64},
+    "devices": [
+        {"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02},
+        {"name": "cpu2", "spec": "local-cpu", "cost": "lut", "threads": 2, "time_cap_s": 0.02},
+    ],
+    "search": {"budget": 8, "settings": {"pop_size": 4}},
+    "retrain": {"epochs": 1, "reference": ["mobilenet_v2"], "reference_widths": [0.35], "reference_epochs": 1},
+    "compress": {
+        "auto": "prune",
+        "budget": "macs=0.7",
+        "search_budget": 4,
+        "recipe": "quantize:int8",
+        "finetune_epochs": 0,
+        "calibration_images": 16,
+        "gate": "size",
+    },
+    "measure": {"time_cap_s": 0.05, "rounds": 2},
+    "threads": 1,
+    "report_png": False,
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The demo's path at toy scale: supernet, LUT on local-cpu, NSGA-II, finetune with in-place
+    distillation, a searched pruning policy, INT8 under the size gate, export, measure, report."""
+    config = RunConfig.from_dict(TINY)
+    out = tmp_path_factory.mktemp("tiny") / "run"
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
+    return config, out, result
+
+
+@pytest.mark.slow
+def test_tiny_mbv2_run_on_this_cpu(tiny_run):
+    config, out, result = tiny_run
     assert set(result.stages.values()) == {"done"}
-    assert (out / "search" / "cpu" / "lut.csv").is_file() and (out / "search" / "cpu2" / "lut.csv").is_file()
+    luts = sorted((out / "cache").glob("lut-*.csv"))
+    assert [p.name.split("-")[1] for p in luts] == ["cpu", "cpu2"]
     from slimforge.hardware.lut import read_lut
 
-    assert read_lut(out / "search" / "cpu" / "lut.csv").header["calibration_networks"] == "5"
+    assert read_lut(luts[0]).header["calibration_networks"] == "5"
     # one supernet, two searches: accuracies are shared, so the second device re-used the first's
-    with RunStore(out / "search" / "accuracy.sqlite", create=False) as store:
+    (accuracy_store,) = (out / "search").glob("accuracy-*.sqlite")
+    with RunStore(accuracy_store, create=False) as store:
         assert len(store) < sum(result.summary.evaluations.values())
     chosen = result.summary.chosen[0]
     assert chosen.estimated_accuracy_pct is not None and chosen.retrained_accuracy_pct is not None
-    assert chosen.latency_ms > 0 and chosen.fp32_latency_ms > 0
-    assert chosen.deployed_bytes < chosen.fp32_bytes  # INT8 weights
-    assert chosen.reference == "ref-mobilenet_v2-0.35" and chosen.speedup_vs_reference > 0
+    assert chosen.latency.deployed_ms > 0 and chosen.latency.fp32_ms > 0 and chosen.latency.deployed_vs_fp32 > 0
+    assert chosen.precision == "int8" and chosen.deployed_bytes < chosen.fp32_bytes  # INT8 weights (size gate)
+    assert chosen.reference.name == "ref-mobilenet_v2-0.35" and chosen.reference.form in ("fp32", "int8")
+    assert chosen.speedup_vs_reference > 0
+    slower = chosen.latency.deployed_vs_fp32 > 1 + config.measure.tolerance
+    assert slower == any("SLOWER than its own FP32 export" in r for r in chosen.regressions)
     with RunStore(out / "store.sqlite", create=False) as store:
         retrain = store.get_stage("retrain").outputs["models"][0]
         compressed = store.get_stage("compress").outputs["models"][0]
         exported = store.get_stage("export").outputs["models"][0]
+        references = store.get_stage("export").outputs["references"]
     assert retrain["mode"] == "finetune" and retrain["distilled"]
+    assert references[0]["int8_onnx"] and references[0]["fp32_onnx"]  # the references deploy INT8 too
     # the searched pruning policy met its budget, and the recipe (INT8) ran on the pruned model
     record = json.loads((out / compressed["auto"]["result"]).read_text())
     assert record["budget_met"] and record["rows"][1]["macs"] <= 0.7 * record["rows"][0]["macs"] + 1
     assert compressed["source"].endswith("auto/searched") and compressed["report"]
+    assert compressed["gate_device"] == "local-cpu"
     assert (out / exported["pytorch"] / "model.json").is_file()
     from slimforge.report import render_report
 
     html = render_report(out, png=False).html_path.read_text(encoding="utf-8")
     assert "searched per-layer prune policy under macs=0.7" in html
+    assert html.index('id="sec-headline"') < html.index('id="sec-stages"')  # the report opens with the summary
+    assert "deployed vs deployed" in html and 'class="status status-running"' not in html
+
+
+@pytest.mark.slow
+def test_every_exported_directory_profiles_and_measures(tiny_run, capsys):
+    _, out, result = tiny_run
+    name = result.summary.chosen[0].name
+    dirs = [out / "models" / name / sub for sub in ("trained", "pytorch", "compressed/model", "auto/searched")]
+    dirs += [out / "models" / name, *sorted((out / "references").glob("*/trained"))]
+    for d in dirs:
+        assert main(["profile", str(d), "--no-latency", "--json"]) == 0, d
+        profile = json.loads(capsys.readouterr().out)
+        assert profile["input_shape"][-2:] == [32, 32], d  # the model's own shape, not 224x224
+        assert main(["measure", str(d), "--time-cap", "0.05", "--json"]) == 0, d
+        assert json.loads(capsys.readouterr().out)["measurement"]["input_shape"][-1] == 32
+
+
+@pytest.mark.slow
+def test_changed_retrain_epochs_reuses_supernet_and_searches(tiny_run, tmp_path):
+    import shutil
+
+    _, out, _ = tiny_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    checkpoint = copy / "supernet" / "checkpoint.pt"
+    stores = sorted((copy / "search").glob("*/store.sqlite"))
+    stamps = [p.stat().st_mtime_ns for p in (checkpoint, *stores)]
+    changed = RunConfig.from_dict({**TINY, "retrain": {**TINY["retrain"], "epochs": 2}})
+    result = run_pipeline(changed, copy, progress=False, log=lambda _: None, stop_after="retrain")
+    assert {"supernet", "search:cpu", "search:cpu2", "select", "reference"} - {"reference"} <= set(result.resumed)
+    assert result.rerun == ("retrain",)
+    assert [p.stat().st_mtime_ns for p in (checkpoint, *stores)] == stamps  # not trained or searched again
+    with RunStore(copy / "store.sqlite", create=False) as store:
+        assert store.get_stage("retrain").outputs["models"][0]["epochs"] == 2
+        assert store.get_stage("compress").status == "done"  # stale until the run goes on past retrain
+    again = run_pipeline(changed, copy, progress=False, log=lambda _: None, stop_after="compress")
+    assert "retrain" in again.resumed and again.rerun == ("compress",)
 
 
 def test_auto_compression_and_export_formats_are_checked():

@@ -8,13 +8,14 @@ with ONNX Runtime as the device. Run it again to resume or to see the summary of
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+from pathlib import Path
 from typing import Any
 
-HELP = "the main job on built-in data: supernet, search on this CPU, retrain, INT8, measure, report (~10 min)"
+from slimforge.cli._run import add_run_options, execute
 
-#: the demo's config (see ``slimforge run --print-config``); sized for about 10 minutes on 2 CPU cores.
+HELP = "the main job on built-in data: supernet, search on this CPU, retrain, INT8, measure, report (~5 min)"
+
+#: the demo's config (see ``slimforge run --print-config``); sized for a few minutes on 2 CPU cores.
 DEMO_CONFIG: dict[str, Any] = {
     "data": "digits",
     "space": {
@@ -40,22 +41,11 @@ DEMO_CONFIG: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", metavar="RUN_DIR", help="run directory (default runs/demo)")
-    parser.add_argument("--print-config", action="store_true", help="print the demo's config as YAML and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from slimforge.runs import RunConfig, dump_config, run_pipeline
+    from slimforge.runs import RunConfig
 
     config = RunConfig.from_dict(DEMO_CONFIG)
-    if args.print_config:
-        print(dump_config(config), end="")
-        return 0
-    result = run_pipeline(config, args.out, progress=not args.no_progress and sys.stderr.isatty())
-    if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
-        return 0
-    print(result.summary.format())
-    print(f"run directory: {result.run_dir} (run `slimforge demo` again to resume or re-print this)")
-    return 0
+    return execute(config, Path(args.out), args, again=" (run `slimforge demo` again to resume or re-print this)")

@@ -23,7 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input",
         metavar="SHAPE",
-        help="input shape, e.g. 1x3x224x224 (default: that; an ONNX file's or saved model's own shape)",
+        help="input shape, e.g. 1x3x224x224 (default: the model's own: a saved model's or ONNX file's "
+        "recorded shape, 1x3x32x32 for CIFAR-stride zoo models, else 1x3x224x224)",
     )
     parser.add_argument(
         "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
@@ -76,6 +77,9 @@ def resolve_model(spec: str) -> tuple[Any, str, tuple[int, ...] | None]:
     path separator or ``.onnx`` is an ONNX file, anything else a zoo name.
     """
     path = Path(spec)
+    if path.is_dir() and not (path / "model.json").is_file() and (path / "model.onnx").is_file():
+        path = path / "model.onnx"  # a run's model directory: its deployable file
+        return path, str(path), None
     if path.is_dir() or (path.is_file() and path.name == "model.json"):
         from slimforge.runs.model_io import load_model, read_model_config
 
@@ -87,8 +91,9 @@ def resolve_model(spec: str) -> tuple[Any, str, tuple[int, ...] | None]:
     if path.exists() or spec.lower().endswith(".onnx") or "/" in spec or "\\" in spec:
         return path, spec, None
     from slimforge.runs.model_io import build_model
+    from slimforge.zoo import default_input_shape
 
-    return build_model({"builder": "zoo", "name": spec}), spec, DEFAULT_INPUT
+    return build_model({"builder": "zoo", "name": spec}), spec, default_input_shape(spec)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,37 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from pathlib import Path
+from typing import Any
 
 HELP = "design a network end to end from a YAML config: supernet, search per device, retrain, compress, measure, report"
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options ``run`` and ``demo`` share."""
+    parser.add_argument("--print-config", action="store_true", help="print the config with every default and exit")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="check the config (names, settings, devices reached, data readable) and show what each stage "
+        "would do (run, resume, reuse, re-run) without training anything",
+    )
+    parser.add_argument(
+        "--threads",
+        default="auto",
+        metavar="N",
+        help="PyTorch and ONNX Runtime threads for training and accuracy evaluation (default auto: the "
+        "fastest on this machine now, timed at start; latency is measured with each device's own threads)",
+    )
+    parser.add_argument(
+        "--stop-after", metavar="STAGE", help="stop once this stage is done (e.g. supernet, search:cpu, select)"
+    )
+    parser.add_argument("--wait", action="store_true", help="wait for another process using the run directory")
+    parser.add_argument(
+        "--no-progress", action="store_true", help="no progress on stderr (default: bars on a terminal, "
+        "otherwise one plain line per stage every ~10 s)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the result (summary, regressions) as JSON")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,28 +42,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", metavar="RUN_DIR", help="run directory (default: runs/<config file name>); re-run to resume"
     )
-    parser.add_argument(
-        "--stop-after", metavar="STAGE", help="stop once this stage is done (e.g. supernet, search:cpu, select)"
-    )
-    parser.add_argument("--print-config", action="store_true", help="print the config with every default and exit")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_run_options(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = "") -> int:
+    """Check or run ``config`` into ``out`` as the shared options say; print the summary or JSON."""
+    from slimforge.hardware.threads import check_thread_count
+    from slimforge.runs import check_run, dump_config, run_pipeline
 
-    from slimforge.runs import dump_config, load_config, run_pipeline
-
-    config = load_config(args.config)
+    threads = None if args.threads == "auto" else check_thread_count(args.threads)
     if args.print_config:
         print(dump_config(config), end="")
         return 0
-    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
-    result = run_pipeline(config, out, progress=not args.no_progress and sys.stderr.isatty(), stop_after=args.stop_after)
+    if args.check:
+        planned = check_run(config, out if out.exists() else None)
+        if args.json:
+            print(json.dumps({"ok": True, "stages": {p.stage.key: p.action for p in planned}}, indent=1))
+        else:
+            print(f"config OK; in {out}:")
+            for p in planned:
+                print(f"  {p.stage.key:<16} {p.action}")
+        return 0
+    result = run_pipeline(config, out, progress=not args.no_progress, stop_after=args.stop_after,
+                          threads=threads, wait=args.wait)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))
-    else:
-        print(result.summary.format())
-        print(f"run directory: {result.run_dir}")
+        return 0
+    print(result.summary.format())
+    print(f"run directory: {result.run_dir}{again}")
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from slimforge.runs import load_config
+
+    config = load_config(args.config)
+    out = Path(args.out) if args.out else Path("runs") / Path(args.config).stem
+    return execute(config, out, args)

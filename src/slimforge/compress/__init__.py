@@ -86,17 +86,6 @@ from slimforge.compress._train import (
 )
 
 
-def _register_builder() -> None:
-    # The model_io registry is owned by slimforge.runs; until it lists "compressed" itself, this
-    # package adds the (lazy) entry so that saved compressed models load.
-    from slimforge.runs.model_io import BUILDERS
-
-    if "compressed" not in BUILDERS:
-        BUILDERS.register("compressed", "slimforge.compress._structure:build_compressed")
-
-
-_register_builder()
-
 __all__ = [
     "BIT_QUANTIZERS",
     "BUDGET_KEYS",

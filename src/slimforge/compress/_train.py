@@ -203,7 +203,7 @@ def train_classifier(
                     loss_sum += float(loss.detach()) * len(labels)
                     correct += int((logits.detach().argmax(1) == labels).sum())
                     seen += len(labels)
-                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {float(loss):.3f}", refresh=False)
+                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {loss.item():.3f}", refresh=False)
                     bar.update(1)
                 losses.append(loss_sum / max(seen, 1))
                 accs.append(100.0 * correct / max(seen, 1))

@@ -19,7 +19,7 @@ from slimforge.hardware.latency import LatencyProtocol
 
 if TYPE_CHECKING:
     from slimforge.hardware.devices import PreparedModel
-    from slimforge.runs.store import RunStore
+    from slimforge.io import RunStore
 
 __all__ = ["CACHE_FORMAT", "STORE_FILE", "measurement_conditions", "open_cache"]
 
@@ -63,7 +63,7 @@ def open_cache(path: str | os.PathLike) -> RunStore:
     A path that does not exist yet is taken as a run directory when it has no suffix and as a
     database file otherwise.
     """
-    from slimforge.runs.store import RunStore
+    from slimforge.io import RunStore
 
     path = Path(path)
     if path.is_dir() or (not path.exists() and not path.suffix):

@@ -34,7 +34,8 @@ class LatencyComparison(JsonRecord):
 
     ``latency_ms[i]`` is the median over rounds of model i's round median (``latency_iqr_ms[i]``
     their inter-quartile range); ``ratio[i]`` the median over rounds of (model i / baseline) in that
-    round, ``ratio_q1`` / ``ratio_q3`` its quartiles.
+    round, ``ratio_q1`` / ``ratio_q3`` its quartiles; ``per_round_ms[r][i]`` is model i's median
+    in round r, from which :meth:`ratio_between` takes the ratio of any two models.
     ``tolerance`` is the relative slow-down still counted as noise.
     """
 
@@ -48,10 +49,16 @@ class LatencyComparison(JsonRecord):
     tolerance: float
     device: str
     conditions: str
+    per_round_ms: tuple[tuple[float, ...], ...] = ()
 
     def slower(self, index: int) -> bool:
         """Whether model ``index`` is slower than the baseline beyond the tolerance."""
         return self.ratio[index] > 1.0 + self.tolerance
+
+    def ratio_between(self, i: int, j: int) -> float:
+        """Median over rounds of latency(i) / latency(j), both measured in every round."""
+        rounds = np.asarray(self.per_round_ms, dtype=float)
+        return float(np.median(rounds[:, i] / rounds[:, j]))
 
     def fastest(self) -> int:
         """The index of the model with the lowest median ratio (the baseline on a tie)."""
@@ -127,4 +134,5 @@ def compare_latencies(
         tolerance=float(tolerance),
         device=device.spec,
         conditions=f"{conditions}; {rounds} interleaved rounds of up to {cap:.2g} s per model",
+        per_round_ms=tuple(tuple(float(v) for v in row) for row in per_round),
     )

@@ -1,5 +1,6 @@
 """The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent,
-progress that also shows in a log file.
+progress that also shows in a log file, the run store and
+the names of a run directory's files.
 
 Everything here sits at the bottom of the layer order (beside ``data``): any package may use it,
 it imports no other slimforge package but :mod:`slimforge.errors`.
@@ -12,12 +13,35 @@ it imports no other slimforge package but :mod:`slimforge.errors`.
 from __future__ import annotations
 
 from slimforge.io._atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
-from slimforge.io._lock import DirectoryLock, LockedError
+from slimforge.io._layout import CONFIG_FILE, FORMAT_VERSION, REPORT_FILE, STORE_FILE, search_stage
+from slimforge.io._lock import LOCK_FILE, DirectoryLock, LockedError, lock_holder
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
+from slimforge.io._store import (
+    SCHEMA_VERSION,
+    STAGE_STATUSES,
+    EvaluationRecord,
+    RunStore,
+    StageRecord,
+    StoreError,
+    canonical_json,
+)
 from slimforge.io._yaml import YamlError, load_yaml
 
 __all__ = [
+    "CONFIG_FILE",
+    "FORMAT_VERSION",
+    "LOCK_FILE",
+    "REPORT_FILE",
+    "SCHEMA_VERSION",
+    "STAGE_STATUSES",
+    "STORE_FILE",
+    "EvaluationRecord",
+    "RunStore",
+    "StageRecord",
+    "StoreError",
+    "canonical_json",
+    "search_stage",
     "DirectoryLock",
     "LineProgress",
     "LockedError",
@@ -28,5 +52,6 @@ __all__ = [
     "atomic_write_text",
     "exit_with_parent",
     "load_yaml",
+    "lock_holder",
     "progress_bar",
 ]

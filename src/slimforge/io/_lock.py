@@ -16,7 +16,7 @@ from types import TracebackType
 
 from slimforge.errors import InvalidInputError, SlimforgeError
 
-__all__ = ["LOCK_FILE", "DirectoryLock", "LockedError"]
+__all__ = ["LOCK_FILE", "DirectoryLock", "LockedError", "lock_holder"]
 
 LOCK_FILE = ".slimforge.lock"
 
@@ -131,3 +131,26 @@ class DirectoryLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+def lock_holder(directory: str | os.PathLike) -> int | None:
+    """The PID of the process holding ``directory``'s lock, or None when no live process holds it.
+
+    Only reads: it never creates the lock file, so it works on a read-only run directory. A
+    holder whose PID cannot be read gives -1. ``os.getpid()`` means this process holds it.
+    """
+    path = Path(directory) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            head = os.pread(fd, 32, 0).decode("utf-8", "replace").split(" ", 1)[0].strip()
+            return int(head) if head.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)

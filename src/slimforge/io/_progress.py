@@ -12,14 +12,23 @@ The object answers the part of tqdm's interface slimforge uses: ``update``, ``se
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import IO, Any
 
 __all__ = ["LineProgress", "progress_bar"]
 
-#: seconds between two plain progress lines.
+#: seconds between two plain progress lines (``$SLIMFORGE_PROGRESS_INTERVAL_S`` overrides it).
 LINE_INTERVAL_S = 10.0
+
+
+def _interval_s() -> float:
+    try:
+        value = float(os.environ.get("SLIMFORGE_PROGRESS_INTERVAL_S", LINE_INTERVAL_S))
+    except ValueError:
+        return LINE_INTERVAL_S
+    return value if value >= 0 else LINE_INTERVAL_S
 
 
 def progress_bar(
@@ -30,10 +39,11 @@ def progress_bar(
     enabled: bool = True,
     leave: bool = False,
     file: IO[str] | None = None,
-    interval_s: float = LINE_INTERVAL_S,
+    interval_s: float | None = None,
     **tqdm_options: Any,
 ) -> Any:
     """A tqdm bar on a terminal, :class:`LineProgress` elsewhere, or a silent one when not ``enabled``."""
+    interval_s = _interval_s() if interval_s is None else interval_s
     stream = file if file is not None else sys.stderr
     if enabled and _is_terminal(stream):
         from tqdm import tqdm

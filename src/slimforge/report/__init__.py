@@ -11,5 +11,21 @@ from __future__ import annotations
 from slimforge.report._figures import plot_fronts
 from slimforge.report._render import render_report
 from slimforge.report._result import ReportResult
+from slimforge.report._summary import (
+    SUMMARY_META_KEY,
+    ChosenSummary,
+    LatencyFigure,
+    ReferenceFigure,
+    RunSummary,
+)
 
-__all__ = ["ReportResult", "plot_fronts", "render_report"]
+__all__ = [
+    "SUMMARY_META_KEY",
+    "ChosenSummary",
+    "LatencyFigure",
+    "ReferenceFigure",
+    "ReportResult",
+    "RunSummary",
+    "plot_fronts",
+    "render_report",
+]

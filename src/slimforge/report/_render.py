@@ -5,16 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from slimforge.io import REPORT_FILE, atomic_write_text
 from slimforge.report._figures import check_matplotlib, save_png
 from slimforge.report._page import render_page
 from slimforge.report._result import ReportResult
 from slimforge.report._run import RunData, SectionMissing, load_run
 from slimforge.report._section import Section, missing_section
+from slimforge.report._sections_headline import headline_section
 from slimforge.report._sections_measure import measurement_section
 from slimforge.report._sections_models import accuracy_section, compression_section, select_section
 from slimforge.report._sections_run import config_section, stages_section
 from slimforge.report._sections_search import search_sections
-from slimforge.runs.layout import REPORT_FILE
 
 __all__ = ["render_report"]
 
@@ -27,12 +28,13 @@ def _single(builder: Callable[[RunData], Section]) -> Callable[[RunData], list[S
 
 # (key, title, builder) in page order; the key and title name the section if its builder fails.
 _BUILDERS = (
-    ("stages", "Stages", _single(stages_section)),
+    ("headline", "Summary", _single(headline_section)),
     ("front", "Pareto front", search_sections),
     ("select", "Chosen architectures", _single(select_section)),
     ("accuracy", "Estimated vs true accuracy", _single(accuracy_section)),
     ("compression", "Compression, stage by stage", _single(compression_section)),
     ("measurement", "Measurements on the device", _single(measurement_section)),
+    ("stages", "Stages", _single(stages_section)),
     ("config", "Config (config.yaml)", _single(config_section)),
 )
 
@@ -49,7 +51,7 @@ def _sections(run: RunData) -> list[Section]:
     return out
 
 
-def render_report(run_dir: str | os.PathLike, *, png: bool = True) -> ReportResult:
+def render_report(run_dir: str | os.PathLike, *, png: bool = True, writer_stage: str | None = None) -> ReportResult:
     """Write the run's report: ``RUN_DIR/report.html`` and, with ``png``, ``RUN_DIR/figures/*.png``.
 
     Works on finished and unfinished runs alike: a stage not run yet, running or failed, or an
@@ -59,6 +61,7 @@ def render_report(run_dir: str | os.PathLike, *, png: bool = True) -> ReportResu
     Args:
         run_dir: a run directory (``slimforge run`` writes one: ``config.yaml``, ``store.sqlite``, ...).
         png: also draw the figures as PNG files (needs matplotlib).
+        writer_stage: the run stage writing this report (shown done, not running).
 
     Returns:
         The written paths and which sections show data (and why the others do not).
@@ -67,7 +70,7 @@ def render_report(run_dir: str | os.PathLike, *, png: bool = True) -> ReportResu
         InvalidInputError: ``run_dir`` is not a run directory (nothing is written then).
         MissingDependencyError: ``png`` without matplotlib installed (nothing is written then).
     """
-    run = load_run(run_dir)
+    run = load_run(run_dir, writer_stage=writer_stage)
     if png:
         check_matplotlib()
     sections = _sections(run)
@@ -76,10 +79,8 @@ def render_report(run_dir: str | os.PathLike, *, png: bool = True) -> ReportResu
         for figure in (f for s in sections if not s.missing for f in s.figures):
             png_paths.append(save_png(figure.charts, run.run_dir / FIGURES_DIR / figure.filename))
     html_path = run.run_dir / REPORT_FILE
-    # Write beside and rename, so a reader (or a crash) never sees half a report.
-    partial = html_path.with_name(f".{REPORT_FILE}.tmp")
-    partial.write_text(render_page(run, sections), encoding="utf-8")
-    os.replace(partial, html_path)
+    # Written beside and renamed, so a reader (or a crash) never sees half a report.
+    atomic_write_text(html_path, render_page(run, sections))
     return ReportResult(
         run_dir=run.run_dir,
         html_path=html_path,

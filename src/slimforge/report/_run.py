@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.layout import CONFIG_FILE, FORMAT_VERSION, STORE_FILE
-from slimforge.runs.store import RunStore, StageRecord
+from slimforge.io import CONFIG_FILE, FORMAT_VERSION, STORE_FILE, RunStore, StageRecord
+from slimforge.report._summary import SUMMARY_META_KEY
 
 __all__ = ["RunData", "SectionMissing", "load_run", "read_json"]
 
@@ -41,6 +41,21 @@ class RunData:
     config_text: str
     stages: tuple[StageRecord, ...]
     meta: dict[str, Any]
+    summary: dict[str, Any] | None = None
+    holder: int | None = None
+    writer_stage: str | None = None
+
+    def status(self, record: StageRecord) -> str:
+        """A stage's status as the report shows it: ``running`` only while a live process holds the run.
+
+        A stage recorded as running in a run directory no process holds was interrupted (a crash,
+        ``kill -9``); the same command resumes it. The stage writing this very report is ``done``.
+        """
+        if record.name == self.writer_stage:
+            return "done"
+        if record.status == "running" and self.holder is None:
+            return "interrupted"
+        return record.status
 
     def stage(self, name: str) -> StageRecord | None:
         """The row of stage ``name``, or None if it was never recorded."""
@@ -50,7 +65,7 @@ class RunData:
         """The outputs of finished stage ``name``; raises :class:`SectionMissing` if it is not done."""
         record = self.stage(name)
         if record is None or record.status != "done":
-            raise SectionMissing(stage_note(name, record))
+            raise SectionMissing(stage_note(name, record, self.status(record) if record else None))
         return record.outputs
 
     def devices(self) -> tuple[str, ...]:
@@ -69,17 +84,20 @@ class RunData:
         return path
 
 
-def stage_note(name: str, record: StageRecord | None) -> str:
-    """Why stage ``name`` has no results: not run yet, running, pending or failed (with its error)."""
+def stage_note(name: str, record: StageRecord | None, status: str | None = None) -> str:
+    """Why stage ``name`` has no results: not run yet, running, interrupted, pending or failed."""
     if record is None:
         return f"stage {name!r} has not run yet"
+    status = status or record.status
     when = format_time(record.updated_at)
-    if record.status == "failed":
+    if status == "failed":
         error = record.outputs.get("error")
         return f"stage {name!r} failed ({when})" + (f": {error}" if error else "")
-    if record.status == "running":
+    if status == "running":
         return f"stage {name!r} is running (since {when})"
-    return f"stage {name!r} is {record.status}"
+    if status == "interrupted":
+        return f"stage {name!r} was interrupted ({when}); run the same command again to resume it"
+    return f"stage {name!r} is {status}"
 
 
 def format_time(unix_s: float) -> str:
@@ -99,8 +117,13 @@ def read_json(path: Path, what: str) -> Any:
         raise SectionMissing(f"cannot read {what} {path.name}: {exc}") from None
 
 
-def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory's config and stages; a directory that is not a run raises InvalidInputError."""
+def load_run(run_dir: str | Path, *, writer_stage: str | None = None) -> RunData:
+    """Read a run directory's config, stages and summary; a directory that is not a run raises.
+
+    ``writer_stage`` names the stage writing the report (shown as done rather than running).
+    """
+    from slimforge.io import lock_holder
+
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InvalidInputError(
@@ -116,9 +139,11 @@ def load_run(run_dir: str | Path) -> RunData:
         config_text = (run_dir / CONFIG_FILE).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInputError(f"cannot read {run_dir / CONFIG_FILE}: {exc}") from None
+    holder = lock_holder(run_dir)
     with RunStore(run_dir / STORE_FILE, create=False) as store:
         stages = tuple(store.stages())
         record = store.get_meta("run")
+        summary = store.get_meta(SUMMARY_META_KEY)
     # The run record (pipeline): {"format_version", "slimforge", "config"}; absent only in a run
     # directory whose first stage has not started, which has nothing to report but its config.
     meta = (
@@ -133,4 +158,7 @@ def load_run(run_dir: str | Path) -> RunData:
             f"{version}, but this slimforge reads format {FORMAT_VERSION}; "
             "report it with the release that wrote it"
         )
-    return RunData(run_dir=run_dir, config_text=config_text, stages=stages, meta=meta)
+    return RunData(
+        run_dir=run_dir, config_text=config_text, stages=stages, meta=meta,
+        summary=summary if isinstance(summary, dict) else None, holder=holder, writer_stage=writer_stage,
+    )

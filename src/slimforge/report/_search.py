@@ -9,9 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from slimforge.io import STORE_FILE, RunStore, StoreError, search_stage
 from slimforge.report._run import RunData, SectionMissing, read_json, stage_note
-from slimforge.runs.layout import STORE_FILE, search_stage
-from slimforge.runs.store import RunStore, StoreError
 from slimforge.search import Evaluation, SearchResult, feasible_front
 
 __all__ = ["SearchView", "load_search"]

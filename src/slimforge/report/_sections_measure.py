@@ -1,147 +1,64 @@
-"""The measurement section: the run's models and the reference zoo models on each device.
+"""The measurement section: the run's models and the reference networks on each device.
 
-Following the measurement contract, figures taken under different conditions (device, runtime,
-threads, batch, input shape, protocol, source) go into separate tables and plots, each headed by
-its conditions.
+Each device's files were measured in one interleaved session (the measure stage), so one table per
+device holds figures taken under one set of conditions, headed by them, as the measurement
+contract asks. Ratios to a model's own FP32 export are per-round medians.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from typing import Any
 
 from slimforge.report._charts import COLORS, point, safe_name, series, xy_chart
 from slimforge.report._html import Html, esc, fmt, table
-from slimforge.report._run import RunData, SectionMissing, read_json
+from slimforge.report._run import RunData, SectionMissing
 from slimforge.report._section import Figure, Section, chart_box, missing_section
 
 __all__ = ["measurement_section"]
 
-_HEADERS = [
-    "model", "kind", "form", "precision", "latency ms", "IQR ms", "stable", "energy mJ", "energy from",
-    "accuracy %", "accuracy from", "cached", "ONNX sha256",
-]  # fmt: skip
+_HEADERS = ["model", "kind", "form", "latency ms", "IQR ms", "vs own FP32", "accuracy %", "bytes", "energy mJ"]
+_FORMS = {"deployed": "deployed (shipped file)", "fp32": "FP32 export", "int8": "INT8 export",
+          "architecture": "architecture (table)"}
 
 
-@dataclass(frozen=True)
-class _Entry:
-    kind: str  # "chosen" or "reference"
-    name: str
-    device: str  # the device's name in the config
-    form: str  # "deployable", "fp32" or "architecture" (a table device)
-    measurement: dict[str, Any]  # DeviceMeasurement.to_dict()
-    accuracy_pct: float | None
-    accuracy_source: str
-
-    def row(self) -> list[Any]:
-        m = self.measurement
-        return [
-            self.name, self.kind, self.form, m.get("precision"), m.get("latency_ms"),
-            m.get("latency_ms_iqr"), m.get("stable"), m.get("energy_mj"), m.get("energy_source"),
-            self.accuracy_pct, self.accuracy_source, m.get("cached"), (m.get("model_sha256") or "")[:12],
-        ]  # fmt: skip
+def _ratio(device: dict[str, Any], i: int) -> float | None:
+    """Median over rounds of file i / the same model's FP32 export (None for the FP32 file itself)."""
+    files, rounds = device["files"], device.get("per_round_ms") or []
+    f = files[i]
+    if f["form"] == "fp32":
+        return None
+    j = next((k for k, g in enumerate(files) if g["name"] == f["name"] and g["form"] == "fp32"), None)
+    if j is None or not rounds:
+        return None
+    ratios = sorted(r[i] / r[j] for r in rounds)
+    mid = len(ratios) // 2
+    return ratios[mid] if len(ratios) % 2 else (ratios[mid - 1] + ratios[mid]) / 2
 
 
-def _conditions(e: _Entry) -> dict[str, Any]:
-    m = e.measurement
-    latency = m.get("latency") or {}
-    return {
-        "device": e.device,
-        "spec": m.get("device"),
-        "device_info": {k: v for k, v in (m.get("device_info") or {}).items() if k not in ("name", "note")},
-        "threads": m.get("threads"),
-        "input_shape": m.get("input_shape"),
-        "source": m.get("source"),
-        "batch_size": latency.get("batch_size"),
-        "statistic": latency.get("statistic"),
-        "protocol": latency.get("protocol"),
-    }
+def _rows(device: dict[str, Any]) -> list[list[Any]]:
+    rows = []
+    for i, f in enumerate(device["files"]):
+        kind = "reference" if str(f["name"]).startswith("ref-") else "chosen"
+        ratio = _ratio(device, i)
+        rows.append([f["name"], kind, _FORMS.get(f["form"], f["form"]), f["latency_ms"], f.get("latency_iqr_ms"),
+                     "-" if ratio is None else f"{ratio:.2f}x", f.get("accuracy_pct"), f.get("bytes"),
+                     f.get("energy_mj")])
+    return rows
 
 
-def _describe(m: dict[str, Any]) -> list[tuple[str, Any]]:
-    info, latency = m.get("device_info") or {}, m.get("latency") or {}
-    runtime = " ".join(str(v) for v in (info.get("runtime"), info.get("runtime_version")) if v)
-    cpu = info.get("cpu_model")
-    if cpu and info.get("cpu_count"):
-        cpu = f"{cpu} ({info['cpu_count']} logical cores)"
-    statistic = f", the {latency['statistic']} of the timed runs" if latency.get("statistic") else ""
-    facts = [
-        ("device", f"{m.get('device')} ({info.get('kind', '?')})"),
-        ("runtime", runtime or None),
-        ("CPU", cpu),
-        ("host", info.get("hostname")),
-        ("platform", info.get("platform")),
-        ("threads", m.get("threads")),
-        ("batch size", latency.get("batch_size")),
-        ("input shape", "x".join(map(str, m.get("input_shape") or [])) or None),
-        ("figure", f"{m.get('source')}{statistic}"),
-        ("protocol", ", ".join(f"{k} {fmt(v)}" for k, v in (latency.get("protocol") or {}).items()) or None),
-        ("note", info.get("note") or None),
-    ]
-    return [(k, v) for k, v in facts if v is not None]
-
-
-def _accuracies(run: RunData) -> dict[tuple[str, str], tuple[float, str]]:
-    """(model, form) -> accuracy and where it comes from: retrained, or the kept compression stage."""
-    out: dict[tuple[str, str], tuple[float, str]] = {}
-    try:
-        for m in run.outputs("retrain").get("models", []):
-            if isinstance(m.get("accuracy_pct"), (int, float)):
-                split = m.get("accuracy_split", "test")
-                for form in ("deployable", "fp32", "architecture"):
-                    out[m["name"], form] = (m["accuracy_pct"], f"retrained, {split}")
-    except SectionMissing:
-        pass
-    try:
-        compressed = run.outputs("compress").get("models", [])
-    except SectionMissing:
-        compressed = []
-    for m in compressed:
-        try:
-            report = read_json(run.path(m["report"]), "compression report")
-            kept = report["stages"][report["kept_stage"]]
-        except (SectionMissing, KeyError, IndexError, TypeError):
-            continue  # not compressed (recipe none) or unreadable: the retrained figure stands
-        if kept.get("test_accuracy_pct") is not None:
-            out[m["name"], "deployable"] = (kept["test_accuracy_pct"], "compressed, test")
-        elif kept.get("val_accuracy_pct") is not None:
-            out[m["name"], "deployable"] = (kept["val_accuracy_pct"], "compressed, val")
-    return out
-
-
-def _entries(run: RunData, outputs: dict[str, Any]) -> list[_Entry]:
-    accuracy = _accuracies(run)
-    out = []
-    for m in outputs.get("models", []):
-        name, form = str(m.get("name")), str(m.get("form", "deployable"))
-        acc, source = accuracy.get((name, form), (None, ""))
-        out.append(
-            _Entry("chosen", name, str(m.get("device")), form, m.get("measurement") or {}, acc, source)
-        )
-    for r in outputs.get("reference", []):
-        acc = r.get("accuracy_pct")
-        measurement = r.get("measurement") or {}
-        form = str(r.get("form", "fp32"))
-        out.append(
-            _Entry("reference", str(r.get("name")), str(r.get("device")), form, measurement, acc, "retrained")
-        )
-    return out
-
-
-def _chart(device: str, i: int, members: list[_Entry]) -> dict[str, Any] | None:
+def _chart(device: dict[str, Any]) -> dict[str, Any] | None:
     marks: dict[str, list[dict[str, Any]]] = {"chosen": [], "reference": []}
-    for e in members:
-        ms, acc = e.measurement.get("latency_ms"), e.accuracy_pct
-        if isinstance(acc, (int, float)) and isinstance(ms, (int, float)):
-            plain = e.kind == "reference" or e.form in ("deployable", "architecture")
-            label = e.name if plain else f"{e.name} ({e.form})"
-            tip = [label, f"{fmt(ms)} ms, {fmt(acc)} % ({e.accuracy_source})"]
-            marks[e.kind].append(point(ms, acc, tip, label=label))
+    for f in device["files"]:
+        acc, ms = f.get("accuracy_pct"), f.get("latency_ms")
+        if not isinstance(acc, (int, float)) or not isinstance(ms, (int, float)):
+            continue
+        kind = "reference" if str(f["name"]).startswith("ref-") else "chosen"
+        label = f"{f['name']} ({f['form']})"
+        marks[kind].append(point(ms, acc, [label, f"{fmt(ms)} ms, {fmt(acc)} %"], label=label))
     if not marks["chosen"] and not marks["reference"]:
         return None
     return xy_chart(
-        f"Measured on {device} (conditions {i})",
+        f"Measured on {device['device']} ({device['spec']})",
         "latency (ms)",
         "accuracy (%)",
         [
@@ -152,32 +69,32 @@ def _chart(device: str, i: int, members: list[_Entry]) -> dict[str, Any] | None:
 
 
 def measurement_section(run: RunData) -> Section:
-    """Latency and energy of the run's and the reference models, grouped by measurement conditions."""
+    """Latency, accuracy and size of every deployed file, its FP32 export and the references, per device."""
     key, title = "measurement", "Measurements on the device"
     try:
-        entries = _entries(run, run.outputs("measure"))
+        devices = run.outputs("measure").get("devices", [])
     except SectionMissing as exc:
         return missing_section(key, title, str(exc))
-    if not entries:
+    if not devices:
         return missing_section(key, title, "the measure stage measured no model")
-    groups: dict[str, list[_Entry]] = {}
-    for e in entries:
-        groups.setdefault(json.dumps(_conditions(e), sort_keys=True, default=str), []).append(e)
     parts, charts, figures = [], {}, []
-    for i, members in enumerate(groups.values(), start=1):
-        device = members[0].device
-        parts.append(f"<h3>{esc(device)}: conditions {i}</h3>")
-        parts.append(table(["", ""], _describe(members[0].measurement), cls="kv"))
-        parts.append(table(_HEADERS, [e.row() for e in members]))
-        chart = _chart(device, i, members)
+    for device in devices:
+        runtime = " ".join(str(v) for v in (device.get("runtime"), device.get("runtime_version")) if v)
+        facts = [("device", f"{device['device']} ({device['spec']})"), ("runtime", runtime or "-"),
+                 ("threads", device.get("threads")), ("conditions", device.get("conditions"))]
+        parts.append(f"<h3>{esc(device['device'])}</h3>")
+        parts.append(table(["", ""], facts, cls="kv"))
+        parts.append(table(_HEADERS, _rows(device)))
+        chart = _chart(device)
         if chart is not None:
-            chart_id, png = f"measured-{safe_name(device)}-{i}", f"measured_{safe_name(device)}_{i}.png"
-            charts[chart_id] = chart
-            figures.append(Figure(png, (chart,)))
-            parts.append(chart_box(chart_id, png))
+            name = safe_name(device["device"])
+            charts[f"measured-{name}"] = chart
+            figures.append(Figure(f"measured_{name}.png", (chart,)))
+            parts.append(chart_box(f"measured-{name}", f"measured_{name}.png"))
     parts.append(
-        '<p class="note">form: deployable (the exported, compressed model), fp32 (its uncompressed export), '
-        "architecture (a device table's figure); reference: hand-designed zoo models trained and measured "
-        "the same way. Each table holds figures taken under one set of conditions only.</p>"
+        '<p class="note">deployed: the file the run ships (INT8 when the measured gate kept quantization); '
+        "FP32 export: the same model uncompressed; reference: hand-designed networks trained on the same data, "
+        "exported FP32 (and INT8 by the same quantizer when the recipe quantizes). Accuracy: test split, the "
+        "file itself in ONNX Runtime. All files of a device were measured interleaved in one session.</p>"
     )
     return Section(key=key, title=title, body=Html("".join(parts)), charts=charts, figures=tuple(figures))

@@ -50,7 +50,11 @@ def accuracy_section(run: RunData) -> Section:
         outputs = run.outputs("retrain")
     except SectionMissing as exc:
         return missing_section(key, title, str(exc))
-    models, references = outputs.get("models", []), outputs.get("reference", [])
+    models = outputs.get("models", [])
+    try:
+        references = run.outputs("reference").get("models", [])
+    except SectionMissing:
+        references = []
     if not models and not references:
         return missing_section(key, title, "the retrain stage trained no model")
     parts: list[str] = []
@@ -92,12 +96,12 @@ def accuracy_section(run: RunData) -> Section:
 
 _STAGE_HEADERS = [
     "#", "stage", "kind", "val %", "test %", "params", "non-zero", "MACs", "ONNX bytes", "packed bytes",
-    "latency ms", "IQR ms", "stable", "within budget", "seconds",
+    "latency ms", "IQR ms", "stable", "within budget", "gate", "seconds",
 ]  # fmt: skip
 _STAGE_FIELDS = [
     "stage", "kind", "val_accuracy_pct", "test_accuracy_pct", "num_params", "num_nonzero_params",
     "macs", "onnx_bytes", "packed_bytes", "latency_ms", "latency_iqr_ms", "latency_stable", "within_budget",
-    "seconds",
+    "decision", "seconds",
 ]  # fmt: skip
 
 
@@ -153,7 +157,9 @@ def _compression(run: RunData, entry: dict[str, Any], recipe: str | None) -> str
         report = read_json(run.path(entry["report"]), "compression report")
         stages, comparisons = report["stages"], report.get("comparisons", [])
         rows = _stage_rows(stages) + _stage_rows(comparisons, label="vs")
-        notes = [f"{r.get('stage')}: {n}" for r in [*stages, *comparisons] for n in r.get("notes", [])]
+        notes = [f"{r.get('stage')}: gate {r.get('decision')}: {r.get('decision_reason')}"
+                 for r in stages if r.get("decision") in ("kept", "dropped") and r.get("decision_reason")]
+        notes += [f"{r.get('stage')}: {n}" for r in [*stages, *comparisons] for n in r.get("notes", [])]
         facts = _facts(report)
     except SectionMissing as exc:
         return head + f'<p class="missing">{esc(str(exc))}</p>'
@@ -184,6 +190,8 @@ def compression_section(run: RunData) -> Section:
         return missing_section(key, title, "the compress stage compressed no model")
     body = "".join(_compression(run, m, outputs.get("recipe")) for m in models) + (
         '<p class="note">Row 0 is the model before compression; accuracy is that of each stage\'s ONNX file; '
-        "latency the median of ONNX Runtime runs at batch 1; vs rows: the wrapped tools used directly.</p>"
+        "latency the median of interleaved runs at batch 1 on the gate's device; gate: kept or dropped by "
+        "the measured gate (a stage that changes the graph is timed against its input and dropped when "
+        "slower); vs rows: the wrapped tools used directly.</p>"
     )
     return Section(key=key, title=title, body=Html(body))

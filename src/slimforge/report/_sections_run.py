@@ -7,7 +7,6 @@ from typing import Any
 from slimforge.report._html import Html, esc, fmt, table
 from slimforge.report._run import RunData, format_time
 from slimforge.report._section import Section, missing_section
-from slimforge.runs.layout import STAGES
 
 __all__ = ["config_section", "stages_section"]
 
@@ -25,23 +24,19 @@ def _outputs_summary(outputs: dict[str, Any]) -> str:
 
 def stages_section(run: RunData) -> Section:
     """Every stage in run order with its status, last update and outputs in short."""
-    recorded = {s.name: s for s in run.stages}
-    order: list[str] = []
-    for name in STAGES:
-        if name == "search":
-            searches = [s.name for s in run.stages if s.name.startswith("search:")]
-            order += searches or ["search"]
-        else:
-            order.append(name)
-    order += [s.name for s in run.stages if s.name not in order]
     rows = []
-    for name in order:
-        s = recorded.get(name)
-        status = s.status if s else "not started"
+    for s in run.stages:
+        status = run.status(s)
         badge = Html(f'<span class="status status-{esc(status.replace(" ", "-"))}">{esc(status)}</span>')
-        summary = _outputs_summary(s.outputs) if s else ""
-        rows.append([name, badge, format_time(s.updated_at) if s else "-", summary])
-    return Section(key="stages", title="Stages", body=table(["stage", "status", "updated", "outputs"], rows))
+        rows.append([s.name, badge, format_time(s.updated_at), _outputs_summary(s.outputs)])
+    if not rows:
+        return missing_section("stages", "Stages", "no stage has started yet")
+    note = ""
+    if any(run.status(s) == "interrupted" for s in run.stages):
+        note = ('<p class="note">interrupted: the process running the stage ended without finishing it '
+                "(a crash or kill); run the same command again to resume it.</p>")
+    body = table(["stage", "status", "updated", "outputs"], rows) + note
+    return Section(key="stages", title="Stages", body=Html(body))
 
 
 def config_section(run: RunData) -> Section:

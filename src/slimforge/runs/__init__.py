@@ -8,13 +8,15 @@
 from __future__ import annotations
 
 from slimforge.runs.config import ConfigError, RunConfig, dump_config, load_config
-from slimforge.runs.pipeline import STAGE_RUNNERS, RunResult, run_pipeline, stage_plan
+from slimforge.runs.pipeline import RUN_STAGES, PlannedStage, RunResult, check_run, run_pipeline, stage_plan
 
 __all__ = [
-    "STAGE_RUNNERS",
+    "RUN_STAGES",
     "ConfigError",
+    "PlannedStage",
     "RunConfig",
     "RunResult",
+    "check_run",
     "dump_config",
     "load_config",
     "run_pipeline",

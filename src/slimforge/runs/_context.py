@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from slimforge.errors import SlimforgeError
+from slimforge.hardware._json import JsonRecord
 from slimforge.runs.config import RunConfig
 from slimforge.runs.store import RunStore
 
-__all__ = ["RunContext", "StageError", "write_json_atomic"]
+__all__ = ["RunContext", "StageError"]
 
 
 class StageError(SlimforgeError):
@@ -47,6 +46,14 @@ class RunContext:
         self.store = store
         self.progress = progress
         self._log = log or (lambda text: print(text, file=sys.stderr, flush=True))
+        #: the typed outputs of the stages done or reused so far in this process, by stage key.
+        self.results: dict[str, JsonRecord] = {}
+        #: the fingerprint of every stage of the plan, by stage key.
+        self.fingerprints: dict[str, str] = {}
+        #: run-wide warnings for the summary (e.g. an estimator that ranks poorly).
+        self.warnings: list[str] = []
+        #: PyTorch / ONNX Runtime threads for training and accuracy evaluation.
+        self.threads: int = 1
 
     def log(self, text: str) -> None:
         """A one-line message about what the run is doing."""
@@ -79,24 +86,22 @@ class RunContext:
         """``path`` relative to the run directory (as stage outputs record it)."""
         return Path(os.path.relpath(Path(path).resolve(), self.run_dir.resolve())).as_posix()
 
-    def outputs(self, stage: str) -> dict[str, Any]:
-        """The outputs of a finished stage; raises when it has not finished."""
-        record = self.store.get_stage(stage)
-        if record is None or record.status != "done":
-            status = "not run" if record is None else record.status
-            raise StageError(f"stage {stage!r} is {status}; the stages after it need its outputs")
-        return dict(record.outputs)
+    def save_summary(self, html: Path | None = None) -> Any:
+        """Compute the run's summary from what has finished and store it (the report reads it there)."""
+        import dataclasses
 
+        from slimforge.report import SUMMARY_META_KEY
+        from slimforge.runs._summary import summarize
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` through a temporary file, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        summary = summarize(self)
+        if html is not None:
+            summary = dataclasses.replace(summary, report=str(html))
+        self.store.set_meta(SUMMARY_META_KEY, summary.to_dict())
+        return summary
+
+    def output(self, stage: str) -> Any:
+        """The typed output of a stage this one declared as an input; raises when it has none."""
+        try:
+            return self.results[stage]
+        except KeyError:
+            raise StageError(f"stage {stage!r} has not finished; the stages after it need its outputs") from None

@@ -1,37 +1,56 @@
-"""Stage ``retrain``: train the chosen architectures (and the hand-designed references) on the data.
+"""Stages ``retrain`` and ``reference``: train the chosen architectures, and the hand-designed references.
 
 ``finetune`` starts from the supernet's weights and, with ``distill``, learns from the supernet's
 largest sub-network as a teacher (in-place distillation, Yu et al. 2020, BigNAS); ``scratch``
 trains the standalone network from a fresh initialisation. The references (MobileNetV2 at a few
 widths by default) are trained from scratch for as many epochs as the chosen models have seen in
-all (supernet + retraining), so that "similar accuracy" compares like with like.
+all (supernet + retraining), so that "similar accuracy" compares like with like. They are a stage
+of their own, so a changed retraining setting does not retrain them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from slimforge.io import atomic_write_json
 from slimforge.runs._context import RunContext
-from slimforge.runs.layout import model_dir
+from slimforge.runs._outputs import ReferenceModel, ReferenceOutput, RetrainOutput, TrainedModel
+from slimforge.runs._stage import RunStage
+from slimforge.runs.config import RunConfig
+from slimforge.runs.layout import model_dir, reference_dir
 
-__all__ = ["run_retrain_stage"]
+__all__ = ["ReferenceStage", "RetrainStage", "reference_epochs"]
 
 _RECORD = "train.json"
 
 
-def _train_config(ctx: RunContext, epochs: int, lr: float) -> Any:
+def _train_config(config: RunConfig, epochs: int, lr: float) -> Any:
     from slimforge.compress import TrainConfig
 
-    return TrainConfig(epochs=epochs, batch_size=ctx.config.retrain.batch_size, lr=lr, seed=ctx.config.seed)
+    return TrainConfig(epochs=epochs, batch_size=config.retrain.batch_size, lr=lr, seed=config.seed)
 
 
-def _finished(path: Any) -> dict[str, Any] | None:
+def _finished(path: Path, record_type: type) -> Any:
+    """The record of a model finished before (a resumed stage), or None if it must be trained."""
     record = path / _RECORD
-    if (path / "model.json").is_file() and record.is_file():
-        return json.loads(record.read_text(encoding="utf-8"))
-    return None
+    if not ((path / "model.json").is_file() and record.is_file()):
+        return None
+    try:
+        return record_type.from_dict(json.loads(record.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # half-written by an older slimforge or edited: train it again
+
+
+def _save(out: Path, net: Any, config: dict[str, Any], record: Any) -> None:
+    from slimforge.runs.model_io import save_model
+
+    # The model is renamed into place whole; train.json last marks it finished for a resume.
+    save_model(net, config, out, overwrite=True)
+    atomic_write_json(out / _RECORD, record.to_dict())
 
 
 def _teacher(ctx: RunContext, supernet: Any) -> Any:
@@ -48,121 +67,160 @@ def _teacher(ctx: RunContext, supernet: Any) -> Any:
     return teacher
 
 
-def _train_chosen(ctx: RunContext, chosen: dict[str, Any], supernet: Any, teacher: Any) -> dict[str, Any]:
-    from slimforge.compress import DistillHook, accuracy, train_classifier
-    from slimforge.runs.model_io import save_model
+class RetrainStage(RunStage):
+    """Train every chosen architecture once (duplicates across devices share one model)."""
 
-    cfg = ctx.config.retrain
-    genome = tuple(chosen["genome"])
-    splits = ctx.splits
-    if cfg.mode == "finetune":
-        net = supernet.extract(genome).train()
-    else:
-        net = ctx.space.build(genome, num_classes=splits.num_classes)
-    hooks = [DistillHook(teacher, input_shape=ctx.input_shape)] if teacher is not None else []
-    start = time.perf_counter()
-    result = train_classifier(
-        net, splits.train, _train_config(ctx, cfg.epochs, cfg.lr), hooks=hooks,
-        progress=ctx.progress, desc=f"retrain {chosen['name']}",
-    )
-    seconds = time.perf_counter() - start
-    out = model_dir(ctx.run_dir, chosen["name"]) / "trained"
-    config = {
-        "builder": "space",
-        "space": ctx.config.space.name,
-        "space_options": dict(ctx.config.space.options),
-        "arch": chosen["arch"],
-        "kwargs": {"num_classes": splits.num_classes},
-        "input_shape": list(ctx.input_shape),
-    }
-    metrics = chosen.get("metrics", {})
-    estimated = metrics.get("accuracy", 100.0 - metrics["error"] if "error" in metrics else None)
-    test = splits.test if splits.test is not None else splits.val
-    record = {
-        "name": chosen["name"],
-        "arch": chosen["arch"],
-        "estimated_accuracy_pct": estimated,
-        "accuracy_pct": accuracy(net, test),
-        "val_accuracy_pct": accuracy(net, splits.val),
-        "accuracy_split": "test" if splits.test is not None else "val",
-        "mode": cfg.mode,
-        "distilled": teacher is not None,
-        "epochs": cfg.epochs,
-        "seconds": seconds,
-        "loss_per_epoch": list(result.loss_per_epoch),
-    }
-    _save(out, net, config, record, save_model)
-    return record
+    name = "retrain"
+    output = RetrainOutput
 
+    def inputs(self, config: RunConfig) -> tuple[str, ...]:
+        return ("select", "supernet")
 
-def _train_reference(ctx: RunContext, name: str, width: float) -> dict[str, Any]:
-    from slimforge.compress import accuracy, train_classifier
-    from slimforge.runs.model_io import build_model, save_model
+    def settings(self, config: RunConfig) -> dict[str, Any]:
+        retrain = {k: v for k, v in asdict(config.retrain).items() if not k.startswith("reference")}
+        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+                "space": asdict(config.space), "accuracy": asdict(config.accuracy), "retrain": retrain}
 
-    splits = ctx.splits
-    cfg = ctx.config.retrain
-    epochs = cfg.reference_epochs if cfg.reference_epochs is not None else ctx.config.supernet.epochs + cfg.epochs
-    label = f"ref-{name}-{width:g}"
-    config = {
-        "builder": "zoo",
-        "name": name,
-        "kwargs": {"num_classes": splits.num_classes, "width": width},
-        "input_shape": list(ctx.input_shape),
-    }
-    net = build_model(config)
-    start = time.perf_counter()
-    train_classifier(net, splits.train, _train_config(ctx, epochs, 0.05), progress=ctx.progress, desc=f"train {label}")
-    test = splits.test if splits.test is not None else splits.val
-    record = {
-        "name": label,
-        "model": name,
-        "width": width,
-        "accuracy_pct": accuracy(net, test),
-        "val_accuracy_pct": accuracy(net, splits.val),
-        "epochs": epochs,
-        "seconds": time.perf_counter() - start,
-    }
-    _save(model_dir(ctx.run_dir, label) / "trained", net, config, record, save_model)
-    return record
+    def artifacts(self, ctx: RunContext) -> list[Path]:
+        return sorted(ctx.path("models").glob("*/trained"))
 
-
-def _save(out: Any, net: Any, config: dict[str, Any], record: dict[str, Any], save_model: Any) -> None:
-    # The model is renamed into place whole; train.json last marks it finished for a resume.
-    save_model(net, config, out, overwrite=True)
-    (out / _RECORD).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-
-
-def run_retrain_stage(ctx: RunContext) -> dict[str, Any]:
-    """Train every chosen architecture once (duplicates across devices share one model) and the references."""
-    chosen = ctx.outputs("select")["chosen"]
-    cfg = ctx.config.retrain
-    supernet = teacher = None
-    models, seen = [], {}
-    for c in chosen:
-        if c["arch"] in seen:
-            seen[c["arch"]]["devices"].append(c["device"])
-            continue
-        out = model_dir(ctx.run_dir, c["name"]) / "trained"
-        record = _finished(out)
-        if record is None:
-            if cfg.mode == "finetune" and supernet is None and ctx.config.accuracy.source == "supernet":
-                from slimforge.supernet import load_supernet
-
-                supernet = load_supernet(ctx.path(ctx.outputs("supernet")["dir"]))[0]
-                teacher = _teacher(ctx, supernet) if cfg.distill else None
-            ctx.log(f"  retraining {c['name']} ({cfg.mode}, {cfg.epochs} epochs)")
-            record = _train_chosen(ctx, c, supernet, teacher)
-        entry = {**record, "dir": ctx.rel(out), "devices": [c["device"]]}
-        seen[c["arch"]] = entry
-        models.append(entry)
-    references = []
-    for name in cfg.reference:
-        for width in cfg.reference_widths:
-            out = model_dir(ctx.run_dir, f"ref-{name}-{width:g}") / "trained"
-            record = _finished(out)
+    def _run(self, ctx: RunContext) -> RetrainOutput:
+        cfg = ctx.config.retrain
+        supernet = teacher = None
+        models: list[TrainedModel] = []
+        devices: dict[str, list[str]] = {}
+        for c in ctx.output("select").chosen:
+            if c.arch in devices:
+                devices[c.arch].append(c.device)
+                continue
+            devices[c.arch] = [c.device]
+            out = model_dir(ctx.run_dir, c.name) / "trained"
+            record = _finished(out, TrainedModel)
             if record is None:
-                ctx.log(f"  training reference {name} width {width:g}")
-                record = _train_reference(ctx, name, width)
-            references.append({**record, "dir": ctx.rel(out)})
-    return {"models": models, "reference": references}
+                if cfg.mode == "finetune" and supernet is None and ctx.config.accuracy.source == "supernet":
+                    from slimforge.supernet import load_supernet
 
+                    supernet = load_supernet(ctx.path(ctx.output("supernet").dir))[0]
+                    teacher = _teacher(ctx, supernet) if cfg.distill else None
+                ctx.log(f"  retraining {c.name} ({cfg.mode}, {cfg.epochs} epochs)")
+                record = self._train(ctx, c, out, supernet, teacher)
+            models.append(record)
+        return RetrainOutput(tuple(
+            TrainedModel.from_dict({**m.to_dict(), "devices": devices[m.arch]}) for m in models
+        ))
+
+    def _train(self, ctx: RunContext, chosen: Any, out: Path, supernet: Any, teacher: Any) -> TrainedModel:
+        from slimforge.compress import DistillHook, accuracy, train_classifier
+
+        cfg = ctx.config.retrain
+        splits = ctx.splits
+        if cfg.mode == "finetune":
+            net = supernet.extract(tuple(chosen.genome)).train()
+        else:
+            net = ctx.space.build(tuple(chosen.genome), num_classes=splits.num_classes)
+        hooks = [DistillHook(teacher, input_shape=ctx.input_shape)] if teacher is not None else []
+        start = time.perf_counter()
+        result = train_classifier(
+            net, splits.train, _train_config(ctx.config, cfg.epochs, cfg.lr), hooks=hooks,
+            progress=ctx.progress, desc=f"retrain {chosen.name}",
+        )
+        config = {
+            "builder": "space",
+            "space": ctx.config.space.name,
+            "space_options": dict(ctx.config.space.options),
+            "arch": chosen.arch,
+            "kwargs": {"num_classes": splits.num_classes},
+            "input_shape": list(ctx.input_shape),
+        }
+        metrics = chosen.metrics
+        estimated = metrics.get("accuracy", 100.0 - metrics["error"] if "error" in metrics else None)
+        test = splits.test if splits.test is not None else splits.val
+        record = TrainedModel(
+            name=chosen.name,
+            arch=chosen.arch,
+            dir=ctx.rel(out),
+            devices=(chosen.device,),
+            estimated_accuracy_pct=estimated,
+            accuracy_pct=accuracy(net, test),
+            val_accuracy_pct=accuracy(net, splits.val),
+            accuracy_split="test" if splits.test is not None else "val",
+            mode=cfg.mode,
+            distilled=teacher is not None,
+            epochs=cfg.epochs,
+            seconds=time.perf_counter() - start,
+            loss_per_epoch=tuple(result.loss_per_epoch),
+        )
+        _save(out, net, config, record)
+        return record
+
+
+def reference_epochs(config: RunConfig) -> int:
+    """Epochs of the references: as set, else as many as the chosen models saw in all."""
+    cfg = config.retrain
+    return cfg.reference_epochs if cfg.reference_epochs is not None else config.supernet.epochs + cfg.epochs
+
+
+class ReferenceStage(RunStage):
+    """Train the hand-designed reference networks (``retrain.reference`` at ``reference_widths``)."""
+
+    name = "reference"
+    output = ReferenceOutput
+
+    def settings(self, config: RunConfig) -> dict[str, Any]:
+        cfg = config.retrain
+        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+                "reference": list(cfg.reference), "widths": list(cfg.reference_widths),
+                "epochs": reference_epochs(config), "batch_size": cfg.batch_size}
+
+    def check(self, config: RunConfig) -> None:
+        from slimforge.runs._preflight import at
+        from slimforge.zoo import MODELS
+
+        for i, name in enumerate(config.retrain.reference):
+            at(f"retrain.reference[{i}]", lambda n=name: MODELS.get(n))
+
+    def artifacts(self, ctx: RunContext) -> list[Path]:
+        return sorted(ctx.path("references").glob("*/trained"))
+
+    def _run(self, ctx: RunContext) -> ReferenceOutput:
+        models = []
+        for name in ctx.config.retrain.reference:
+            for width in ctx.config.retrain.reference_widths:
+                label = f"ref-{name}-{width:g}"
+                out = reference_dir(ctx.run_dir, label) / "trained"
+                record = _finished(out, ReferenceModel)
+                if record is None:
+                    ctx.log(f"  training reference {name} width {width:g}")
+                    record = self._train(ctx, name, width, label, out)
+                models.append(record)
+        return ReferenceOutput(tuple(models))
+
+    def _train(self, ctx: RunContext, name: str, width: float, label: str, out: Path) -> ReferenceModel:
+        from slimforge.compress import accuracy, train_classifier
+        from slimforge.runs.model_io import build_model
+
+        splits = ctx.splits
+        epochs = reference_epochs(ctx.config)
+        config = {
+            "builder": "zoo",
+            "name": name,
+            "kwargs": {"num_classes": splits.num_classes, "width": width},
+            "input_shape": list(ctx.input_shape),
+        }
+        net = build_model(config)
+        start = time.perf_counter()
+        train_classifier(net, splits.train, _train_config(ctx.config, epochs, 0.05), progress=ctx.progress,
+                         desc=f"train {label}")
+        test = splits.test if splits.test is not None else splits.val
+        record = ReferenceModel(
+            name=label,
+            model=name,
+            width=width,
+            dir=ctx.rel(out),
+            accuracy_pct=accuracy(net, test),
+            val_accuracy_pct=accuracy(net, splits.val),
+            epochs=epochs,
+            seconds=time.perf_counter() - start,
+        )
+        _save(out, net, config, record)
+        return record

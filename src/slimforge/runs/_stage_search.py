@@ -8,13 +8,20 @@ has its own store, so an interrupted search resumes without re-evaluating anythi
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
-from slimforge.runs._context import RunContext, StageError, write_json_atomic
-from slimforge.runs.config import ConfigError, DeviceConfig
-from slimforge.runs.layout import search_dir
+from slimforge.io import atomic_path, atomic_write_json
+from slimforge.runs._context import RunContext, StageError
+from slimforge.runs._outputs import SearchOutput
+from slimforge.runs._stage import RunStage
+from slimforge.runs.config import ConfigError, DeviceConfig, RunConfig
+from slimforge.runs.layout import search_dir, search_stage
 
-__all__ = ["ANALYTIC_METRICS", "make_device", "run_search_stage"]
+__all__ = ["ANALYTIC_METRICS", "SearchStage", "build_search_problem", "make_device"]
 
 #: metrics any candidate has without a device or an accuracy source: metric -> evaluator name.
 ANALYTIC_METRICS = {
@@ -46,7 +53,7 @@ def accuracy_evaluator(ctx: RunContext) -> Any:
         return make_evaluator("accuracy_table", ctx.space, path=source.partition(":")[2])
     from slimforge.runs.bench._cache import StoredEvaluator
 
-    supernet_dir = ctx.outputs("supernet")["dir"]
+    supernet_dir = ctx.output("supernet").dir
     inner = make_evaluator(
         "supernet_accuracy",
         ctx.space,
@@ -60,7 +67,8 @@ def accuracy_evaluator(ctx: RunContext) -> Any:
     )
     # The supernet's answer does not depend on the device: every device's search shares one store
     # of inherited-weight accuracies, so a second device evaluates only architectures not seen yet.
-    return StoredEvaluator(inner, ctx.path("search/accuracy.sqlite"))
+    # It is named by the supernet's fingerprint: a retrained supernet starts a new one.
+    return StoredEvaluator(inner, ctx.path(f"search/accuracy-{ctx.fingerprints['supernet']}.sqlite"))
 
 
 def cost_evaluator(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str]:
@@ -87,12 +95,20 @@ def cost_evaluator(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str]:
     return make_evaluator("lut_latency", ctx.space, path=str(lut_path)), f"lookup table {ctx.rel(lut_path)}"
 
 
+def _lut_path(ctx: RunContext, device: DeviceConfig) -> Path:
+    """Where the device's lookup table is cached: named by what it depends on, so searches reuse it."""
+    key = {"space": asdict(ctx.config.space), "device": asdict(device), "input": list(ctx.input_shape),
+           "classes": ctx.splits.num_classes, "seed": ctx.config.seed}
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return ctx.path(f"cache/lut-{device.name}-{digest}.csv")
+
+
 def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
-    """Build the device's latency lookup table once (``search/<device>/lut.csv``)."""
+    """Build the device's latency lookup table once (``cache/lut-<device>-<hash>.csv``)."""
     from slimforge.hardware.latency import LatencyProtocol
     from slimforge.hardware.lut import build_lut, calibrate_lut
 
-    path = search_dir(ctx.run_dir, device.name) / "lut.csv"
+    path = _lut_path(ctx, device)
     if path.is_file():
         return path
     ctx.log(f"  building the latency lookup table of {ctx.space.name} on {device.spec}")
@@ -125,10 +141,8 @@ def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
             ),
             seed=ctx.config.seed + 10_000,
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".lut.csv.partial")
-    table.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, suffix=".csv") as tmp:
+        table.save(tmp)
     return path
 
 
@@ -162,39 +176,89 @@ def build_search_problem(ctx: RunContext, device: DeviceConfig) -> tuple[Any, st
     return problem, accuracy_source, cost_source
 
 
-def run_search_stage(ctx: RunContext, device_name: str) -> dict[str, Any]:
+class SearchStage(RunStage):
     """Search the space against one device; resumes from the device's search store."""
-    from slimforge.runs.store import RunStore
-    from slimforge.search import minimize
 
-    device = ctx.config.device(device_name)
-    cfg = ctx.config.search
-    out = search_dir(ctx.run_dir, device.name)
-    problem, accuracy_source, cost_source = build_search_problem(ctx, device)
-    with RunStore(out / "store.sqlite") as store:
-        result = minimize(
-            problem,
-            cfg.algorithm,
-            budget=cfg.budget,
-            seed=ctx.config.seed,
-            settings=dict(cfg.settings),
-            store=store,
-            resume=True,
-            progress=ctx.progress,
+    name = "search"
+    output = SearchOutput
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+    @property
+    def key(self) -> str:
+        return search_stage(self.device)
+
+    def inputs(self, config: RunConfig) -> tuple[str, ...]:
+        return ("supernet",)
+
+    def settings(self, config: RunConfig) -> dict[str, Any]:
+        return {
+            "data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+            "space": asdict(config.space), "accuracy": asdict(config.accuracy),
+            "device": asdict(config.device(self.device)), "search": asdict(config.search),
+        }
+
+    def check(self, config: RunConfig) -> None:
+        from slimforge.hardware.lut import split_layerwise
+        from slimforge.runs._preflight import at, search_metrics
+        from slimforge.search import make_evaluator
+        from slimforge.search.algorithms import make_algorithm
+        from slimforge.spaces import get_space
+
+        space = get_space(config.space.name, **config.space.options)
+        at("search.algorithm", lambda: make_algorithm(config.search.algorithm, space, seed=0, **config.search.settings))
+        metrics = search_metrics(config)
+        source = config.accuracy.source
+        if source.startswith("table:"):
+            at("accuracy.source", lambda: make_evaluator("accuracy_table", space, path=source.partition(":")[2]))
+        i, d = next((i, d) for i, d in enumerate(config.devices) if d.name == self.device)
+        key = f"devices[{i}] ({d.name})"
+        device = at(f"{key}.spec", lambda: make_device(d))
+        at(f"{key}.spec", device.describe)  # a remote agent is reached now, before any training
+        if d.cost == "lut":
+            if "energy_mj" in metrics:
+                raise ConfigError(f"{key}.cost lut gives latency only, but the search wants energy_mj; use cost measure")
+            at(f"{key}.cost", lambda: split_layerwise(space, getattr(space, "input_shape", (1, 3, 32, 32))))
+        if d.cost == "table" and getattr(getattr(device, "table", None), "space", space.name) != space.name:
+            raise ConfigError(f"{key}.spec: the table is for space {device.table.space!r}, the run searches {space.name!r}")
+
+    def artifacts(self, ctx: RunContext) -> list[Path]:
+        return [search_dir(ctx.run_dir, self.device)]
+
+    def _run(self, ctx: RunContext) -> SearchOutput:
+        from slimforge.runs.store import RunStore
+        from slimforge.search import minimize
+
+        device = ctx.config.device(self.device)
+        cfg = ctx.config.search
+        out = search_dir(ctx.run_dir, device.name)
+        problem, accuracy_source, cost_source = build_search_problem(ctx, device)
+        with RunStore(out / "store.sqlite") as store:
+            result = minimize(
+                problem,
+                cfg.algorithm,
+                budget=cfg.budget,
+                seed=ctx.config.seed,
+                settings=dict(cfg.settings),
+                store=store,
+                resume=True,
+                progress=ctx.progress,
+            )
+        if result.num_evaluations == 0:
+            raise StageError(f"the search on {device.name!r} evaluated nothing")
+        atomic_write_json(out / "result.json", result.to_dict())
+        ctx.log(f"  {device.name}: {result.message}")
+        return SearchOutput(
+            device=device.name,
+            spec=device.spec,
+            dir=ctx.rel(out),
+            result=ctx.rel(out / "result.json"),
+            objectives=tuple(result.objectives),
+            constraints=tuple(result.constraints),
+            evaluations=result.num_evaluations,
+            front=len(result.front),
+            accuracy_source=accuracy_source,
+            cost_source=cost_source,
+            message=result.message,
         )
-    if result.num_evaluations == 0:
-        raise StageError(f"the search on {device.name!r} evaluated nothing")
-    write_json_atomic(out / "result.json", result.to_dict())
-    ctx.log(f"  {device.name}: {result.message}")
-    return {
-        "device": device.name,
-        "spec": device.spec,
-        "dir": ctx.rel(out),
-        "result": ctx.rel(out / "result.json"),
-        "objectives": list(result.objectives),
-        "constraints": list(result.constraints),
-        "evaluations": result.num_evaluations,
-        "front": len(result.front),
-        "accuracy_source": accuracy_source,
-        "cost_source": cost_source,
-    }

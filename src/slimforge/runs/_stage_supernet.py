@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from slimforge.runs._context import RunContext
+from slimforge.runs._outputs import SupernetOutput
+from slimforge.runs._stage import RunStage
+from slimforge.runs.config import RunConfig
 
-__all__ = ["run_supernet_stage", "supernet_train_config"]
+__all__ = ["SupernetStage", "supernet_train_config"]
 
 
-def supernet_train_config(ctx: RunContext) -> Any:
+def supernet_train_config(config: RunConfig) -> Any:
     """The :class:`slimforge.supernet.TrainConfig` the run's supernet is trained with.
 
     The validation images are held out of weight training, so the search's inherited-weight
@@ -17,70 +21,69 @@ def supernet_train_config(ctx: RunContext) -> Any:
     """
     from slimforge.supernet import TrainConfig
 
-    cfg = ctx.config
     return TrainConfig(
-        data=cfg.data,
-        epochs=cfg.supernet.epochs,
-        space=cfg.space.name,
-        space_kwargs=dict(cfg.space.options),
-        method=cfg.supernet.method,
-        method_options=dict(cfg.supernet.options),
-        batch_size=cfg.supernet.batch_size,
-        lr=cfg.supernet.lr,
-        val_fraction=cfg.val_fraction,
+        data=config.data,
+        epochs=config.supernet.epochs,
+        space=config.space.name,
+        space_kwargs=dict(config.space.options),
+        method=config.supernet.method,
+        method_options=dict(config.supernet.options),
+        batch_size=config.supernet.batch_size,
+        lr=config.supernet.lr,
+        val_fraction=config.val_fraction,
         hold_out_val=True,
-        seed=cfg.seed,
+        seed=config.seed,
     )
 
 
-def run_supernet_stage(ctx: RunContext) -> dict[str, Any]:
-    """Train (or resume training) the supernet into ``RUN_DIR/supernet``."""
-    from slimforge.supernet import train_supernet
+class SupernetStage(RunStage):
+    """Train (or resume training) the supernet into ``RUN_DIR/supernet``; skipped for a table source."""
 
-    if ctx.config.accuracy.source != "supernet":
-        return {"skipped": f"accuracy comes from {ctx.config.accuracy.source}", "dir": None}
-    out = ctx.path("supernet")
-    bar = _progress_bar(ctx)
-    try:
-        result = train_supernet(
-            supernet_train_config(ctx),
-            out,
-            device=ctx.config.supernet.device,
-            resume=True,
-            progress=bar.update if bar is not None else None,
-            splits=ctx.splits,
-        )
-    finally:
-        if bar is not None:
+    name = "supernet"
+    output = SupernetOutput
+
+    def settings(self, config: RunConfig) -> dict[str, Any]:
+        if config.accuracy.source != "supernet":
+            return {"skipped": config.accuracy.source}
+        return {"train": supernet_train_config(config).to_dict()}
+
+    def check(self, config: RunConfig) -> None:
+        from slimforge.runs._preflight import at
+        from slimforge.supernet import TRAINERS
+
+        at("supernet.method", lambda: TRAINERS.get(config.supernet.method).resolve_options(dict(config.supernet.options)))
+
+    def artifacts(self, ctx: RunContext) -> list[Path]:
+        return [ctx.path("supernet")]
+
+    def _run(self, ctx: RunContext) -> SupernetOutput:
+        from slimforge.io import progress_bar
+        from slimforge.supernet import train_supernet
+
+        cfg = ctx.config
+        if cfg.accuracy.source != "supernet":
+            return SupernetOutput(None, cfg.supernet.method, cfg.supernet.epochs,
+                                  skipped=f"accuracy comes from {cfg.accuracy.source}")
+        out = ctx.path("supernet")
+        bar = progress_bar(desc=f"supernet {cfg.supernet.method}", unit="step", enabled=ctx.progress)
+
+        def update(p: Any) -> None:
+            bar.total = p.total_steps
+            bar.update(p.step - bar.n)
+            bar.set_postfix(epoch=f"{p.epoch}/{p.epochs}", loss=f"{p.loss:.3f}", img_s=f"{p.images_per_s:.0f}")
+
+        try:
+            result = train_supernet(
+                supernet_train_config(cfg), out, device=cfg.supernet.device, resume=True,
+                progress=update, splits=ctx.splits,
+            )
+        finally:
             bar.close()
-    return {
-        "dir": ctx.rel(out),
-        "method": ctx.config.supernet.method,
-        "epochs": ctx.config.supernet.epochs,
-        "seconds": float(result.wall_time_s),
-        "images_per_s": float(result.images_per_s),
-        "final_loss": float(result.final_loss),
-        "val_accuracy_pct": None,
-    }
-
-
-class _Bar:
-    """A tqdm bar fed by :func:`train_supernet`'s per-step progress callback."""
-
-    def __init__(self, desc: str) -> None:
-        from tqdm import tqdm
-
-        self._bar = tqdm(desc=desc, unit="step", leave=False)
-
-    def update(self, p: Any) -> None:
-        if self._bar.total != p.total_steps:
-            self._bar.total = p.total_steps
-        self._bar.n = p.step
-        self._bar.set_postfix(epoch=f"{p.epoch}/{p.epochs}", loss=f"{p.loss:.3f}", img_s=f"{p.images_per_s:.0f}")
-
-    def close(self) -> None:
-        self._bar.close()
-
-
-def _progress_bar(ctx: RunContext) -> _Bar | None:
-    return _Bar(f"supernet {ctx.config.supernet.method}") if ctx.progress else None
+        return SupernetOutput(
+            dir=ctx.rel(out),
+            method=cfg.supernet.method,
+            epochs=cfg.supernet.epochs,
+            seconds=float(result.wall_time_s),
+            images_per_s=float(result.images_per_s),
+            final_loss=float(result.final_loss),
+        )

@@ -152,6 +152,11 @@ class CompressConfig:
     bit-widths) searched under ``budget`` (e.g. ``macs=0.5``, ``latency_ms=2``, ``bits=4``) with
     ``search_budget`` evaluated policies; null skips it. ``recipe`` then runs on the result
     (``none`` skips it).
+
+    ``gate``: every recipe stage that changes the exported graph is timed against its input on the
+    model's device and dropped when slower by more than ``gate_tolerance`` (``latency``, the
+    default; pruning first picks its channel rounding by measurement), kept when slower but
+    smaller (``size``), or not timed (``none``).
     """
 
     recipe: str = "quantize:int8"
@@ -161,6 +166,8 @@ class CompressConfig:
     auto: str | None = field(default=None, metadata=_choices("prune", "bits"))
     budget: str | None = None
     search_budget: int = 40
+    gate: str = field(default="latency", metadata=_choices("latency", "size", "none"))
+    gate_tolerance: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -173,19 +180,32 @@ class ExportConfig:
 
 @dataclass(frozen=True)
 class MeasureConfig:
-    """Re-measuring the exported models (and the references) on every device."""
+    """Re-measuring the exported models (and the references) on every device.
+
+    Every file of a device is measured in ``rounds`` interleaved rounds (``time_cap_s`` of timed
+    runs per file in all); a deployed model more than ``tolerance`` slower than its own FP32 export
+    is reported as a regression in the summary and the report.
+    """
 
     threads: int = 1
     time_cap_s: float = 3.0
+    rounds: int = 5
+    tolerance: float = 0.10
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """One design run: data, space, supernet, devices, search, selection, retraining, compression."""
+    """One design run: data, space, supernet, devices, search, selection, retraining, compression.
+
+    ``threads``: PyTorch (and ONNX Runtime accuracy-evaluation) threads for training and
+    evaluation; null picks the fastest on this machine at start (the run says what it chose).
+    Latency is measured with each device's own ``threads``.
+    """
 
     data: str = "digits"
     seed: int = 0
     val_fraction: float = 0.1
+    threads: int | None = None
     space: SpaceConfig = field(default_factory=SpaceConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
@@ -219,20 +239,18 @@ class RunConfig:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML config file."""
-    import yaml
+    """Read and validate a YAML config file (UTF-8, no aliases)."""
+    from slimforge.io import YamlError, load_yaml
 
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}; give a readable YAML file") from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        at = f" at line {where.line + 1}" if where is not None else ""
-        raise ConfigError(f"config {path} is not valid YAML{at}: {getattr(exc, 'problem', exc)}") from None
+        data = load_yaml(raw, source=f"config {path}")
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, Mapping):
@@ -330,6 +348,7 @@ def _check_semantics(config: RunConfig) -> None:
         "compress.calibration_images": (config.compress.calibration_images, 1),
         "accuracy.bn_images": (config.accuracy.bn_images, 0),
         "measure.threads": (config.measure.threads, 1),
+        "measure.rounds": (config.measure.rounds, 1),
     }
     for key, (value, lowest) in positive.items():
         if value < lowest:
@@ -341,6 +360,12 @@ def _check_semantics(config: RunConfig) -> None:
     ):
         if not value > 0:
             raise ConfigError(f"{key} must be > 0, got {value!r}")
+    if config.threads is not None and config.threads < 1:
+        raise ConfigError(f"threads must be >= 1 or null (the fastest on this machine), got {config.threads!r}")
+    for key, value in (("compress.gate_tolerance", config.compress.gate_tolerance),
+                       ("measure.tolerance", config.measure.tolerance)):
+        if not 0 <= value < 1:
+            raise ConfigError(f"{key} must be in [0, 1) (0.05 is 5%), got {value!r}")
     if not 0 < config.val_fraction < 1:
         raise ConfigError(f"val_fraction must lie strictly between 0 and 1, got {config.val_fraction!r}")
     if config.accuracy.eval_images is not None and config.accuracy.eval_images < 1:

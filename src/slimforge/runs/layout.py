@@ -42,25 +42,14 @@ __all__ = [
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "REPORT_FILE",
-    "STAGES",
     "STORE_FILE",
     "model_dir",
+    "reference_dir",
     "search_dir",
     "search_stage",
 ]
 
-#: version of the run-directory layout; a run directory of another version is refused.
-FORMAT_VERSION = 1
-CONFIG_FILE = "config.yaml"
-STORE_FILE = "store.sqlite"
-REPORT_FILE = "report.html"
-#: stage names in the order they run ("search" stands for one "search:<device>" per device).
-STAGES = ("supernet", "search", "select", "retrain", "compress", "export", "measure", "report")
-
-
-def search_stage(device: str) -> str:
-    """The stage name of the search against ``device`` (a device name from the config)."""
-    return f"search:{device}"
+from slimforge.io import CONFIG_FILE, FORMAT_VERSION, REPORT_FILE, STORE_FILE, search_stage
 
 
 def search_dir(run_dir: str | Path, device: str) -> Path:
@@ -71,3 +60,8 @@ def search_dir(run_dir: str | Path, device: str) -> Path:
 def model_dir(run_dir: str | Path, name: str) -> Path:
     """The directory of a chosen model (its trained, compressed and exported forms)."""
     return Path(run_dir) / "models" / name
+
+
+def reference_dir(run_dir: str | Path, name: str) -> Path:
+    """The directory of a reference network (its trained form and exports)."""
+    return Path(run_dir) / "references" / name

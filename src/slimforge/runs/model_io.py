@@ -83,6 +83,9 @@ def _build_space(config: Mapping[str, Any]) -> nn.Module:
 BUILDERS: Registry[Callable[[Mapping[str, Any]], nn.Module]] = Registry("model builder")
 BUILDERS.register("zoo", _build_zoo)
 BUILDERS.register("space", _build_space)
+# Compressed models (pruned, factorised, quantized layers) rebuild from their recorded structure;
+# listed here, lazily, so that any command that loads a model reads them without importing compress.
+BUILDERS.register("compressed", "slimforge.compress._structure:build_compressed")
 
 
 def _check_config(config: Any, where: str) -> dict[str, Any]:

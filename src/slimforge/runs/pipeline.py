@@ -1,10 +1,11 @@
-"""One design run: supernet → search (per device) → select → retrain → compress → export → measure → report.
+"""One design run: supernet → search (per device) → select → retrain → reference → compress → export → measure → report.
 
-:func:`run_pipeline` checks the whole config first (names, devices reachable, data readable), then
-runs each stage not yet done, recording its status and outputs in the run store. Re-running the
-same command after a crash (even ``kill -9``) resumes at the first unfinished stage: finished
-stages are skipped, the supernet resumes from its last epoch checkpoint, a search replays its
-stored evaluations without re-running them, and finished models are not trained again.
+:func:`run_pipeline` takes the run directory's lock (one process per directory), checks the whole
+config (names, devices reachable, data readable: every stage's own checks), then walks the stage
+plan. A stage whose fingerprint (its settings and its inputs' fingerprints) matches a finished
+record is reused; one that was interrupted (``kill -9``, a crash) resumes; one whose settings
+changed re-runs from nothing, and so does everything downstream of it. Changing
+``retrain.epochs`` therefore retrains and recompresses but keeps the supernet and the searches.
 
 >>> from slimforge.runs import load_config, run_pipeline
 >>> result = run_pipeline(load_config("design.yaml"), "runs/design")      # doctest: +SKIP
@@ -13,6 +14,9 @@ stored evaluations without re-running them, and finished models are not trained 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,37 +25,55 @@ from typing import Any
 from slimforge import __version__
 from slimforge.errors import SlimforgeError
 from slimforge.registry import Registry
+from slimforge.report import RunSummary
 from slimforge.runs._context import RunContext, StageError
 from slimforge.runs._preflight import preflight
-from slimforge.runs._summary import RunSummary, summarize
+from slimforge.runs._stage import RunStage, fingerprint
 from slimforge.runs.config import ConfigError, RunConfig, dump_config
-from slimforge.runs.layout import CONFIG_FILE, FORMAT_VERSION, STORE_FILE, search_stage
+from slimforge.runs.layout import CONFIG_FILE, FORMAT_VERSION, STORE_FILE
 from slimforge.runs.store import RunStore
 
-__all__ = ["STAGE_RUNNERS", "RunResult", "open_run", "run_pipeline", "stage_plan"]
+__all__ = ["RUN_STAGES", "PlannedStage", "RunResult", "check_run", "open_run", "run_pipeline", "stage_plan"]
 
-StageRunner = Callable[..., dict]
+#: stage name -> stage class, in run order ("search" is instantiated once per device).
+RUN_STAGES: Registry[type[RunStage]] = Registry("run stage")
+RUN_STAGES.register("supernet", "slimforge.runs._stage_supernet:SupernetStage")
+RUN_STAGES.register("search", "slimforge.runs._stage_search:SearchStage")
+RUN_STAGES.register("select", "slimforge.runs._stage_select:SelectStage")
+RUN_STAGES.register("retrain", "slimforge.runs._stage_retrain:RetrainStage")
+RUN_STAGES.register("reference", "slimforge.runs._stage_retrain:ReferenceStage")
+RUN_STAGES.register("compress", "slimforge.runs._stage_compress:CompressStage")
+RUN_STAGES.register("export", "slimforge.runs._stage_export:ExportStage")
+RUN_STAGES.register("measure", "slimforge.runs._stage_measure:MeasureStage")
+RUN_STAGES.register("report", "slimforge.runs._stage_report:ReportStage")
+#: the order stages run in.
+STAGE_ORDER = ("supernet", "search", "select", "retrain", "reference", "compress", "export", "measure", "report")
 
-#: stage name -> function(ctx[, device]) -> outputs; "search" runs once per device.
-STAGE_RUNNERS: Registry[StageRunner] = Registry("run stage")
-STAGE_RUNNERS.register("supernet", "slimforge.runs._stage_supernet:run_supernet_stage")
-STAGE_RUNNERS.register("search", "slimforge.runs._stage_search:run_search_stage")
-STAGE_RUNNERS.register("select", "slimforge.runs._stage_select:run_select_stage")
-STAGE_RUNNERS.register("retrain", "slimforge.runs._stage_retrain:run_retrain_stage")
-STAGE_RUNNERS.register("compress", "slimforge.runs._stage_deploy:run_compress_stage")
-STAGE_RUNNERS.register("export", "slimforge.runs._stage_deploy:run_export_stage")
-STAGE_RUNNERS.register("measure", "slimforge.runs._stage_deploy:run_measure_stage")
-STAGE_RUNNERS.register("report", "slimforge.runs._stage_report:run_report_stage")
+
+@dataclass(frozen=True)
+class PlannedStage:
+    """A stage of the plan with its fingerprint and what the run store says about it.
+
+    ``action`` is ``reuse`` (finished with these settings), ``resume`` (interrupted with these
+    settings), ``rerun`` (finished or started with other settings: its files are removed first)
+    or ``run`` (never started).
+    """
+
+    stage: RunStage
+    fingerprint: str
+    action: str
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """What a run did: where it is, each stage's status, and the one-screen summary."""
+    """What a run did: where it is, each stage's status, what was reused, and the summary."""
 
     run_dir: str
     stages: dict[str, str]
     resumed: tuple[str, ...]
     summary: RunSummary
+    threads: str = ""
+    rerun: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -59,49 +81,119 @@ class RunResult:
             "run_dir": self.run_dir,
             "stages": dict(self.stages),
             "resumed": list(self.resumed),
+            "rerun": list(self.rerun),
+            "threads": self.threads,
             "summary": self.summary.to_dict(),
+            "regressions": list(self.summary.regressions),
         }
 
 
-def stage_plan(config: RunConfig) -> list[tuple[str, Callable[[RunContext], dict]]]:
-    """The stages of a run in order, as (stage name, runner) pairs."""
-    plan: list[tuple[str, Callable[[RunContext], dict]]] = [("supernet", STAGE_RUNNERS.get("supernet"))]
-    search = STAGE_RUNNERS.get("search")
-    for device in config.devices:
-        plan.append((search_stage(device.name), lambda ctx, _d=device.name: search(ctx, _d)))
-    for name in ("select", "retrain", "compress", "export", "measure", "report"):
-        plan.append((name, STAGE_RUNNERS.get(name)))
+def stage_plan(config: RunConfig) -> list[RunStage]:
+    """The stages of a run in order (one search per device)."""
+    plan: list[RunStage] = []
+    for name in STAGE_ORDER:
+        cls = RUN_STAGES.get(name)
+        if name == "search":
+            plan += [cls(d.name) for d in config.devices]  # type: ignore[call-arg]
+        elif name == "report":
+            plan.append(cls(tuple(s.key for s in plan)))  # type: ignore[call-arg]
+        else:
+            plan.append(cls())
     return plan
 
 
+def _fingerprints(config: RunConfig, plan: list[RunStage]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for stage in plan:
+        out[stage.key] = fingerprint(stage.key, stage.settings(config), {k: out[k] for k in stage.inputs(config)})
+    return out
+
+
+def _action(record: Any, fp: str) -> str:
+    if record is None:
+        return "run"
+    if record.fingerprint != fp:
+        return "rerun"
+    return "reuse" if record.status == "done" else "resume"
+
+
+def check_run(config: RunConfig, run_dir: str | os.PathLike | None = None) -> list[PlannedStage]:
+    """Validate everything the run validates before training, and say what each stage would do.
+
+    Nothing is written. With ``run_dir`` an existing run there is compared stage by stage.
+    """
+    plan = stage_plan(config)
+    preflight(config, plan)
+    fps = _fingerprints(config, plan)
+    records: dict[str, Any] = {}
+    store_path = Path(run_dir) / STORE_FILE if run_dir is not None else None
+    if store_path is not None and store_path.is_file():
+        with RunStore(store_path, create=False) as store:
+            _check_format(store, Path(run_dir))  # type: ignore[arg-type]
+            records = {r.name: r for r in store.stages()}
+    planned, dirty = [], False
+    for stage in plan:
+        action = _action(records.get(stage.key), fps[stage.key])
+        if dirty and action == "reuse":
+            action = "rerun"  # cannot happen with honest fingerprints; kept as a guard
+        dirty = dirty or action in ("rerun", "run")
+        planned.append(PlannedStage(stage, fps[stage.key], action))
+    return planned
+
+
 def open_run(config: RunConfig, run_dir: str | os.PathLike) -> RunStore:
-    """Create the run directory, or open it to resume; a different config or version is refused."""
+    """Create the run directory atomically, or open it to resume; another format is refused.
+
+    A new run directory is built beside its final place (config, store) and renamed into place,
+    so a crash never leaves a half-made directory that refuses to resume.
+    """
     run_dir = Path(run_dir)
-    store_path = run_dir / STORE_FILE
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"run directory {run_dir} is a file; give a directory")
-    if store_path.exists():
-        store = RunStore(store_path, create=False)
-        try:
-            _check_resumable(store, config, run_dir)
-        except BaseException:
-            store.close()
-            raise
-        return store
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise ConfigError(
-            f"{run_dir} exists and is not a slimforge run directory (no {STORE_FILE}); give a new directory"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / f".{CONFIG_FILE}.partial"
-    tmp.write_text(dump_config(config), encoding="utf-8")
-    tmp.replace(run_dir / CONFIG_FILE)
-    store = RunStore(store_path)
-    store.set_meta("run", {"format_version": FORMAT_VERSION, "slimforge": __version__, "config": config.to_dict()})
+    if not (run_dir / STORE_FILE).exists():
+        _create(config, run_dir)
+    store = RunStore(run_dir / STORE_FILE, create=False)
+    try:
+        _check_format(store, run_dir)
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
-def _check_resumable(store: RunStore, config: RunConfig, run_dir: Path) -> None:
+def _create(config: RunConfig, run_dir: Path) -> None:
+    from slimforge.io import LOCK_FILE
+
+    if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
+        raise ConfigError(
+            f"{run_dir} exists and is not a slimforge run directory (no {STORE_FILE}); give a new directory"
+        )
+    parent = run_dir.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".new", dir=parent))
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create run directory {run_dir}: {exc.strerror or exc}; choose a writable --out"
+        ) from None
+    try:
+        (tmp / CONFIG_FILE).write_text(dump_config(config), encoding="utf-8")
+        with RunStore(tmp / STORE_FILE) as store:
+            store.set_meta("run", {"format_version": FORMAT_VERSION, "slimforge": __version__,
+                                   "config": config.to_dict()})
+        os.chmod(tmp, 0o755)
+        try:
+            os.rename(tmp, run_dir)  # replaces an empty directory; fails if another run made it first
+        except OSError:
+            if not (run_dir / STORE_FILE).exists():
+                raise
+    except OSError as exc:
+        raise ConfigError(f"cannot create run directory {run_dir}: {exc.strerror or exc}; choose a writable --out") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_format(store: RunStore, run_dir: Path) -> None:
     meta = store.get_meta("run")
     if not isinstance(meta, dict) or "format_version" not in meta:
         raise ConfigError(f"{run_dir} holds a run store but no run record; give a new run directory")
@@ -111,15 +203,6 @@ def _check_resumable(store: RunStore, config: RunConfig, run_dir: Path) -> None:
             f"{meta['format_version']}; this slimforge ({__version__}) reads format {FORMAT_VERSION}: "
             "re-run it into a new directory"
         )
-    saved = meta.get("config", {})
-    mine = config.to_dict()
-    diffs = _differences(saved, mine)
-    if diffs:
-        shown = "; ".join(diffs[:4]) + (f"; and {len(diffs) - 4} more" if len(diffs) > 4 else "")
-        raise ConfigError(
-            f"{run_dir} holds a run with other settings ({shown} [saved vs given]); "
-            "resume it with the same config or give a new run directory"
-        )
 
 
 def _differences(a: Any, b: Any, path: str = "") -> list[str]:
@@ -128,7 +211,38 @@ def _differences(a: Any, b: Any, path: str = "") -> list[str]:
         for key in list(a) + [k for k in b if k not in a]:
             out += _differences(a.get(key), b.get(key), f"{path}.{key}" if path else key)
         return out
-    return [] if a == b else [f"{path}: {a!r} vs {b!r}"]
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
+def _record_config(store: RunStore, config: RunConfig, run_dir: Path, log: Callable[[str], None]) -> None:
+    """Make the store's run record and ``config.yaml`` say the config this run uses (atomically)."""
+    from slimforge.io import atomic_write_text
+
+    mine = config.to_dict()
+    changed: list[str] = []
+
+    def update(meta: Any) -> Any:
+        changed.extend(_differences(meta.get("config", {}), mine))
+        return {**meta, "config": mine, "slimforge": __version__}
+
+    store.update_meta("run", update)
+    if changed:
+        shown = "; ".join(changed[:4]) + (f"; and {len(changed) - 4} more" if len(changed) > 4 else "")
+        log(f"settings changed since the last run: {shown}")
+    atomic_write_text(run_dir / CONFIG_FILE, dump_config(config))
+
+
+def _choose_threads(config: RunConfig, threads: int | None) -> tuple[int, str]:
+    import torch
+
+    from slimforge.hardware.threads import fastest_torch_threads
+
+    wanted = threads if threads is not None else config.threads
+    if wanted is not None:
+        torch.set_num_threads(wanted)
+        return wanted, f"{wanted} thread{'s' if wanted != 1 else ''} (as given)"
+    choice = fastest_torch_threads()
+    return choice.threads, choice.describe()
 
 
 def run_pipeline(
@@ -138,49 +252,100 @@ def run_pipeline(
     progress: bool = True,
     log: Callable[[str], None] | None = None,
     stop_after: str | None = None,
+    threads: int | None = None,
+    wait: bool = False,
 ) -> RunResult:
-    """Run (or resume) every unfinished stage of ``config`` in ``run_dir``.
+    """Run (or resume, or update) every stage of ``config`` in ``run_dir``.
 
     Args:
         config: the validated config.
-        run_dir: the run directory; created on first use, resumed afterwards.
-        progress: progress bars on stderr.
+        run_dir: the run directory; created on first use, resumed or updated afterwards.
+        progress: progress on stderr (bars on a terminal, a plain line every ~10 s otherwise).
         log: where one-line stage messages go (stderr by default).
         stop_after: stop once this stage (e.g. ``"search:cpu"`` or ``"select"``) is done.
+        threads: PyTorch threads (overrides ``config.threads``; None there picks the fastest).
+        wait: wait for another process holding the run directory instead of failing.
     """
+    from slimforge.io import DirectoryLock
+
     plan = stage_plan(config)
-    names = [name for name, _ in plan]
-    if stop_after is not None and stop_after not in names:
-        raise ConfigError(f"unknown stage {stop_after!r} for --stop-after (stages: {', '.join(names)})")
-    preflight(config)
-    store = open_run(config, run_dir)
-    resumed: list[str] = []
+    keys = [s.key for s in plan]
+    if stop_after is not None and stop_after not in keys:
+        raise ConfigError(f"unknown stage {stop_after!r} for --stop-after (stages: {', '.join(keys)})")
+    preflight(config, plan)
+    run_dir = Path(run_dir)
+    say = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    if not (run_dir / STORE_FILE).exists():
+        _create(config, run_dir)
+    with DirectoryLock(run_dir, wait=wait, what="run directory"):
+        store = open_run(config, run_dir)
+        try:
+            return _walk(config, run_dir, store, plan, progress, say, stop_after, threads)
+        finally:
+            store.close()
+
+
+def _walk(
+    config: RunConfig,
+    run_dir: Path,
+    store: RunStore,
+    plan: list[RunStage],
+    progress: bool,
+    say: Callable[[str], None],
+    stop_after: str | None,
+    threads: int | None,
+) -> RunResult:
+    from slimforge.report import SUMMARY_META_KEY
+
+    _record_config(store, config, run_dir, say)
+    ctx = RunContext(config, run_dir, store, progress=progress, log=say)
+    ctx.fingerprints = _fingerprints(config, plan)
+    ctx.threads, thread_note = _choose_threads(config, threads)
+    say(f"training with {thread_note}")
+    keys = {s.key for s in plan}
+    for record in store.stages():
+        if record.name not in keys:  # a stage the config no longer has (a removed device)
+            store.delete_stage(record.name)
+    resumed, rerun = [], []
+    for k, stage in enumerate(plan, start=1):
+        fp = ctx.fingerprints[stage.key]
+        record = store.get_stage(stage.key)
+        action = _action(record, fp)
+        if action == "reuse":
+            try:
+                ctx.results[stage.key] = stage.output.from_dict(record.outputs)
+                resumed.append(stage.key)
+            except (SlimforgeError, TypeError, ValueError, KeyError):
+                action = "rerun"  # outputs of an older slimforge: do the stage again
+        if action != "reuse":
+            note = {"run": "", "resume": " (resuming: it was interrupted)",
+                    "rerun": " (again: its settings or inputs changed)"}[action]
+            say(f"[{k}/{len(plan)}] {stage.key}{note}")
+            if action == "rerun":
+                stage.clean(ctx)
+                rerun.append(stage.key)
+            _run_stage(ctx, stage, fp, run_dir)
+        ctx.save_summary()
+        if stage.key == stop_after:
+            break
+    stages = {s.name: s.status for s in store.stages()}
+    summary = RunSummary.from_dict(store.get_meta(SUMMARY_META_KEY))
+    return RunResult(str(run_dir), {s.key: stages.get(s.key, "pending") for s in plan}, tuple(resumed),
+                     summary, thread_note, tuple(rerun))
+
+
+def _run_stage(ctx: RunContext, stage: RunStage, fp: str, run_dir: Path) -> None:
+    ctx.store.set_stage(stage.key, "running", {}, fingerprint=fp)
     try:
-        ctx = RunContext(config, Path(run_dir), store, progress=progress, log=log)
-        for k, (name, runner) in enumerate(plan, start=1):
-            record = store.get_stage(name)
-            if record is not None and record.status == "done":
-                resumed.append(name)
-            else:
-                again = " (again)" if record is not None else ""
-                ctx.log(f"[{k}/{len(plan)}] {name}{again}")
-                store.set_stage(name, "running", {})
-                try:
-                    outputs = runner(ctx)
-                except Exception as exc:
-                    store.set_stage(name, "failed", {"error": f"{type(exc).__name__}: {exc}"})
-                    if isinstance(exc, OSError) and not isinstance(exc, SlimforgeError):
-                        # disk full, permissions: the store stays consistent; say what to fix
-                        raise StageError(
-                            f"stage {name} could not write its files: {exc}; free space or fix "
-                            f"permissions under {run_dir}, then run the same command again to resume"
-                        ) from exc
-                    raise
-                store.set_stage(name, "done", outputs)
-            if name == stop_after:
-                break
-        stages = {s.name: s.status for s in store.stages()}
-        summary = summarize(ctx)
-    finally:
-        store.close()
-    return RunResult(str(run_dir), {n: stages.get(n, "pending") for n in names}, tuple(resumed), summary)
+        output = stage.run(ctx)
+    except Exception as exc:
+        ctx.store.set_stage(stage.key, "failed", {"error": f"{type(exc).__name__}: {exc}"}, fingerprint=fp)
+        if isinstance(exc, OSError) and not isinstance(exc, SlimforgeError):
+            # disk full, permissions: the store stays consistent; say what to fix
+            raise StageError(
+                f"stage {stage.key} could not write its files: {exc}; free space or fix "
+                f"permissions under {run_dir}, then run the same command again to resume"
+            ) from exc
+        raise
+    ctx.store.set_stage(stage.key, "done", output.to_dict(), fingerprint=fp)
+    ctx.results[stage.key] = output

@@ -15,7 +15,10 @@ from torch import nn
 
 from slimforge.registry import Registry
 
-__all__ = ["MODELS", "create_model", "list_models"]
+__all__ = ["MODELS", "create_model", "default_input_shape", "list_models"]
+
+#: zoo models built for 32x32 inputs (CIFAR strides); the others take ImageNet's 224x224.
+_CIFAR_MODELS = frozenset({"mobilenet_v2_cifar", "resnet20"})
 
 MODELS: Registry = Registry("model")
 for _name, _ref in [
@@ -51,3 +54,9 @@ def create_model(name: str, num_classes: int = 1000, width: float = 1.0, **kwarg
         **kwargs: model-specific options (e.g. ``dropout``, ``groups`` for ShuffleNetV1).
     """
     return MODELS.get(name)(num_classes=num_classes, width=width, **kwargs)
+
+
+def default_input_shape(name: str) -> tuple[int, int, int, int]:
+    """The batch-1 input a zoo model is designed for: 1x3x32x32 for CIFAR-stride models, else 1x3x224x224."""
+    MODELS.get(name)  # an unknown name raises with close matches
+    return (1, 3, 32, 32) if name in _CIFAR_MODELS else (1, 3, 224, 224)
