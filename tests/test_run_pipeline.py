@@ -114,8 +114,8 @@ def test_whole_run_on_two_table_devices(tmp_path):
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
     assert set(result.stages.values()) == {"done"}
     assert list(result.stages) == [
-        "supernet", "search:ort", "search:litert", "select", "retrain", "reference", "compress", "export",
-        "measure", "report",
+        "supernet", "calibrate", "search:ort", "search:litert", "select", "retrain", "reference", "compress",
+        "export", "measure", "report",
     ]
     # one search per device, each with its own store and front
     for device in ("ort", "litert"):
@@ -146,7 +146,7 @@ def test_changed_settings_rerun_only_downstream_stages_and_another_format_is_ref
     logged = []
     other = RunConfig.from_dict(_table_config(select={"rule": "best"}))
     result = run_pipeline(other, out, progress=False, log=logged.append)
-    assert {"supernet", "search:ort", "search:litert", "reference"} <= set(result.resumed)
+    assert {"supernet", "calibrate", "search:ort", "search:litert", "reference"} <= set(result.resumed)
     assert result.rerun[:2] == ("select", "retrain") and "report" in result.rerun
     assert any("select.rule: 'knee' -> 'best'" in line for line in logged)
     assert yaml.safe_load((out / "config.yaml").read_text())["select"]["rule"] == "best"
@@ -254,7 +254,7 @@ TINY = {
     "data": "digits",
     "space": {"name": "mbv2", "options": {"width": 0.35, "resolution": 32, "stage_depths": [1, 1, 1, 1, 1, 1]}},
     "supernet": {"epochs": 1, "lr": 0.05},
-    "accuracy": {"bn_images": 32, "eval_images": 64},
+    "accuracy": {"bn_images": 32, "eval_images": 64, "calibration": {"size": 5, "epochs": 1}},
     "devices": [
         {"name": "cpu", "spec": "local-cpu", "cost": "lut", "time_cap_s": 0.02},
         {"name": "cpu2", "spec": "local-cpu", "cost": "lut", "threads": 2, "time_cap_s": 0.02},
@@ -301,6 +301,12 @@ def test_tiny_mbv2_run_on_this_cpu(tiny_run):
         assert len(store) < sum(result.summary.evaluations.values())
     chosen = result.summary.chosen[0]
     assert chosen.estimated_accuracy_pct is not None and chosen.retrained_accuracy_pct is not None
+    with RunStore(out / "store.sqlite", create=False) as store:
+        audit = store.get_stage("calibrate").outputs["audit"]
+    assert len(audit["archs"]) == 5 and len(list((out / "calibration").glob("arch*.json"))) == 5
+    assert {e["name"] for e in audit["estimators"]} == {"supernet", "zero_cost", "num_params", "blend"}
+    assert chosen.estimator.startswith(audit["chosen"]) and "audited" in chosen.estimator
+    assert (audit["warning"] is not None) == any("ranks poorly" in w for w in result.summary.warnings)
     assert chosen.latency.deployed_ms > 0 and chosen.latency.fp32_ms > 0 and chosen.latency.deployed_vs_fp32 > 0
     assert chosen.precision == "int8" and chosen.deployed_bytes < chosen.fp32_bytes  # INT8 weights (size gate)
     assert chosen.reference.name == "ref-mobilenet_v2-0.35" and chosen.reference.form in ("fp32", "int8")
@@ -324,6 +330,7 @@ def test_tiny_mbv2_run_on_this_cpu(tiny_run):
 
     html = render_report(out, png=False).html_path.read_text(encoding="utf-8")
     assert "searched per-layer prune policy under macs=0.7" in html
+    assert "<h2>Estimator audit</h2>" in html and f"The search used <strong>{audit['chosen']}" in html
     assert html.index('id="sec-headline"') < html.index('id="sec-stages"')  # the report opens with the summary
     assert "deployed vs deployed" in html and 'class="status status-running"' not in html
 
@@ -354,7 +361,7 @@ def test_changed_retrain_epochs_reuses_supernet_and_searches(tiny_run, tmp_path)
     stamps = [p.stat().st_mtime_ns for p in (checkpoint, *stores)]
     changed = RunConfig.from_dict({**TINY, "retrain": {**TINY["retrain"], "epochs": 2}})
     result = run_pipeline(changed, copy, progress=False, log=lambda _: None, stop_after="retrain")
-    assert {"supernet", "search:cpu", "search:cpu2", "select", "reference"} - {"reference"} <= set(result.resumed)
+    assert {"supernet", "calibrate", "search:cpu", "search:cpu2", "select"} <= set(result.resumed)
     assert result.rerun == ("retrain",)
     assert [p.stat().st_mtime_ns for p in (checkpoint, *stores)] == stamps  # not trained or searched again
     with RunStore(copy / "store.sqlite", create=False) as store:

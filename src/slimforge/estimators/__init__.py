@@ -11,10 +11,23 @@ estimator of NAS-Bench-201 networks is :class:`ZeroCostEstimator`. Learned predi
 (and optionally proxy scores) to accuracy and plug into search as objectives
 (:class:`PredictorObjective`, :func:`evaluate_top_k`); :func:`evaluate_accuracy_predictor` measures
 one on a ground-truth table (train on a seeded few rows, rank correlation on the others).
+:func:`audit_estimators` is the estimator audit a run does on its calibration set: each estimator's
+Kendall τ / Spearman ρ with bootstrap intervals, a leave-one-out blend, and the choice.
 """
 
 from __future__ import annotations
 
+from slimforge.estimators._audit import (
+    AUDIT_THRESHOLD,
+    BLEND,
+    Blend,
+    EstimatorAudit,
+    EstimatorScore,
+    audit_estimators,
+    bootstrap_correlation,
+    fit_blend,
+    kendall_tau,
+)
 from slimforge.estimators._estimator import DEFAULT_ENSEMBLE, ZeroCostEstimator
 from slimforge.estimators._experiment import (
     EnsembleSpec,
@@ -59,6 +72,8 @@ from slimforge.estimators.predictors import (
 from slimforge.estimators.proxies import PROXIES, Proxy, ProxyNotApplicableError, get_proxy, list_proxies
 
 __all__ = [
+    "AUDIT_THRESHOLD",
+    "BLEND",
     "DEFAULT_ENSEMBLE",
     "ENSEMBLE_RULES",
     "PREDICTORS",
@@ -67,8 +82,11 @@ __all__ = [
     "AccuracyTable",
     "ArchScores",
     "AssistedResult",
+    "Blend",
     "Correlation",
     "EnsembleSpec",
+    "EstimatorAudit",
+    "EstimatorScore",
     "PredictorObjective",
     "PredictorReport",
     "PredictorRun",
@@ -79,6 +97,8 @@ __all__ = [
     "ProxyResult",
     "ProxySkippedWarning",
     "ZeroCostEstimator",
+    "audit_estimators",
+    "bootstrap_correlation",
     "build_network",
     "correlate",
     "encode_genomes",
@@ -86,8 +106,10 @@ __all__ = [
     "evaluate_accuracy_predictor",
     "evaluate_proxies",
     "evaluate_top_k",
+    "fit_blend",
     "get_predictor",
     "get_proxy",
+    "kendall_tau",
     "list_proxies",
     "normalized_ranks",
     "parse_ensemble",

@@ -11,6 +11,7 @@ from slimforge.report._page import render_page
 from slimforge.report._result import ReportResult
 from slimforge.report._run import RunData, SectionMissing, load_run
 from slimforge.report._section import Section, missing_section
+from slimforge.report._sections_estimator import estimator_section
 from slimforge.report._sections_headline import headline_section
 from slimforge.report._sections_measure import measurement_section
 from slimforge.report._sections_models import accuracy_section, compression_section, select_section
@@ -29,6 +30,7 @@ def _single(builder: Callable[[RunData], Section]) -> Callable[[RunData], list[S
 # (key, title, builder) in page order; the key and title name the section if its builder fails.
 _BUILDERS = (
     ("headline", "Summary", _single(headline_section)),
+    ("estimator", "Estimator audit", _single(estimator_section)),
     ("front", "Pareto front", search_sections),
     ("select", "Chosen architectures", _single(select_section)),
     ("accuracy", "Estimated vs true accuracy", _single(accuracy_section)),

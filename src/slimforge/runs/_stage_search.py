@@ -45,30 +45,36 @@ def make_device(device: DeviceConfig) -> Any:
 
 
 def accuracy_evaluator(ctx: RunContext) -> Any:
-    """The evaluator giving ``error`` / ``accuracy``: the run's supernet or an accuracy table."""
+    """The evaluator giving ``error`` / ``accuracy``: an accuracy table, or the estimate the audit chose.
+
+    Without an audit (or when it chose the supernet) that is the supernet's inherited-weight
+    accuracy; otherwise the chosen estimator (zero-cost ensemble, parameter count, or their blend
+    with the supernet) mapped onto accuracy by the fit on the calibration set.
+    """
     from slimforge.search import make_evaluator
 
     source = ctx.config.accuracy.source
     if source.startswith("table:"):
         return make_evaluator("accuracy_table", ctx.space, path=source.partition(":")[2])
+    from slimforge.runs._stage_calibrate import estimator_evaluators
     from slimforge.runs.bench._cache import StoredEvaluator
 
-    supernet_dir = ctx.output("supernet").dir
-    inner = make_evaluator(
-        "supernet_accuracy",
-        ctx.space,
-        checkpoint=str(ctx.path(supernet_dir)),
-        data=ctx.config.data,
-        split="val",
-        val_fraction=ctx.config.val_fraction,
-        bn_images=ctx.config.accuracy.bn_images,
-        eval_images=ctx.config.accuracy.eval_images,
-        seed=ctx.config.seed,
-    )
-    # The supernet's answer does not depend on the device: every device's search shares one store
-    # of inherited-weight accuracies, so a second device evaluates only architectures not seen yet.
-    # It is named by the supernet's fingerprint: a retrained supernet starts a new one.
-    return StoredEvaluator(inner, ctx.path(f"search/accuracy-{ctx.fingerprints['supernet']}.sqlite"))
+    members = estimator_evaluators(ctx)
+    audit = ctx.output("calibrate").audit
+    if audit is None or audit.chosen == "supernet":
+        inner = members["supernet"]
+    else:
+        from slimforge.estimators import fit_blend
+
+        blend = audit.blend if audit.chosen == "blend" else fit_blend(
+            {audit.chosen: audit.score(audit.chosen).scores}, audit.truth_pct
+        )
+        inner = make_evaluator("calibrated_accuracy", ctx.space, members={m: members[m] for m in blend.members},
+                               blend=blend.to_dict())
+    # The estimate does not depend on the device: every device's search shares one store of
+    # accuracies, so a second device evaluates only architectures not seen yet. It is named by
+    # the fingerprint of what made it: a retrained supernet or a new audit starts a new one.
+    return StoredEvaluator(inner, ctx.path(f"search/accuracy-{ctx.fingerprints['calibrate']}.sqlite"))
 
 
 def cost_evaluator(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str]:
@@ -190,7 +196,7 @@ class SearchStage(RunStage):
         return search_stage(self.device)
 
     def inputs(self, config: RunConfig) -> tuple[str, ...]:
-        return ("supernet",)
+        return ("supernet", "calibrate")
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
         return {

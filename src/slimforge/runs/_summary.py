@@ -27,13 +27,27 @@ def summarize(ctx: RunContext) -> RunSummary:
             fronts[d.name], evaluations[d.name] = out.front, out.evaluations
     chosen = [_chosen(ctx, m) for m in getattr(r.get("retrain"), "models", ())]
     report = r.get("report")
+    warnings = list(ctx.warnings)
+    audit = getattr(r.get("calibrate"), "audit", None)
+    if audit is not None and audit.warning:
+        warnings.append(audit.warning)
     return RunSummary(
         fronts=fronts,
         evaluations=evaluations,
         chosen=tuple(chosen),
-        warnings=tuple(ctx.warnings),
+        warnings=tuple(warnings),
         report=str(ctx.path(report.html)) if report is not None else None,
     )
+
+
+def _estimator(ctx: RunContext) -> str:
+    calibrate = ctx.results.get("calibrate")
+    audit = getattr(calibrate, "audit", None)
+    if audit is None:
+        return "supernet (not audited)"
+    tau = audit.score(audit.chosen).kendall_tau
+    return f"{audit.chosen} (audited: Kendall tau {tau:+.2f} on {len(audit.truth_pct)} architectures)" if tau is not None \
+        else f"{audit.chosen} (audited)"
 
 
 def _chosen(ctx: RunContext, m: Any) -> ChosenSummary:
@@ -43,7 +57,7 @@ def _chosen(ctx: RunContext, m: Any) -> ChosenSummary:
         "name": m.name,
         "arch": m.arch,
         "devices": tuple(m.devices),
-        "estimator": "supernet" if source == "supernet" else source,
+        "estimator": _estimator(ctx) if source == "supernet" else source,
         "estimated_accuracy_pct": m.estimated_accuracy_pct,
         "retrained_accuracy_pct": m.accuracy_pct,
         "retrained_val_accuracy_pct": m.val_accuracy_pct,

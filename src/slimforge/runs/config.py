@@ -23,6 +23,7 @@ from slimforge.errors import InvalidInputError, close_matches
 
 __all__ = [
     "AccuracyConfig",
+    "CalibrationConfig",
     "CompressConfig",
     "ConfigError",
     "DeviceConfig",
@@ -72,16 +73,38 @@ class SupernetConfig:
 
 
 @dataclass(frozen=True)
+class CalibrationConfig:
+    """The run's audit of its accuracy estimator, on a seeded calibration set of architectures.
+
+    ``size`` architectures (0 turns the audit off; else at least 3) are trained standalone for
+    ``epochs`` on the training split and scored on the validation split (or looked up in
+    ``table``, a ``index,arch,accuracy`` ground-truth CSV, when one is given). Every estimator
+    (``supernet``, ``zero_cost``: the ``proxies`` ensemble, ``num_params``, and a ``blend`` of them
+    fitted on the calibration set) is correlated with that accuracy. ``estimator: auto`` lets the
+    search use the one with the highest Kendall τ; the run warns when even that is below ``threshold``.
+    """
+
+    size: int = 6
+    epochs: int = 3
+    table: str | None = None
+    estimator: str = field(default="auto", metadata=_choices("auto", "supernet", "zero_cost", "num_params", "blend"))
+    threshold: float = 0.3
+    proxies: str = "meco=2,jacob_cov,num_params"
+
+
+@dataclass(frozen=True)
 class AccuracyConfig:
     """Where the search's ``error`` comes from.
 
     ``source``: ``supernet`` (inherited weights after BN re-calibration on ``bn_images`` training
     images, scored on the validation split) or ``table:FILE`` (an accuracy table, nb201 only).
+    With a supernet, ``calibration`` audits it (and the other estimators) before the search.
     """
 
     source: str = "supernet"
     bn_images: int = 256
     eval_images: int | None = None
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
 @dataclass(frozen=True)
@@ -360,6 +383,13 @@ def _check_semantics(config: RunConfig) -> None:
     ):
         if not value > 0:
             raise ConfigError(f"{key} must be > 0, got {value!r}")
+    cal = config.accuracy.calibration
+    if cal.size != 0 and cal.size < 3:
+        raise ConfigError(f"accuracy.calibration.size must be 0 (no audit) or at least 3, got {cal.size!r}")
+    if cal.epochs < 1:
+        raise ConfigError(f"accuracy.calibration.epochs must be >= 1, got {cal.epochs!r}")
+    if not -1 <= cal.threshold <= 1:
+        raise ConfigError(f"accuracy.calibration.threshold is a Kendall tau in [-1, 1], got {cal.threshold!r}")
     if config.threads is not None and config.threads < 1:
         raise ConfigError(f"threads must be >= 1 or null (the fastest on this machine), got {config.threads!r}")
     for key, value in (("compress.gate_tolerance", config.compress.gate_tolerance),

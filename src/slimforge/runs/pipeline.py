@@ -1,4 +1,4 @@
-"""One design run: supernet → search (per device) → select → retrain → reference → compress → export → measure → report.
+"""One design run: supernet → calibrate → search (per device) → select → retrain → reference → compress → export → measure → report.
 
 :func:`run_pipeline` takes the run directory's lock (one process per directory), checks the whole
 config (names, devices reachable, data readable: every stage's own checks), then walks the stage
@@ -38,6 +38,7 @@ __all__ = ["RUN_STAGES", "PlannedStage", "RunResult", "check_run", "open_run", "
 #: stage name -> stage class, in run order ("search" is instantiated once per device).
 RUN_STAGES: Registry[type[RunStage]] = Registry("run stage")
 RUN_STAGES.register("supernet", "slimforge.runs._stage_supernet:SupernetStage")
+RUN_STAGES.register("calibrate", "slimforge.runs._stage_calibrate:CalibrateStage")
 RUN_STAGES.register("search", "slimforge.runs._stage_search:SearchStage")
 RUN_STAGES.register("select", "slimforge.runs._stage_select:SelectStage")
 RUN_STAGES.register("retrain", "slimforge.runs._stage_retrain:RetrainStage")
@@ -47,7 +48,7 @@ RUN_STAGES.register("export", "slimforge.runs._stage_export:ExportStage")
 RUN_STAGES.register("measure", "slimforge.runs._stage_measure:MeasureStage")
 RUN_STAGES.register("report", "slimforge.runs._stage_report:ReportStage")
 #: the order stages run in.
-STAGE_ORDER = ("supernet", "search", "select", "retrain", "reference", "compress", "export", "measure", "report")
+STAGE_ORDER = ("supernet", "calibrate", "search", "select", "retrain", "reference", "compress", "export", "measure", "report")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,8 @@ They are created through :data:`EVALUATORS`, a registry of factories ``factory(s
   ``error``, ``accuracy`` (inherited weights of a trained supernet, after BN re-calibration);
 - ``proxy(proxies, data, batch_size, seed, num_classes, reference)`` -> ``proxy_score_neg``,
   ``proxy_score`` (zero-cost proxies, standardised against a fixed reference sample);
+- ``calibrated_accuracy(members, blend)`` -> ``error``, ``accuracy`` (the estimator a run's audit chose,
+  through a blend fitted on its calibration set);
 - ``predictor(path)`` -> ``predicted_error``, ``predicted_accuracy`` [, ``predicted_error_std``];
 - ``measured_latency(device, input_shape, threads, time_cap_s, num_classes, store_path, seed,
   token, token_file, timeout_s)`` -> ``latency_ms``, ``energy_mj``, ``latency_iqr_ms``;
@@ -103,6 +105,7 @@ EVALUATORS.register("device_table", "slimforge.search.tabular:TabularDeviceEvalu
 EVALUATORS.register("num_params", "slimforge.search.params:NumParamsEvaluator")
 EVALUATORS.register("supernet_accuracy", "slimforge.search._supernet_eval:SupernetAccuracyEvaluator")
 EVALUATORS.register("proxy", "slimforge.search._proxy_eval:ProxyEvaluator")
+EVALUATORS.register("calibrated_accuracy", "slimforge.search._calibrated_eval:CalibratedAccuracyEvaluator")
 EVALUATORS.register("predictor", "slimforge.search._predictor_eval:PredictorEvaluator")
 EVALUATORS.register("measured_latency", "slimforge.search._latency_eval:MeasuredLatencyEvaluator")
 EVALUATORS.register("lut_latency", "slimforge.search._latency_eval:LutLatencyEvaluator")
