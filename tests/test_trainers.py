@@ -106,8 +106,9 @@ def _batches(seed: int, n: int = 2, size: int = 16) -> list[tuple[torch.Tensor, 
 
 
 def _train_two_steps(space: SearchSpace, method: str, **options):
-    supernet = make_supernet(space, 10, seed=0)
-    trainer = TRAINERS.get(method)(supernet, _config(method, **options), total_steps=4)
+    config = _config(method, **options)
+    supernet = TRAINERS.get(method).build_supernet(space, 10, config)
+    trainer = TRAINERS.get(method)(supernet, config, total_steps=4)
     before = {k: v.clone() for k, v in supernet.state_dict().items()}
     alpha_before = trainer.alpha.detach().clone() if hasattr(trainer, "alpha") else None
     vals = _batches(1)
@@ -120,6 +121,8 @@ def _train_two_steps(space: SearchSpace, method: str, **options):
 NB201_CASES = [(m, {}) for m in TRAINERS.list()] + [
     ("darts", {"order": 2}),
     ("spos", {"sampling": "canonical"}),
+    ("spos", {"warmup": 0.5}),
+    ("fewshot", {"gene": 2, "split": 0.25}),
 ]
 
 
@@ -142,7 +145,7 @@ def test_each_trainer_changes_weights_and_is_deterministic(method: str, options:
         assert torch.equal(trainer.alpha, trainer2.alpha)
 
 
-@pytest.mark.parametrize("method", ["spos", "fairnas", "sandwich", "rsps"])
+@pytest.mark.parametrize("method", ["spos", "fairnas", "sandwich", "rsps", "fewshot"])
 def test_generic_trainers_train_any_supernet(method: str) -> None:
     supernet, _, before, _ = _train_two_steps(ToySpace(), method)
     after = supernet.state_dict()

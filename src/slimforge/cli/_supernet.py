@@ -26,42 +26,80 @@ def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-
-    train = sub.add_parser("train", help="train a supernet (checkpoint every epoch; --resume continues)")
-    train.add_argument("--space", default="nb201", help="search space (default nb201)")
-    train.add_argument(
+def _add_recipe(parser: argparse.ArgumentParser) -> None:
+    """The arguments of a :class:`slimforge.supernet.TrainConfig` (train and standalone share them)."""
+    parser.add_argument("--space", default="nb201", help="search space (default nb201)")
+    parser.add_argument(
         "--space-arg",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="space constructor argument, repeatable",
     )
-    train.add_argument("--data", required=True, help="data spec, e.g. npz:../shared/data/cifar10_subset.npz")
-    train.add_argument(
-        "--method", default="spos", help="spos, fairnas, sandwich, darts, gdas or rsps (default spos)"
+    parser.add_argument("--data", required=True, help="data spec, e.g. npz:../shared/data/cifar10_subset.npz")
+    parser.add_argument(
+        "--method",
+        default="spos",
+        help="spos, fairnas, sandwich, fewshot, darts, gdas or rsps (default spos)",
     )
-    train.add_argument(
+    parser.add_argument(
         "--option",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="method option, e.g. order=2 (darts), sampling=canonical (spos); repeatable",
+        help="method option, e.g. order=2 (darts), warmup=0.5 (spos); repeatable",
     )
-    train.add_argument("--epochs", type=int, required=True)
-    train.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt)")
-    train.add_argument("--batch-size", type=int, default=64)
-    train.add_argument(
-        "--lr", type=float, default=0.025, help="SGD learning rate, cosine-decayed to 0 (default 0.025)"
+    parser.add_argument("--epochs", type=int, required=True)
+    parser.add_argument("--batch-size", type=int, default=None, help="images per step (default 64)")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="SGD learning rate, cosine-decayed to 0 (default: TrainConfig's)"
     )
-    train.add_argument(
+    parser.add_argument(
+        "--weight-decay", type=float, default=None, help="SGD weight decay (default: TrainConfig's)"
+    )
+    parser.add_argument(
+        "--bn-affine",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="batch norm inside the searchable choices learns scale and shift (default: TrainConfig's)",
+    )
+    parser.add_argument(
         "--val-fraction",
         type=float,
-        default=0.1,
+        default=None,
         help="training images held out for DARTS/GDAS/RSPS (default 0.1)",
     )
-    train.add_argument("--seed", type=int, default=0)
+
+
+def _recipe(args: argparse.Namespace, seed: int) -> Any:
+    from slimforge.supernet import TrainConfig
+
+    optional = {
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "bn_affine": args.bn_affine,
+        "val_fraction": args.val_fraction,
+    }
+    return TrainConfig(
+        data=args.data,
+        epochs=args.epochs,
+        space=args.space,
+        space_kwargs=_key_values(args.space_arg, "--space-arg"),
+        method=args.method,
+        method_options=_key_values(args.option, "--option"),
+        seed=seed,
+        **{k: v for k, v in optional.items() if v is not None},
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    train = sub.add_parser("train", help="train a supernet (checkpoint every epoch; --resume continues)")
+    _add_recipe(train)
+    train.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt)")
+    train.add_argument("--seed", type=int, default=0, help="seeds weights, data order and path sampling")
     train.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
     train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     train.add_argument(
@@ -93,6 +131,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank.add_argument("--device", default="cpu")
     rank.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     rank.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    _add_standalone(sub)
+
+
+def _add_standalone(sub: Any) -> None:
+    standalone = sub.add_parser(
+        "standalone",
+        help="train a seeded set of sub-networks standalone with a supernet's recipe (the ranking reference, cached)",
+    )
+    _add_recipe(standalone)
+    standalone.add_argument("--out", required=True, help="cache directory (reference.json; resumes)")
+    standalone.add_argument("--sample", type=int, default=20, help="architectures (default 20, at least 3)")
+    standalone.add_argument("--seed", type=int, default=0, help="seed of the drawing (default 0)")
+    standalone.add_argument("--train-seed", type=int, default=0, help="seed of weights and data order (default 0)")
+    standalone.add_argument(
+        "--table", default=None, help="draw from this accuracy table (index,arch,accuracy) and compare with it"
+    )
+    standalone.add_argument("--device", default="cpu")
+    standalone.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    standalone.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
+def _standalone(args: argparse.Namespace) -> int:
+    from slimforge.supernet import build_reference
+
+    _set_threads(args.threads)
+    config = _recipe(args, args.train_seed)
+    bar = _Bar("standalone", "arch")
+
+    def progress(done: int, total: int) -> None:
+        b = bar.total(total)
+        b.update(done - b.n)
+
+    try:
+        ref = build_reference(
+            args.out, config, sample=args.sample, seed=args.seed, table=args.table, device=args.device, progress=progress
+        )
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps(ref.to_dict(), indent=2))
+        return 0
+    print(f"{ref.num_architectures} architectures of {ref.space} trained standalone ({config.epochs} epochs) -> {args.out}")
+    for arch, acc in zip(ref.architectures, ref.accuracy_pct):
+        print(f"{acc:6.2f} %  {arch}")
+    if ref.true_accuracy_pct is not None:
+        print(f"vs the table: Kendall tau {ref.kendall_tau:.4f}  Spearman rho {ref.spearman_rho:.4f}")
+    print(f"training {ref.train_time_s:.1f} s, {ref.images_trained} images")
+    return 0
 
 
 def _set_threads(threads: int | None) -> None:
@@ -131,21 +218,10 @@ class _Bar:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from slimforge.supernet import TrainConfig, train_supernet
+    from slimforge.supernet import train_supernet
 
     _set_threads(args.threads)
-    config = TrainConfig(
-        data=args.data,
-        epochs=args.epochs,
-        space=args.space,
-        space_kwargs=_key_values(args.space_arg, "--space-arg"),
-        method=args.method,
-        method_options=_key_values(args.option, "--option"),
-        batch_size=args.batch_size,
-        lr=args.lr,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-    )
+    config = _recipe(args, args.seed)
     bar = _Bar(f"supernet {args.method}", "step")
 
     def progress(p) -> None:  # type: ignore[no-untyped-def]
@@ -222,4 +298,4 @@ def _rank(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    return _train(args) if args.action == "train" else _rank(args)
+    return {"train": _train, "rank": _rank, "standalone": _standalone}[args.action](args)

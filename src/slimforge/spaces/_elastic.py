@@ -124,6 +124,14 @@ class ElasticMBV2Supernet(Supernet):
         self.classifier = nn.Linear(space.num_features, num_classes)  # type: ignore[attr-defined]
         init_conv_bn_linear(self, zero_init_last=False)
 
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """Every block choice; the identity (no weights) is left out."""
+        return [tuple(range(len(self.blocks))) for _ in self.layers]
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The (sliced) batch-norm layers of every searchable layer."""
+        return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
     def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
         identity = self.space.identity_choice  # type: ignore[attr-defined]
         x = self.stem(x)

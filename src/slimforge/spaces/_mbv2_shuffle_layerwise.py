@@ -99,6 +99,14 @@ class LayerwiseSupernet(Supernet):
         self.classifier = nn.Linear(space.num_features, num_classes)
         init_conv_bn_linear(self, zero_init_last=False)
 
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """Every block choice; the identity (no weights) is left out."""
+        return [tuple(range(len(self.space.block_tokens))) for _ in self.space.num_choices]
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The batch-norm layers of every block choice."""
+        return [m for m in self.choices.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
     def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
         identity = self.space.identity_choice
         x = self.stem(x)

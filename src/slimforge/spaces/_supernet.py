@@ -43,6 +43,18 @@ class Supernet(nn.Module, ABC):
         self._load_into(net, genome)
         return net.train(self.training)
 
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """Per gene, the choices whose modules carry weights (a warm-up trains these paths first).
+
+        The default is every choice; supernets with parameter-free choices (skip, pooling, ``none``,
+        the identity) leave those out.
+        """
+        return [tuple(range(n)) for n in self.space.num_choices]
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The batch-norm layers inside the searchable choices (not the stem, head or fixed blocks)."""
+        return []
+
     @abstractmethod
     def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
         """Run the validated ``genome``'s path."""

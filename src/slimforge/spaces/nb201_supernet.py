@@ -139,6 +139,32 @@ class NB201Supernet(Supernet):
         """Shape of the architecture parameters: (edges, operations) = (6, 5)."""
         return (len(NB201_EDGES), len(NB201_OPS))
 
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """The convolutions (``nor_conv_1x1``, ``nor_conv_3x3``) on every edge."""
+        edge = self.cells[0].edges[f"{NB201_EDGES[0][1]}_{NB201_EDGES[0][0]}"]
+        ops = tuple(
+            k
+            for k, name in enumerate(NB201_OPS)
+            if name in edge.ops and any(True for _ in edge.ops[name].parameters())
+        )
+        return [ops] * len(NB201_EDGES)
+
+    def size_extremes(self) -> tuple[Genome, Genome]:
+        """(largest, smallest) paths for the sandwich rule: every edge a 3x3 convolution, and every edge
+        a skip connection (the smallest network that still computes; all-``none`` outputs a constant)."""
+        edges = len(NB201_EDGES)
+        return (NB201_OPS.index("nor_conv_3x3"),) * edges, (NB201_OPS.index("skip_connect"),) * edges
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The BN of every convolution on every cell edge."""
+        return [
+            m
+            for cell in self.cells
+            if isinstance(cell, _SuperCell)
+            for m in cell.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+        ]
+
     def genome_from_weights(self, weights: torch.Tensor) -> Genome:
         """The architecture DARTS and GDAS derive: the strongest operation of each edge (argmax)."""
         self._check_weights(weights)

@@ -22,21 +22,25 @@ from slimforge.supernet.checkpoint import load_checkpoint, load_supernet, save_c
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData, SubnetScore, evaluate, evaluate_many, score_many
 from slimforge.supernet.rank import RankResult, rank_correlations, rank_supernet, read_accuracy_table
+from slimforge.supernet.reference import Reference, build_reference, load_reference
 from slimforge.supernet.train import TrainProgress, TrainResult, resolve_device, train_supernet
 
 __all__ = [
     "TRAINERS",
     "EvalData",
     "RankResult",
+    "Reference",
     "SubnetScore",
     "SupernetTrainer",
     "TrainConfig",
     "TrainProgress",
     "TrainResult",
+    "build_reference",
     "evaluate",
     "evaluate_many",
     "list_methods",
     "load_checkpoint",
+    "load_reference",
     "load_supernet",
     "make_supernet",
     "rank_correlations",

@@ -19,6 +19,7 @@ from torch import nn
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, SearchSpace
 from slimforge.spaces._supernet import Supernet
+from slimforge.supernet._build import make_supernet
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
 
@@ -39,6 +40,17 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
     """Cross-entropy of ``logits`` against a soft target distribution (in-place distillation, BigNAS)."""
     return -(target_probs * torch.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+@torch.no_grad()
+def _fix_affine(supernet: Supernet) -> None:
+    # Affine-free BN with the module structure (and checkpoint keys) unchanged: scale 1, shift 0, frozen.
+    for m in supernet.choice_batch_norms():
+        if m.affine:
+            m.weight.fill_(1.0)
+            m.bias.zero_()
+            m.weight.requires_grad_(False)
+            m.bias.requires_grad_(False)
 
 
 class SupernetTrainer(ABC):
@@ -84,6 +96,8 @@ class SupernetTrainer(ABC):
         self.generator = torch.Generator().manual_seed(
             int(np.random.SeedSequence([config.seed, 7]).generate_state(1)[0])
         )
+        if not config.bn_affine:
+            _fix_affine(supernet)
         self.optimizer = torch.optim.SGD(
             self.weight_parameters(),
             lr=config.lr,
@@ -106,6 +120,11 @@ class SupernetTrainer(ABC):
         resolved = {**cls.default_options, **options}
         cls._check_options(resolved)
         return resolved
+
+    @classmethod
+    def build_supernet(cls, space: SearchSpace, num_classes: int, config: TrainConfig) -> Supernet:
+        """The supernet this method trains: the space's, initialised from ``config.seed``."""
+        return make_supernet(space, num_classes, config.seed)
 
     @classmethod
     def check_supernet(cls, supernet: Supernet) -> None:
@@ -201,6 +220,12 @@ class SupernetTrainer(ABC):
                 return genome
             genome = self.space.sample(rng)
         return self.space.canonical(genome)
+
+    def _sample_weighted(self, rng: np.random.Generator) -> Genome:
+        """A genome drawn uniformly from each gene's weighted choices (convolutions, blocks; no skip,
+        pooling, ``none`` or identity): the paths a warm-up trains first."""
+        choices = self.supernet.weighted_choices()
+        return self.space.validate(tuple(int(c[rng.integers(len(c))]) for c in choices))
 
     def _loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, labels)

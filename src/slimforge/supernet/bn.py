@@ -15,7 +15,13 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError
 
-__all__ = ["batch_norms", "recalibrate_bn", "restore_bn_stats", "save_bn_stats"]
+__all__ = ["BN_MODES", "batch_norms", "recalibrate_bn", "restore_bn_stats", "save_bn_stats"]
+
+
+#: How batch norm normalises while a sub-network is scored: ``recalibrate`` recomputes running
+#: statistics on recalibration images, then evaluates in eval mode; ``batch`` normalises each
+#: evaluation batch with its own statistics (NAS-Bench-201's weight-sharing baselines).
+BN_MODES = ("recalibrate", "batch")
 
 
 def batch_norms(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

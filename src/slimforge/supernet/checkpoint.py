@@ -23,7 +23,6 @@ import torch
 from slimforge.errors import ModelFileError
 from slimforge.spaces import get_space
 from slimforge.spaces._supernet import Supernet
-from slimforge.supernet._build import make_supernet
 from slimforge.supernet.config import TrainConfig
 
 __all__ = [
@@ -31,6 +30,7 @@ __all__ = [
     "CONFIG_FILE",
     "has_checkpoint",
     "load_checkpoint",
+    "load_model_state",
     "load_supernet",
     "read_run_config",
     "save_checkpoint",
@@ -107,7 +107,25 @@ def load_checkpoint(directory: str | Path, map_location: torch.device | str = "c
         ) from None
     if not isinstance(state, dict) or "model" not in state:
         raise ModelFileError(f"{path} is not a slimforge supernet checkpoint (no 'model' state)")
+    model = state["model"]
+    if not isinstance(model, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in model.items()
+    ):
+        raise ModelFileError(
+            f"{path}: its 'model' entry is a {type(model).__name__}, not a state dict of named tensors; "
+            "train the supernet again with 'slimforge supernet train' (or give its run directory)"
+        )
     return state
+
+
+def load_model_state(supernet: torch.nn.Module, state: dict[str, Any], directory: str | Path) -> None:
+    """Load a checkpoint's ``model`` state dict into ``supernet``; a mismatch raises ModelFileError."""
+    try:
+        supernet.load_state_dict(state["model"])
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelFileError(
+            f"{directory}: the checkpoint does not fit its config's supernet ({exc})".replace("\n", " ")
+        ) from None
 
 
 def load_supernet(
@@ -116,11 +134,9 @@ def load_supernet(
     """The trained supernet of a run directory (in eval mode, on ``device``), its config and checkpoint state."""
     config, num_classes, _ = read_run_config(directory)
     state = load_checkpoint(directory, map_location=device)
-    supernet = make_supernet(get_space(config.space, **config.space_kwargs), num_classes, config.seed)
-    try:
-        supernet.load_state_dict(state["model"])
-    except RuntimeError as exc:
-        raise ModelFileError(
-            f"{directory}: the checkpoint does not fit its config's supernet ({exc})".replace("\n", " ")
-        ) from None
+    from slimforge.supernet._registry import TRAINERS
+
+    space = get_space(config.space, **config.space_kwargs)
+    supernet = TRAINERS.get(config.method).build_supernet(space, num_classes, config)
+    load_model_state(supernet, state, directory)
     return supernet.to(device, memory_format=torch.channels_last).eval(), config, state

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from slimforge.errors import InvalidInputError
+from slimforge.supernet.bn import BN_MODES
 
 __all__ = ["TrainConfig"]
 
@@ -59,6 +60,11 @@ class TrainConfig:
         lr, momentum, nesterov, weight_decay: the SGD optimiser of the weights (cosine to 0).
         arch_lr, arch_weight_decay: the Adam optimiser of the architecture parameters (DARTS, GDAS).
         grad_clip: gradient-norm clip of the weights; 0 turns it off.
+        bn_affine: whether the batch-norm layers inside the searchable choices learn a scale and a
+            shift; False fixes them at 1 and 0 (affine-free, as NAS-Bench-201's weight-sharing baselines).
+        eval_bn: how batch norm normalises when this supernet's sub-networks are scored
+            (:data:`slimforge.supernet.bn.BN_MODES`): ``recalibrate`` (running statistics
+            recomputed per sub-network) or ``batch`` (each evaluation batch's own statistics).
         val_fraction: share of the training images held out as validation (for the architecture
             steps of DARTS/GDAS and the search of RSPS; the other methods train on all of them).
         hold_out_val: keep the validation images out of weight training for every method, so that
@@ -80,6 +86,8 @@ class TrainConfig:
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
+    bn_affine: bool = True
+    eval_bn: str = "recalibrate"
     val_fraction: float = 0.1
     hold_out_val: bool = False
     seed: int = 0
@@ -92,6 +100,10 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         for name in ("lr", "momentum", "weight_decay", "arch_lr", "arch_weight_decay", "grad_clip"):
             _non_negative(name, getattr(self, name))
+        if self.eval_bn not in BN_MODES:
+            raise InvalidInputError(f"eval_bn {self.eval_bn!r} must be one of {', '.join(BN_MODES)}")
+        if not isinstance(self.bn_affine, bool):
+            raise InvalidInputError(f"bn_affine must be True or False, got {self.bn_affine!r}")
         if not isinstance(self.hold_out_val, bool):
             raise InvalidInputError(f"hold_out_val must be True or False, got {self.hold_out_val!r}")
         if not isinstance(self.nesterov, bool):

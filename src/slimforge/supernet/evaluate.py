@@ -15,9 +15,9 @@ import torch
 from slimforge.data import ArrayDataset, DatasetSplits, sample_batch
 from slimforge.errors import InvalidInputError
 from slimforge.spaces._supernet import Supernet
-from slimforge.supernet.bn import recalibrate_bn, restore_bn_stats, save_bn_stats
+from slimforge.supernet.bn import BN_MODES, batch_norms, recalibrate_bn, restore_bn_stats, save_bn_stats
 
-__all__ = ["EvalData", "SubnetScore", "evaluate", "evaluate_many", "score_many"]
+__all__ = ["BN_MODES", "EvalData", "SubnetScore", "evaluate", "evaluate_many", "score_many"]
 
 
 def _ordered(split: ArrayDataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,6 +42,8 @@ class EvalData:
         images, labels: the evaluation split.
         batch_size: evaluation batch size (eval mode; only speed depends on it).
         recal_batch_size: re-calibration batch size (statistics depend on it; keep the training one).
+        bn: how batch norm normalises while scoring (:data:`BN_MODES`); with ``"batch"`` the
+            statistics of each evaluation batch, so ``batch_size`` then changes the result.
     """
 
     recal_images: torch.Tensor
@@ -49,8 +51,11 @@ class EvalData:
     labels: torch.Tensor
     batch_size: int = 256
     recal_batch_size: int = 64
+    bn: str = "recalibrate"
 
     def __post_init__(self) -> None:
+        if self.bn not in BN_MODES:
+            raise InvalidInputError(f"bn {self.bn!r} must be one of {', '.join(BN_MODES)}")
         if (
             self.images.ndim != 4
             or self.labels.ndim != 1
@@ -78,6 +83,7 @@ class EvalData:
         device: torch.device | str = "cpu",
         batch_size: int = 256,
         recal_batch_size: int = 64,
+        bn: str = "recalibrate",
     ) -> EvalData:
         """Evaluation data from a loaded data set.
 
@@ -85,8 +91,13 @@ class EvalData:
             splits: what :func:`slimforge.data.load_dataset` returned.
             split: ``"test"`` (falls back to ``"val"`` when the source has no test part) or ``"val"``.
             recal_images: training images drawn (with ``seed``, no augmentation) for re-calibration;
-                0 turns re-calibration off.
+                0 turns re-calibration off (the supernet's own running statistics are used).
+            bn: one of :data:`BN_MODES`; ``"batch"`` draws no re-calibration images.
         """
+        if bn not in BN_MODES:
+            raise InvalidInputError(f"bn {bn!r} must be one of {', '.join(BN_MODES)}")
+        if bn == "batch":
+            recal_images = 0
         if split not in ("test", "val"):
             raise InvalidInputError(f"evaluation split {split!r} must be 'test' or 'val'")
         part = splits.test if split == "test" and splits.test is not None else splits.val
@@ -102,12 +113,14 @@ class EvalData:
             labels.to(device),
             batch_size=batch_size,
             recal_batch_size=recal_batch_size,
+            bn=bn,
         )
 
     @property
     def images_per_architecture(self) -> int:
         """Forward passes per evaluated architecture (recalibration + evaluation images)."""
-        return len(self.recal_images) + len(self.images)
+        recal = len(self.recal_images) if self.bn == "recalibrate" else 0
+        return recal + len(self.images)
 
 
 @dataclass(frozen=True)
@@ -126,7 +139,7 @@ class SubnetScore:
 
 @torch.no_grad()
 def _score(supernet: Supernet, genome: Sequence[int], data: EvalData) -> SubnetScore:
-    if len(data.recal_images):
+    if data.bn == "recalibrate" and len(data.recal_images):
         recalibrate_bn(
             supernet,
             data.recal_images,
@@ -134,6 +147,9 @@ def _score(supernet: Supernet, genome: Sequence[int], data: EvalData) -> SubnetS
             batch_size=data.recal_batch_size,
         )
     supernet.eval()
+    if data.bn == "batch":
+        for m in batch_norms(supernet):
+            m.train()
     correct, loss = 0, 0.0
     for images, labels in zip(data.images.split(data.batch_size), data.labels.split(data.batch_size)):
         logits = supernet(images, genome)

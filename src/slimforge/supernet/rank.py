@@ -36,13 +36,15 @@ class RankResult:
 
     ``kendall_tau`` / ``spearman_rho`` rank by supernet accuracy; ``loss_kendall_tau`` /
     ``loss_spearman_rho`` by the negated supernet test loss (same forward passes); ``params_*`` by the
-    number of parameters. ``images_per_s`` counts every forward image (re-calibration and evaluation)
-    over ``eval_time_s``.
+    number of parameters. ``truth`` says what they are measured against: ``"table"`` (the accuracy
+    table's) or ``"standalone"`` (a standalone reference's, :mod:`slimforge.supernet.reference`);
+    ``true_accuracy_pct`` holds it. ``images_per_s`` counts every forward image (re-calibration and
+    evaluation) over ``eval_time_s``.
     """
 
     method: str
     space: str
-    table: str
+    table: str | None
     seed: int
     num_architectures: int
     kendall_tau: float
@@ -62,6 +64,9 @@ class RankResult:
     supernet_accuracy_pct: tuple[float, ...]
     supernet_loss: tuple[float, ...]
     num_params: tuple[int, ...]
+    truth: str = "table"
+    reference: str | None = None
+    bn: str = "recalibrate"
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, NaN becomes None)."""
@@ -121,25 +126,37 @@ def rank_correlations(scores: np.ndarray, truth: np.ndarray) -> tuple[float, flo
 
 def rank_supernet(
     checkpoint_dir: str | Path,
-    table: str | Path,
+    table: str | Path | None = None,
     *,
+    reference: str | Path | None = None,
     sample: int = 200,
     seed: int = 0,
     data: str | None = None,
     device: torch.device | str = "cpu",
     recal_images: int = 256,
+    bn: str | None = None,
     batch_size: int = 256,
     progress: Callable[[int, int], None] | None = None,
 ) -> RankResult:
-    """Rank ``sample`` table architectures (drawn with ``seed``) by supernet accuracy and by #parameters.
+    """Rank architectures by supernet accuracy (and loss, and #parameters) against a truth.
+
+    The architectures are ``sample`` table rows drawn with ``seed``, or with ``reference`` the
+    reference's own. The truth is the table's accuracy when a table is given, otherwise the
+    reference's standalone accuracy.
 
     Args:
         checkpoint_dir: a run directory of :func:`~slimforge.supernet.train_supernet`.
         table: CSV ``index,arch,accuracy`` (accuracy in %).
+        reference: a directory of :func:`~slimforge.supernet.build_reference`.
         data: data spec to evaluate on; default the run's. Its test part is used (validation part if none).
-        recal_images: training images (drawn with ``seed``) for BN re-calibration; 0 keeps the supernet's.
+        recal_images: training images (drawn with ``seed``) for BN re-calibration.
+        bn: :data:`~slimforge.supernet.evaluate.BN_MODES`; None takes the run's (``TrainConfig.eval_bn``).
         progress: called with (architectures done, total).
     """
+    from slimforge.supernet.reference import load_reference
+
+    if table is None and reference is None:
+        raise InvalidInputError("rank against an accuracy table (--table) or a standalone reference (--reference)")
     if isinstance(sample, bool) or not isinstance(sample, int) or sample < 2:
         raise InvalidInputError(f"--sample must be an integer >= 2, got {sample!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -148,19 +165,47 @@ def rank_supernet(
     dev = resolve_device(device)
     supernet, config, _ = load_supernet(checkpoint_dir, dev)
     space = supernet.space
-    rows = read_accuracy_table(table, space)
-    if sample > len(rows):
-        raise InvalidInputError(f"--sample {sample} exceeds the {len(rows)} rows of {table}")
-    picked = [rows[i] for i in np.random.default_rng(seed).choice(len(rows), size=sample, replace=False)]
+    if reference is not None:
+        ref = load_reference(reference)
+        if ref.space != space.name:
+            raise InvalidInputError(
+                f"the reference {reference} holds {ref.space!r} networks but the supernet is {space.name!r}"
+            )
+        genomes = [space.from_string(a) for a in ref.architectures]
+        truth_of = dict(zip(ref.architectures, ref.accuracy_pct))
+        indices = [-1] * len(genomes)
+        if table is not None:
+            by_arch = {g: (i, acc) for i, g, acc in read_accuracy_table(table, space)}
+            missing = [space.to_string(g) for g in genomes if g not in by_arch]
+            if missing:
+                raise InvalidInputError(f"the table {table} has no row for {missing[0]!r} of the reference")
+            indices = [by_arch[g][0] for g in genomes]
+            truth = np.array([by_arch[g][1] for g in genomes])
+        else:
+            truth = np.array([truth_of[space.to_string(g)] for g in genomes])
+    else:
+        rows = read_accuracy_table(table, space)  # type: ignore[arg-type]
+        if sample > len(rows):
+            raise InvalidInputError(f"--sample {sample} exceeds the {len(rows)} rows of {table}")
+        picked = [rows[i] for i in np.random.default_rng(seed).choice(len(rows), size=sample, replace=False)]
+        genomes = [genome for _, genome, _ in picked]
+        indices = [int(i) for i, _, _ in picked]
+        truth = np.array([acc for _, _, acc in picked])
     splits = load_dataset(data or config.data, val_fraction=config.val_fraction, seed=config.seed)
     if splits.num_classes != supernet.num_classes:
         raise InvalidInputError(
             f"data {data or config.data!r} has {splits.num_classes} classes but the supernet was trained for {supernet.num_classes}"
         )
     eval_data = EvalData.from_splits(
-        splits, split="test", recal_images=recal_images, seed=seed, device=dev, batch_size=batch_size
+        splits,
+        split="test",
+        recal_images=recal_images,
+        seed=seed,
+        device=dev,
+        batch_size=batch_size,
+        recal_batch_size=config.batch_size,
+        bn=config.eval_bn if bn is None else bn,
     )
-    genomes = [genome for _, genome, _ in picked]
     params = []
     for genome in genomes:
         params.append(sum(p.numel() for p in space.build(genome, supernet.num_classes).parameters()))
@@ -169,19 +214,18 @@ def rank_supernet(
         supernet,
         genomes,
         eval_data,
-        progress=None if progress is None else (lambda done: progress(done, sample)),
+        progress=None if progress is None else (lambda done: progress(done, len(genomes))),
     )
     eval_time = time.perf_counter() - t_eval
-    truth = np.array([acc for _, _, acc in picked])
     tau, rho = rank_correlations(np.array([s.accuracy for s in scores]), truth)
     loss_tau, loss_rho = rank_correlations(-np.array([s.loss for s in scores]), truth)
     p_tau, p_rho = rank_correlations(np.array(params, float), truth)
     return RankResult(
         method=config.method,
         space=config.space,
-        table=str(table),
+        table=None if table is None else str(table),
         seed=seed,
-        num_architectures=sample,
+        num_architectures=len(genomes),
         kendall_tau=tau,
         spearman_rho=rho,
         loss_kendall_tau=loss_tau,
@@ -190,13 +234,16 @@ def rank_supernet(
         params_spearman_rho=p_rho,
         eval_split="test" if splits.test is not None else "val",
         num_eval_images=len(eval_data.labels),
-        num_recal_images=len(eval_data.recal_images),
+        num_recal_images=len(eval_data.recal_images) if eval_data.bn == "recalibrate" else 0,
         wall_time_s=time.perf_counter() - t0,
         eval_time_s=eval_time,
-        images_per_s=sample * eval_data.images_per_architecture / eval_time if eval_time > 0 else 0.0,
-        indices=tuple(int(i) for i, _, _ in picked),
+        images_per_s=len(genomes) * eval_data.images_per_architecture / eval_time if eval_time > 0 else 0.0,
+        indices=tuple(indices),
         true_accuracy_pct=tuple(float(a) for a in truth),
         supernet_accuracy_pct=tuple(100.0 * s.accuracy for s in scores),
         supernet_loss=tuple(s.loss for s in scores),
         num_params=tuple(int(p) for p in params),
+        truth="table" if table is not None else "standalone",
+        reference=None if reference is None else str(reference),
+        bn=eval_data.bn,
     )

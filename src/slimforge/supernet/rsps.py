@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome
 from slimforge.supernet.evaluate import EvalData, evaluate_many
-from slimforge.supernet.spos import SPOSTrainer, check_sampling
+from slimforge.supernet.spos import SPOSTrainer
 
 __all__ = ["RSPSTrainer"]
 
@@ -17,16 +17,16 @@ class RSPSTrainer(SPOSTrainer):
     random search: ``num_candidates`` architectures drawn with the run's generator, each scored by its
     inherited-weight validation accuracy after BN re-calibration; the best is the derived architecture.
 
-    Options: ``num_candidates`` (100), ``sampling`` (as SPOS).
+    Options: ``num_candidates`` (100), and SPOS's.
     """
 
     name = "rsps"
     holds_out_val = True
-    default_options: ClassVar[dict[str, Any]] = {"sampling": "uniform", "num_candidates": 100}
+    default_options: ClassVar[dict[str, Any]] = {**SPOSTrainer.default_options, "num_candidates": 100}
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:
-        check_sampling(cls.name, options)
+        super()._check_options(options)
         n = options["num_candidates"]
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise InvalidInputError(f"method 'rsps': num_candidates must be a positive integer, got {n!r}")

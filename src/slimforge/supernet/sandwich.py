@@ -51,7 +51,9 @@ class SandwichTrainer(SupernetTrainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.largest, self.smallest = size_extremes(self.space)
+        hook = getattr(self.supernet, "size_extremes", None)
+        largest_smallest = hook() if callable(hook) else size_extremes(self.space)
+        self.largest, self.smallest = (self.space.validate(g) for g in largest_smallest)
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:

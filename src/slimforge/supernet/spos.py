@@ -22,6 +22,12 @@ def check_sampling(name: str, options: dict[str, Any]) -> None:
         )
 
 
+def check_fraction(name: str, option: str, value: Any) -> None:
+    """Raise for an option that is not a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise InvalidInputError(f"method {name!r}: {option} must be a number in [0, 1), got {value!r}")
+
+
 class SPOSTrainer(SupernetTrainer):
     """Each step trains one path drawn uniformly at random, with one SGD update.
 
@@ -31,16 +37,21 @@ class SPOSTrainer(SupernetTrainer):
     """
 
     name = "spos"
-    default_options: ClassVar[dict[str, Any]] = {"sampling": "uniform"}
+    default_options: ClassVar[dict[str, Any]] = {"sampling": "uniform", "warmup": 0.0}
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:
         check_sampling(cls.name, options)
+        check_fraction(cls.name, "warmup", options["warmup"])
 
     def _step(
         self, images: torch.Tensor, labels: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None
     ) -> float:
-        genome = self._sample_genome(self._rng(), canonical=self.options["sampling"] == "canonical")
+        rng = self._rng()
+        if self.step_count < self.options["warmup"] * self.total_steps:
+            genome = self._sample_weighted(rng)
+        else:
+            genome = self._sample_genome(rng, canonical=self.options["sampling"] == "canonical")
         self.optimizer.zero_grad(set_to_none=True)
         loss = self._loss(self.supernet(images, genome), labels)
         loss.backward()

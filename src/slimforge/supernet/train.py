@@ -20,14 +20,14 @@ import numpy as np
 import torch
 
 from slimforge.data import ArrayDataset, BatchLoader, DatasetSplits, load_dataset, make_loader
-from slimforge.errors import InvalidInputError
+from slimforge.errors import InvalidInputError, ModelFileError
 from slimforge.spaces import get_space
-from slimforge.supernet._build import make_supernet
 from slimforge.supernet._registry import TRAINERS
 from slimforge.supernet._trainer import SupernetTrainer
 from slimforge.supernet.checkpoint import (
     has_checkpoint,
     load_checkpoint,
+    load_model_state,
     read_run_config,
     save_checkpoint,
     write_run_config,
@@ -35,7 +35,7 @@ from slimforge.supernet.checkpoint import (
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
 
-__all__ = ["TrainProgress", "TrainResult", "resolve_device", "train_supernet"]
+__all__ = ["TrainProgress", "TrainResult", "resolve_device", "train_supernet", "training_part"]
 
 
 @dataclass(frozen=True)
@@ -113,6 +113,13 @@ def _merge(a: ArrayDataset, b: ArrayDataset) -> ArrayDataset:
     return a.replace(images=np.concatenate([a.images, b.images]), labels=np.concatenate([a.labels, b.labels]))
 
 
+def training_part(splits: DatasetSplits, config: TrainConfig) -> ArrayDataset:
+    """The images the weights of ``config``'s run train on: the training part, plus the validation
+    part unless the method or ``config.hold_out_val`` holds it out."""
+    held_out = TRAINERS.get(config.method).holds_out_val or config.hold_out_val
+    return splits.train if held_out else _merge(splits.train, splits.val)
+
+
 def _batches_from(loader: BatchLoader, start: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The loader's batches cycling over epochs, starting at overall batch number ``start``."""
     epoch, offset = divmod(start, len(loader))
@@ -183,13 +190,11 @@ def train_supernet(
     if splits is None:
         splits = load_dataset(config.data, val_fraction=config.val_fraction, seed=config.seed)
     # Channels-last (NHWC) convolutions run about twice as fast on CPU (oneDNN skips layout reorders).
-    supernet = make_supernet(space, splits.num_classes, config.seed).to(
+    supernet = trainer_cls.build_supernet(space, splits.num_classes, config).to(
         dev, memory_format=torch.channels_last
     )
 
-    held_out = trainer_cls.holds_out_val or config.hold_out_val
-    train_part = splits.train if held_out else _merge(splits.train, splits.val)
-    loader = make_loader(train_part, config.batch_size, train=True, seed=config.seed)
+    loader = make_loader(training_part(splits, config), config.batch_size, train=True, seed=config.seed)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     trainer = trainer_cls(supernet, config, total_steps, dev)
@@ -197,10 +202,16 @@ def train_supernet(
     loss_sum, loss_count, last_epoch_loss, derived = 0.0, 0, float("nan"), None
     if resuming:
         state = load_checkpoint(out, map_location=dev)
-        supernet.load_state_dict(state["model"])
-        trainer.load_state_dict(state["trainer"])
-        loss_sum, loss_count = float(state["loss_sum"]), int(state["loss_count"])
-        last_epoch_loss, derived = float(state["last_epoch_loss"]), state.get("derived")
+        load_model_state(supernet, state, out)
+        try:
+            trainer.load_state_dict(state["trainer"])
+            loss_sum, loss_count = float(state["loss_sum"]), int(state["loss_count"])
+            last_epoch_loss, derived = float(state["last_epoch_loss"]), state.get("derived")
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise ModelFileError(
+                f"{out}: the checkpoint's training state is damaged ({type(exc).__name__}: {exc}); "
+                "train again into another --out"
+            ) from None
     else:
         write_run_config(out, config, splits.num_classes, splits.info().to_dict())
 
