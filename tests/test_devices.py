@@ -91,7 +91,15 @@ def cached_rows(store_path: Path) -> int:
 
 
 def test_registry_lists_every_kind() -> None:
-    assert DEVICES.list() == ["local-cpu", "local-torch", "remote", "table"]
+    assert DEVICES.list() == [
+        "local-cpu",
+        "local-executorch",
+        "local-litert",
+        "local-openvino",
+        "local-torch",
+        "remote",
+        "table",
+    ]
 
 
 @pytest.mark.parametrize("name", DEVICES.list())

@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "compress": "slimforge.cli._compress",
     "supernet": "slimforge.cli._supernet",
     "measure": "slimforge.cli._measure",
+    "export": "slimforge.cli._export",
     "agent": "slimforge.cli._agent",
     "lut": "slimforge.cli._lut",
     "report": "slimforge.cli._report",

@@ -5,6 +5,9 @@ the figure and every condition it was taken under (DESIGN.md, measurement contra
 
 - ``local-cpu``: ONNX Runtime on this machine's CPU (FP32 and INT8 QDQ ``.onnx`` files);
 - ``local-torch``: PyTorch eager on this machine's CPU;
+- ``local-litert``, ``local-openvino``, ``local-executorch``: LiteRT (XNNPACK delegate), OpenVINO
+  (CPU plugin) and ExecuTorch (XNNPACK) on this machine's CPU, each an optional extra
+  (:mod:`slimforge.hardware.runtimes`); a PyTorch model is converted to the runtime's format first;
 - ``table:FILE``: a device table CSV (``index,arch,latency_ms[,energy_mj]``, as under
   ``shared/data/nb201``) that answers for the architectures of its space (nb201);
 - ``remote:http://HOST:PORT``: an edge device running ``slimforge agent serve``
@@ -32,10 +35,10 @@ from typing import Any, ClassVar
 from torch import nn
 
 from slimforge.errors import InvalidInputError, SlimforgeError, UnknownNameError, close_matches
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol, LatencyResult, cpu_model, measure_latencies
 from slimforge.hardware.runtime import RUNTIMES, check_threads
+from slimforge.io import JsonRecord
 from slimforge.registry import Registry
 
 __all__ = [
@@ -77,10 +80,17 @@ class DeviceInfo(JsonRecord):
     hostname: str | None = None
     platform: str | None = None
     note: str = ""
+    #: the runtime's backend or delegate (``XNNPACK``); None where the runtime has no choice of one.
+    delegate: str | None = None
 
     def identity(self) -> dict[str, Any]:
         """The fields that identify the hardware and software (the cache key's device part)."""
-        return {k: v for k, v in self.to_dict().items() if k not in ("name", "note")}
+        # ``delegate`` only where set, so that the keys of figures cached before it existed still match.
+        return {
+            k: v
+            for k, v in self.to_dict().items()
+            if k not in ("name", "note") and not (k == "delegate" and v is None)
+        }
 
 
 @dataclass(frozen=True)
@@ -134,15 +144,17 @@ class PreparedModel:
 
 def local_info(kind: str, runtime: str) -> DeviceInfo:
     """This machine described as device ``kind`` measuring with ``runtime``."""
+    engine = RUNTIMES.get(runtime)()
     return DeviceInfo(
         kind=kind,
         name=kind,
         runtime=runtime,
-        runtime_version=RUNTIMES.get(runtime)().version(),
+        runtime_version=engine.version(),
         cpu_model=cpu_model(),
         cpu_count=os.cpu_count() or 1,
         hostname=socket.gethostname(),
         platform=f"{platform.system()} {platform.machine()}, Python {sys.version.split()[0]}",
+        delegate=engine.delegate(),
     )
 
 
@@ -239,6 +251,7 @@ class Device(ABC):
         if not isinstance(protocol, LatencyProtocol):
             raise InvalidInputError(f"protocol must be a LatencyProtocol, got {type(protocol).__name__}")
         use_store = store is not None and self.cacheable
+        self._check_available()
         with tempfile.TemporaryDirectory(prefix="slimforge-device-") as tmp:
             prepared = [
                 self._prepare(m, shape, Path(tmp) / f"model{i}.onnx", need_hash=use_store)
@@ -269,6 +282,10 @@ class Device(ABC):
                     for r, p in zip(results, prepared)
                 ]
         return [r for r in results if r is not None]
+
+    def _check_available(self) -> None:
+        """Hook: raise :class:`~slimforge.errors.MissingDependencyError` before any work when the
+        device's runtime is not installed (the default: nothing to check)."""
 
     @abstractmethod
     def _prepare(
@@ -302,7 +319,8 @@ def _from_cache(hit: dict[str, Any]) -> DeviceMeasurement | None:
 def _with_energy(result: DeviceMeasurement, model: PreparedModel) -> DeviceMeasurement:
     from slimforge.hardware.energy import estimate_energy
 
-    target = model.onnx_path if model.onnx_path is not None else model.module
+    onnx = model.onnx_path if model.onnx_path is not None and model.onnx_path.suffix == ".onnx" else None
+    target = onnx if onnx is not None else model.module  # a .tflite or .pte file: its module, if known
     if target is None or model.input_shape is None:
         return result
     try:
@@ -575,12 +593,20 @@ DEVICES.register(LocalOrtDevice.kind, LocalOrtDevice)
 DEVICES.register(LocalTorchDevice.kind, LocalTorchDevice)
 DEVICES.register(TableDevice.kind, TableDevice)
 DEVICES.register("remote", "slimforge.hardware.agent:RemoteDevice")
+# Deployment runtimes (optional extras): imported when used.
+DEVICES.register("local-litert", "slimforge.hardware.runtimes._devices:LocalLiteRtDevice")
+DEVICES.register("local-openvino", "slimforge.hardware.runtimes._devices:LocalOpenVinoDevice")
+DEVICES.register("local-executorch", "slimforge.hardware.runtimes._devices:LocalExecuTorchDevice")
 
-_FORMS = "local-cpu, local-torch, table:FILE.csv, remote:http://HOST:PORT"
+_FORMS = (
+    "local-cpu, local-torch, local-litert, local-openvino, local-executorch, table:FILE.csv, "
+    "remote:http://HOST:PORT"
+)
 
 
 def get_device(spec: str, **options: Any) -> Device:
-    """The device named by ``spec``: ``local-cpu``, ``local-torch``, ``table:FILE``, ``remote:URL``.
+    """The device named by ``spec``: ``local-cpu``, ``local-torch``, ``local-litert``, ``local-openvino``,
+    ``local-executorch``, ``table:FILE``, ``remote:URL``.
 
     ``options`` go to the device's constructor (``token=``, ``timeout_s=`` for a remote device).
     """

@@ -1,7 +1,9 @@
 """Inference runtimes that latency is measured on, behind a registry.
 
 A runtime loads a model once and hands back a function that runs one inference on a fixed input.
-Later issues register more (INT8 QDQ models in ONNX Runtime, remote devices) under new names.
+Beside ONNX Runtime and PyTorch eager, the deployment runtimes (LiteRT, OpenVINO, ExecuTorch, RKNN)
+are registered here lazily: each is an optional extra (``pip install slimforge[litert]``), imported
+only when used, with an actionable error when it is absent (:mod:`slimforge.hardware.runtimes`).
 """
 
 from __future__ import annotations
@@ -37,10 +39,25 @@ class Runtime(ABC):
     name: ClassVar[str]
     #: whether the runtime can run a ``.onnx`` file as well as an ``nn.Module``.
     runs_onnx_files: ClassVar[bool] = False
+    #: model file suffixes the runtime loads (``.onnx`` when ``runs_onnx_files``).
+    file_suffixes: ClassVar[tuple[str, ...]] = ()
 
     @abstractmethod
     def version(self) -> str:
         """The engine's version string, recorded with every measurement."""
+
+    def delegate(self) -> str | None:
+        """The backend or delegate the runtime runs on (``XNNPACK``), recorded with every measurement."""
+        return None
+
+    def input_shape(self, path: str | Path) -> tuple[int, ...] | None:
+        """The input shape a model file declares (None when the runtime cannot tell)."""
+        return None
+
+    def runs_file(self, path: str | Path) -> bool:
+        """Whether ``path`` is a model file this runtime loads (by its suffix)."""
+        suffixes = self.file_suffixes or ((".onnx",) if self.runs_onnx_files else ())
+        return Path(path).suffix.lower() in suffixes
 
     @contextmanager
     def session(
@@ -52,9 +69,12 @@ class Runtime(ABC):
         """
         threads = check_threads(threads)
         shape = parse_input_shape(input_shape)
-        if not isinstance(model, nn.Module) and not self.runs_onnx_files:
+        if not isinstance(model, nn.Module) and not self.runs_file(model):
+            suffixes = self.file_suffixes or ((".onnx",) if self.runs_onnx_files else ())
+            runs = f"{', '.join(suffixes)} files or PyTorch models" if suffixes else "PyTorch models only"
             raise InvalidInputError(
-                f"runtime {self.name!r} cannot run the ONNX file {model}; use the 'onnxruntime' runtime"
+                f"runtime {self.name!r} cannot run the file {model}: it runs {runs}; "
+                "use the 'onnxruntime' runtime for an .onnx file"
             )
         with self._session(model, shape, threads, seed) as run:
             yield run
@@ -69,3 +89,8 @@ class Runtime(ABC):
 RUNTIMES: Registry[type[Runtime]] = Registry("runtime")
 RUNTIMES.register("onnxruntime", "slimforge.hardware.ort_runtime:OrtRuntime")
 RUNTIMES.register("torch", "slimforge.hardware.torch_runtime:TorchRuntime")
+# Deployment runtimes: optional extras, imported when used (slimforge.hardware.runtimes).
+RUNTIMES.register("litert", "slimforge.hardware.runtimes._litert:LiteRtRuntime")
+RUNTIMES.register("openvino", "slimforge.hardware.runtimes._openvino:OpenVinoRuntime")
+RUNTIMES.register("executorch", "slimforge.hardware.runtimes._executorch:ExecuTorchRuntime")
+RUNTIMES.register("rknn", "slimforge.hardware.runtimes._rknn:RknnLiteRuntime")

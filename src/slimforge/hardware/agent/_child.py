@@ -5,7 +5,8 @@ model (a ``Loop`` of 10**15 iterations, a graph that allocates without end) at i
 and go on serving. One JSON request per line on stdin, one JSON reply per line on the
 descriptor that was stdout; everything the libraries print goes to stderr.
 
-Request: ``{"path", "input_shape", "threads", "protocol", "seed", "max_input_elements"}``.
+Request: ``{"path", "input_shape", "threads", "protocol", "seed", "max_input_elements"[, "runtime"]}``
+(``runtime`` defaults to ``onnxruntime``; the others are :mod:`slimforge.hardware.runtimes`).
 Replies: ``{"accepted": true}`` at once, then ``{"latency": LatencyResult}`` or
 ``{"status": 4xx/5xx, "error": "one line"}``.
 """
@@ -79,6 +80,9 @@ def measure_request(request: dict[str, Any]) -> dict[str, Any]:
     from slimforge.hardware.onnx_graph import load_onnx, onnx_input, resolve_input_shape
 
     path = Path(request["path"])
+    runtime = request.get("runtime", "onnxruntime")
+    if runtime != "onnxruntime":
+        return _measure_file(request, runtime)
     try:
         proto = load_onnx(path)
         _, declared, _ = onnx_input(proto, path)
@@ -115,6 +119,51 @@ def measure_request(request: dict[str, Any]) -> dict[str, Any]:
             "error": (
                 "the model needs more memory than this agent allows (--max-memory-mb); measure a smaller one"
             ),
+        }
+    except SlimforgeError as exc:
+        return {"status": 400, "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - whatever one model does, the process answers
+        return {"status": 500, "error": f"measurement failed: {_first_line(exc)}"}
+    return {"latency": result.to_dict()}
+
+
+def _measure_file(request: dict[str, Any], runtime: str) -> dict[str, Any]:
+    """Measure an upload with a deployment runtime (LiteRT, OpenVINO, ExecuTorch, RKNN)."""
+    from slimforge.errors import InputShapeError, ModelFileError, SlimforgeError
+    from slimforge.hardware.input_shape import format_shape, parse_input_shape
+    from slimforge.hardware.latency import LatencyProtocol, measure_latency
+    from slimforge.hardware.runtime import RUNTIMES
+
+    path = Path(request["path"])
+    try:
+        engine = RUNTIMES.get(runtime)()
+        declared = request["input_shape"] if request["input_shape"] is not None else engine.input_shape(path)
+        if declared is None:
+            return {"status": 400, "error": f"give the input shape of the uploaded {runtime} model"}
+        shape = parse_input_shape(declared)
+        elements = math.prod(shape)
+        if elements > request["max_input_elements"]:
+            return {
+                "status": 400,
+                "error": (
+                    f"the input {format_shape(shape)} has {elements:,} elements, above this agent's limit "
+                    f"of {request['max_input_elements']:,}"
+                ),
+            }
+        result = measure_latency(
+            path,
+            shape,
+            runtime=runtime,
+            threads=request["threads"],
+            protocol=LatencyProtocol.from_dict(request["protocol"]),
+            seed=request["seed"],
+        )
+    except (ModelFileError, InputShapeError) as exc:
+        return {"status": 422, "error": str(exc)}
+    except MemoryError:
+        return {
+            "status": 422,
+            "error": "the model needs more memory than this agent allows (--max-memory-mb)",
         }
     except SlimforgeError as exc:
         return {"status": 400, "error": str(exc)}

@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from slimforge.errors import InvalidInputError, ModelFileError, SlimforgeError
 from slimforge.hardware.agent._protocol import SETTINGS_HEADER, TOKEN_ENV, check_token, read_token
 from slimforge.hardware.devices import (
@@ -22,6 +24,7 @@ from slimforge.hardware.devices import (
     DeviceMeasurement,
     PreparedModel,
     prepare_onnx,
+    sha256_file,
 )
 from slimforge.hardware.latency import LatencyProtocol, LatencyResult
 
@@ -31,16 +34,21 @@ DEFAULT_CLIENT_TIMEOUT_S = 180.0
 
 
 class RemoteDevice(Device):
-    """A device reached through its agent (``remote:http://HOST:PORT``); measures ``.onnx`` files and modules.
+    """A device reached through its agent (``remote:http://HOST:PORT``); measures model files and modules.
 
-    Modules are exported to ONNX here and uploaded; the agent measures with its ONNX Runtime.
+    The agent measures with the runtime named by ``runtime`` or the URL's fragment
+    (``remote:http://HOST:PORT#rknn``; ONNX Runtime by default) among those its ``/v1/info``
+    lists. A module is converted here first: exported to ONNX for ``onnxruntime`` and
+    ``openvino``, converted to the runtime's format for the others (``.tflite``, ``.pte``,
+    ``.rknn``); a file is uploaded as it is.
 
     Args:
-        url: the agent's ``http://HOST:PORT``.
+        url: the agent's ``http://HOST:PORT`` (optionally ``#RUNTIME``).
         token: the agent's token; else read from ``token_file``; else from ``$SLIMFORGE_AGENT_TOKEN``.
         token_file: a file holding the token.
         timeout_s: seconds to wait for each reply (a measurement replies after its protocol ends),
             and in all for a busy agent (503) to become free.
+        runtime: the agent's runtime to measure with (overrides the URL's fragment).
     """
 
     kind = "remote"
@@ -53,12 +61,23 @@ class RemoteDevice(Device):
         token: str | None = None,
         token_file: str | os.PathLike | None = None,
         timeout_s: float = DEFAULT_CLIENT_TIMEOUT_S,
+        runtime: str | None = None,
     ) -> None:
+        from slimforge.hardware.runtime import RUNTIMES
+
         try:
             parts = urllib.parse.urlsplit(url)
             port = parts.port
         except ValueError:  # "http://[::1" and other URLs that do not parse, or a port past 65535
             parts, port = urllib.parse.urlsplit(""), None
+        chosen = runtime or parts.fragment or "onnxruntime"
+        RUNTIMES.get(chosen)  # an unknown runtime: the registry's one-line error with close matches
+        if chosen == "torch":
+            raise InvalidInputError(
+                "an agent does not run PyTorch eager (its models would have to be unpickled); "
+                "use onnxruntime, litert, openvino, executorch or rknn"
+            )
+        self.runtime = chosen
         if (
             parts.scheme not in ("http", "https")
             or not parts.hostname
@@ -89,7 +108,7 @@ class RemoteDevice(Device):
 
     @property
     def spec(self) -> str:
-        return f"remote:{self.url}"
+        return f"remote:{self.url}" + ("" if self.runtime == "onnxruntime" else f"#{self.runtime}")
 
     def info(self) -> dict[str, Any]:
         """The agent's ``/v1/info`` reply (device, limits, versions)."""
@@ -101,7 +120,24 @@ class RemoteDevice(Device):
         return reply
 
     def describe(self) -> DeviceInfo:
-        return replace(self._device_info(self.info()["device"]), name=self.spec)
+        info = self.info()
+        device = replace(self._device_info(info["device"]), name=self.spec)
+        if self.runtime == "onnxruntime" and "runtimes" not in info:
+            return device  # an agent from before runtimes were listed: ONNX Runtime only
+        entry = self._served(info)
+        return replace(
+            device, runtime=self.runtime, runtime_version=entry.get("version"), delegate=entry.get("delegate")
+        )
+
+    def _served(self, info: dict[str, Any]) -> dict[str, Any]:
+        served = {r.get("name"): r for r in info.get("runtimes", []) if isinstance(r, dict)}
+        if self.runtime not in served:
+            names = ", ".join(str(n) for n in served) or "onnxruntime"
+            raise DeviceError(
+                f"the agent at {self.url} does not serve the runtime {self.runtime!r}; it serves {names} "
+                "(install the runtime's package on the device and restart the agent)"
+            )
+        return served[self.runtime]
 
     def _device_info(self, data: Any) -> DeviceInfo:
         try:
@@ -114,7 +150,38 @@ class RemoteDevice(Device):
     def _prepare(
         self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
     ) -> PreparedModel:
-        return prepare_onnx(model, shape, onnx_path, self.spec)
+        if self.runtime in ("onnxruntime", "openvino") and (
+            not isinstance(model, (str, Path)) or Path(model).suffix.lower() == ".onnx"
+        ):
+            return prepare_onnx(model, shape, onnx_path, self.spec)
+        from slimforge.hardware.runtime import RUNTIMES
+
+        engine = RUNTIMES.get(self.runtime)()
+        if isinstance(model, nn.Module):
+            if shape is None:
+                raise InvalidInputError(
+                    f"device {self.spec}: give the input shape of the model, e.g. 1x3x32x32"
+                )
+            from slimforge.hardware.export import convert_model
+
+            folder = onnx_path.with_name(f"{onnx_path.stem}-{engine.format}")
+            folder.mkdir()
+            path = convert_model(model, engine.format, folder, input_shape=shape).files[0]
+            return PreparedModel(
+                type(model).__name__, shape, sha256_file(path), onnx_path=path, precision="fp32"
+            )
+        if not isinstance(model, (str, Path)) or not engine.runs_file(model):
+            raise InvalidInputError(
+                f"device {self.spec} measures {', '.join(engine.file_suffixes)} files or PyTorch models, not {model!r}"
+            )
+        path = Path(model)
+        if not path.is_file():
+            raise ModelFileError(f"{path}: no such model file")
+        if shape is None:
+            raise InvalidInputError(
+                f"device {self.spec}: give the input shape of {path.name}, e.g. 1x3x32x32"
+            )
+        return PreparedModel(str(model), shape, sha256_file(path), onnx_path=path)
 
     def _measure(
         self,
@@ -124,7 +191,10 @@ class RemoteDevice(Device):
         seed: int,
         progress: bool,
     ) -> list[DeviceMeasurement]:
-        limit = int(self.info()["limits"].get("max_upload_bytes", 0))
+        info = self.info()
+        if self.runtime != "onnxruntime" or "runtimes" in info:
+            self._served(info)
+        limit = int(info["limits"].get("max_upload_bytes", 0))
         out = []
         for m in models:
             assert m.onnx_path is not None and m.input_shape is not None
@@ -140,6 +210,10 @@ class RemoteDevice(Device):
                 "protocol": protocol.to_dict(),
                 "seed": seed,
             }
+            if (
+                self.runtime != "onnxruntime"
+            ):  # an older agent knows no runtime setting: sent only when needed
+                settings["runtime"] = self.runtime
             reply = self._call(
                 "POST",
                 "/v1/measure",

@@ -18,6 +18,7 @@ from slimforge.hardware.runtime import check_threads
 
 __all__ = [
     "API_VERSION",
+    "DEFAULT_RUNTIME",
     "MIN_TOKEN_CHARS",
     "SETTINGS_HEADER",
     "TOKEN_ENV",
@@ -27,6 +28,7 @@ __all__ = [
     "check_token",
     "parse_settings",
     "read_token",
+    "served_runtimes",
     "write_token",
 ]
 
@@ -171,6 +173,37 @@ class HttpError(Exception):
         self.headers = tuple(headers)
 
 
+#: the runtime a request without a ``runtime`` setting is measured with.
+DEFAULT_RUNTIME = "onnxruntime"
+
+
+def served_runtimes() -> list[dict[str, Any]]:
+    """The runtimes this machine can serve: every registered runtime that runs uploaded files and
+    whose package is installed, with its version, delegate and file suffixes (``/v1/info``).
+
+    PyTorch eager is not among them: its models would have to be unpickled.
+    """
+    from slimforge.errors import MissingDependencyError
+    from slimforge.hardware.runtime import RUNTIMES
+
+    out = []
+    for name in RUNTIMES.list():
+        try:
+            engine = RUNTIMES.get(name)()
+            suffixes = engine.file_suffixes or ((".onnx",) if engine.runs_onnx_files else ())
+            if not suffixes:
+                continue
+            version = engine.version()
+        except (MissingDependencyError, ImportError):
+            continue
+        except Exception:  # noqa: BLE001, S112 - a runtime that cannot describe itself is not served
+            continue
+        out.append(
+            {"name": name, "version": version, "delegate": engine.delegate(), "suffixes": list(suffixes)}
+        )
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     """One measurement request's settings, checked against the agent's limits."""
@@ -179,6 +212,7 @@ class Settings:
     threads: int
     protocol: LatencyProtocol
     seed: int
+    runtime: str = DEFAULT_RUNTIME
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as the measuring process reads them."""
@@ -187,11 +221,17 @@ class Settings:
             "threads": self.threads,
             "protocol": self.protocol.to_dict(),
             "seed": self.seed,
+            "runtime": self.runtime,
         }
 
 
-def parse_settings(header: str | None, limits: AgentLimits) -> Settings:
-    """Parse and check the settings header; a bad one raises a 400 :class:`HttpError`."""
+def parse_settings(
+    header: str | None, limits: AgentLimits, runtimes: Sequence[str] = (DEFAULT_RUNTIME,)
+) -> Settings:
+    """Parse and check the settings header; a bad one raises a 400 :class:`HttpError`.
+
+    ``runtimes`` are the names this agent serves; a request for another gets a 400 naming them.
+    """
     from slimforge.hardware.input_shape import format_shape, parse_input_shape
 
     try:
@@ -200,10 +240,18 @@ def parse_settings(header: str | None, limits: AgentLimits) -> Settings:
         raise HttpError(400, f"the {SETTINGS_HEADER} header is not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise HttpError(400, f"the {SETTINGS_HEADER} header must be a JSON object")
-    unknown = sorted(set(raw) - {"input_shape", "threads", "protocol", "seed"})
+    unknown = sorted(set(raw) - {"input_shape", "threads", "protocol", "seed", "runtime"})
     if unknown:
         raise HttpError(
-            400, f"unknown setting(s) {', '.join(unknown)}; known: input_shape, threads, protocol, seed"
+            400,
+            f"unknown setting(s) {', '.join(unknown)}; known: input_shape, threads, protocol, seed, runtime",
+        )
+    runtime = raw.get("runtime", DEFAULT_RUNTIME)
+    if runtime not in runtimes:
+        raise HttpError(
+            400,
+            f"this agent does not serve the runtime {runtime!r}; it serves {', '.join(runtimes)} "
+            "(install the runtime's package on the device and restart the agent)",
         )
     try:
         shape = None if raw.get("input_shape") is None else parse_input_shape(raw["input_shape"])
@@ -232,7 +280,7 @@ def parse_settings(header: str | None, limits: AgentLimits) -> Settings:
             f"{protocol.time_cap_s:g} s), not under this agent's limit of {limits.max_seconds:g} s "
             "per request; lower the time cap or restart the agent with a higher --max-seconds",
         )
-    return Settings(shape, threads, protocol, seed)
+    return Settings(shape, threads, protocol, seed, runtime)
 
 
 def check_input_elements(shape: Sequence[int], limits: AgentLimits, shown: str) -> None:

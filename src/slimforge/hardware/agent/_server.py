@@ -28,6 +28,7 @@ from slimforge.hardware.agent._protocol import (
     Settings,
     check_token,
     parse_settings,
+    served_runtimes,
 )
 from slimforge.hardware.agent._worker import MeasuringProcess
 from slimforge.hardware.devices import DeviceError, local_info
@@ -85,6 +86,8 @@ class AgentServer:
         #: uploads this agent has started to measure (a refused request never counts).
         self.measured = 0
         self.info = replace(local_info("agent", "onnxruntime"), name=f"agent@{socket.gethostname()}")
+        #: the runtimes this agent measures uploads with (``/v1/info``), by name.
+        self.runtimes = {r["name"]: r for r in served_runtimes()}
         self.worker = MeasuringProcess(self.limits.max_memory_bytes)
         try:
             self._httpd = _Server((host, port), _Handler)
@@ -152,16 +155,26 @@ class AgentServer:
             "slimforge": __version__,
             "device": self.info.to_dict(),
             "limits": self.limits.to_dict(),
+            "runtimes": list(self.runtimes.values()),
         }
 
     def settings(self, header: str | None) -> Settings:
         """Parse and check the settings header against the limits; a bad one raises a 400."""
-        return parse_settings(header, self.limits)
+        return parse_settings(header, self.limits, tuple(self.runtimes))
+
+    def runtime_info(self, runtime: str) -> Any:
+        """The device description of measurements taken with ``runtime``."""
+        entry = self.runtimes[runtime]
+        return replace(
+            self.info, runtime=runtime, runtime_version=entry["version"], delegate=entry["delegate"]
+        )
 
     def measure(self, data: bytes, settings: Settings) -> dict[str, Any]:
         """Measure an uploaded model in the measuring process (the caller holds :attr:`busy`)."""
         self.measured += 1
-        path = self._tmp / f"upload-{self.measured}.onnx"
+        # The upload keeps its format's suffix (OpenVINO takes .onnx uploads: its IR is two files).
+        suffix = self.runtimes[settings.runtime]["suffixes"][-1 if settings.runtime == "openvino" else 0]
+        path = self._tmp / f"upload-{self.measured}{suffix}"
         path.write_bytes(data)
         try:
             request = {
@@ -178,7 +191,7 @@ class AgentServer:
             raise HttpError(int(reply.get("status", 500)), message.replace(path.name, "the uploaded model"))
         return {
             "latency": reply["latency"],
-            "device": self.info.to_dict(),
+            "device": self.runtime_info(settings.runtime).to_dict(),
             "model_sha256": hashlib.sha256(data).hexdigest(),
         }
 

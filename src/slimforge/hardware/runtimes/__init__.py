@@ -1,0 +1,50 @@
+"""Deployment runtimes beside ONNX Runtime and PyTorch: LiteRT, OpenVINO, ExecuTorch, RKNN.
+
+Each is an optional extra (``pip install slimforge[litert]``, ``[openvino]``, ``[executorch]``,
+``[rknn]`` / ``[rknn-lite]``), registered in :data:`slimforge.hardware.RUNTIMES` by name and
+imported only when used; a missing one raises a :class:`~slimforge.errors.MissingDependencyError`
+that says what to install. Each runs files of its own format (:class:`FileRuntime`); the
+devices ``local-litert``, ``local-openvino`` and ``local-executorch`` measure through them under
+the same protocol as ``local-cpu`` (:mod:`slimforge.hardware.devices`).
+
+>>> from slimforge.hardware import RUNTIMES
+>>> with RUNTIMES.get("openvino")().load("model.xml", (1, 3, 32, 32)) as infer:   # doctest: +SKIP
+...     logits = infer(images[:1])
+"""
+
+from __future__ import annotations
+
+from slimforge.hardware.runtimes._base import FileRuntime, Infer
+from slimforge.hardware.runtimes._deps import OPTIONAL, OptionalPackage, available, package_version, require
+
+__all__ = [
+    "OPTIONAL",
+    "FileRuntime",
+    "Infer",
+    "OptionalPackage",
+    "available",
+    "installed_runtimes",
+    "package_version",
+    "require",
+]
+
+#: the package each registered runtime needs (``onnxruntime`` and ``torch`` are core dependencies).
+RUNTIME_PACKAGES = {
+    "onnxruntime": None,
+    "torch": None,
+    "litert": "ai-edge-litert",
+    "openvino": "openvino",
+    "executorch": "executorch",
+    "rknn": "rknn-toolkit-lite2",
+}
+
+
+def installed_runtimes() -> list[str]:
+    """Names of the registered runtimes whose package is importable here, sorted."""
+    from slimforge.hardware.runtime import RUNTIMES
+
+    return [
+        name
+        for name in RUNTIMES.list()
+        if RUNTIME_PACKAGES.get(name) is None or available(RUNTIME_PACKAGES[name])
+    ]
