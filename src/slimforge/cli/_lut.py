@@ -30,7 +30,10 @@ def _space_arguments(p: argparse.ArgumentParser) -> None:
 
 def _measure_arguments(p: argparse.ArgumentParser, cap: str) -> None:
     p.add_argument(
-        "--device", default="local-cpu", help="local-cpu (default), local-torch or remote:http://HOST:PORT"
+        "--device",
+        default="local-cpu",
+        help="local-cpu (default), local-torch, local-litert, local-openvino, local-executorch or "
+        "remote:http://HOST:PORT[#RUNTIME]; the table records the runtime and is refused for another",
     )
     p.add_argument("--threads", default="1", metavar="N", help="intra-op threads (default 1)")
     p.add_argument(
@@ -77,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GENOME",
         help="architecture strings of the table's space (e.g. k3e6-k5e3-id-...) "
         "or comma-separated choice indices",
+    )
+    predict.add_argument(
+        "--runtime", metavar="NAME", help="refuse a table measured with another runtime (e.g. litert)"
     )
     predict.add_argument("--json", action="store_true", help="print JSON")
     ev = sub.add_parser("eval", help="benchmark: LUT-predicted vs measured latency of sampled sub-networks")
@@ -161,8 +167,9 @@ def _build_table(args: argparse.Namespace) -> Any:
     )
     if calibrate:
         # Seeded apart from `lut eval`'s sample (seed 0, ...), so calibration and test differ.
-        table = calibrate_lut(table, device, networks=calibrate, threads=threads, seed=10_000,
-                              progress=sys.stderr.isatty())
+        table = calibrate_lut(
+            table, device, networks=calibrate, threads=threads, seed=10_000, progress=sys.stderr.isatty()
+        )
     return table
 
 
@@ -198,7 +205,7 @@ def _build(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from slimforge.hardware.lut import read_lut, space_from_table
 
-    table = read_lut(args.table)
+    table = read_lut(args.table, runtime=args.runtime)
     space = space_from_table(table)
     rows = []
     for text in args.genomes:

@@ -9,7 +9,10 @@ from typing import Any
 
 from slimforge.errors import InvalidInputError
 
-HELP = "measure a model's latency (and energy) on a device: local-cpu, local-torch, table:FILE, remote:URL"
+HELP = (
+    "measure a model's latency (and energy) on a device: local-cpu, local-torch, local-litert, local-openvino, "
+    "local-executorch, table:FILE, remote:URL[#RUNTIME]"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,13 +20,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model",
         metavar="MODEL",
-        help="a .onnx file (FP32 or INT8 QDQ), a zoo model name or a saved model directory; "
-        "for a table device, an architecture string",
+        help="a .onnx file (FP32 or INT8 QDQ), a .tflite / OpenVINO .xml / .pte / .rknn file for its runtime's "
+        "device, a zoo model name or a saved model directory; for a table device, an architecture string",
     )
     parser.add_argument(
         "--device",
         default="local-cpu",
-        help="local-cpu (default), local-torch, table:FILE.csv or remote:http://HOST:PORT",
+        help="local-cpu (ONNX Runtime, default), local-torch, local-litert (LiteRT, XNNPACK), local-openvino, "
+        "local-executorch (XNNPACK), table:FILE.csv or remote:http://HOST:PORT[#RUNTIME] (RUNTIME: onnxruntime, "
+        "litert, openvino, executorch or rknn, among those the agent lists)",
     )
     parser.add_argument(
         "--input", metavar="SHAPE", help="input shape, e.g. 1x3x32x32 (default: the ONNX file's own)"

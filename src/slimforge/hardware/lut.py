@@ -45,10 +45,9 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
-from slimforge.io import atomic_write_text
+from slimforge.io import JsonRecord, atomic_write_text
 
 __all__ = [
     "LUT_FORMAT",
@@ -309,6 +308,25 @@ class LatencyTable:
             total -= (len(parts) - 1) * figure(self._call)
         return total * self.scale(statistic)
 
+    @property
+    def runtime(self) -> str:
+        """The runtime the table was measured with (``onnxruntime``, ``litert``, ...)."""
+        return self.header.get("runtime", "")
+
+    def check_runtime(self, runtime: str, where: str = "the lookup table") -> None:
+        """Raise a one-line :class:`LutError` unless the table was measured with ``runtime``.
+
+        Latencies of one runtime say little about another's (their kernels and fusions differ),
+        so a table is used only for the runtime it was measured with.
+        """
+        if self.runtime != runtime:
+            device = self.header.get("device", "?")
+            raise LutError(
+                f"lookup table {where} was measured with {self.runtime or 'an unrecorded runtime'} "
+                f"{self.header.get('runtime_version', '')} on {device}, not with {runtime}; build one for "
+                f"{runtime} with `slimforge lut build --device {_device_for(runtime)} --out FILE`"
+            )
+
     def scale(self, statistic: str = "median") -> float:
         """The calibration factor predictions are multiplied by (1.0 for an uncalibrated table)."""
         return float(self.header.get(f"calibration_scale_{statistic}", 1.0))
@@ -346,12 +364,17 @@ class LatencyTable:
         return atomic_write_text(path, self.to_csv())
 
 
-def read_lut(path: str | os.PathLike) -> LatencyTable:
+def read_lut(path: str | os.PathLike, runtime: str | None = None) -> LatencyTable:
     """Read a table written by :meth:`LatencyTable.save`.
+
+    Args:
+        path: the CSV file.
+        runtime: the runtime the caller needs figures of (``litert``); a table measured with
+            another is refused (:meth:`LatencyTable.check_runtime`). None accepts any.
 
     Raises:
         LutError: (one line, naming the file and the line) a missing file, header line or column,
-            or a malformed entry.
+            a malformed entry, or a table of another runtime.
     """
     path = Path(path)
     where = f"lookup table {path}"
@@ -406,6 +429,8 @@ def read_lut(path: str | os.PathLike) -> LatencyTable:
         raise LutError(f"{where}: the stem or tail entry is missing")
     if sum(e.part == "call" for e in entries) > 1:
         raise LutError(f"{where}: more than one call entry")
+    if runtime is not None:
+        table.check_runtime(runtime, str(path))
     return table
 
 
@@ -442,6 +467,10 @@ def _entry(row: dict[str, str], where: str) -> LutEntry:
         raise LutError(f"{where}: {exc}") from None
 
 
+def _device_for(runtime: str) -> str:
+    return {"onnxruntime": "local-cpu", "torch": "local-torch"}.get(runtime, f"local-{runtime}")
+
+
 def space_from_table(table: LatencyTable) -> Any:
     """The space a table was built for (``get_space(table.space, **table.space_options)``)."""
     from slimforge.spaces import get_space
@@ -469,7 +498,9 @@ def build_lut(
     Args:
         space: the space's registry name (``mbv2``).
         device: a :class:`~slimforge.hardware.devices.Device` or its spec (``local-cpu``,
-            ``local-torch``, ``remote:URL``); table devices cannot measure parts.
+            ``local-torch``, ``local-litert``, ``local-openvino``, ``local-executorch``,
+            ``remote:URL``); table devices cannot measure parts. The table's header records the
+            device's runtime, version and delegate, and :func:`read_lut` refuses it for another runtime.
         space_options: the space's constructor options (``{"resolution": 32}``), kept in the header.
         input_shape: the network input; the space's own ``input_shape`` when None.
         threads: intra-op threads.
@@ -560,6 +591,7 @@ def build_lut(
         "device_info": info.to_json(indent=None),
         "runtime": str(info.runtime),
         "runtime_version": str(info.runtime_version),
+        **({"delegate": str(info.delegate)} if info.delegate else {}),
         "threads": str(threads),
         "protocol": protocol.to_json(indent=None),
         "statistic": "median",

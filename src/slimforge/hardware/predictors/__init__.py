@@ -62,6 +62,9 @@ def create_predictor(name: str, **kwargs: Any) -> LatencyPredictor:
     return PREDICTORS.get(name)(**kwargs)
 
 
-def load_predictor(path: str | Path) -> LatencyPredictor:
-    """Read a predictor saved with :meth:`LatencyPredictor.save`, whatever its model."""
-    return LatencyPredictor.load(path)
+def load_predictor(path: str | Path, runtime: str | None = None) -> LatencyPredictor:
+    """Read a predictor saved with :meth:`LatencyPredictor.save`, whatever its model.
+
+    With ``runtime``, a predictor fitted on another runtime's latencies is refused (one line).
+    """
+    return LatencyPredictor.load(path, runtime=runtime)

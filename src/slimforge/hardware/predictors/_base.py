@@ -64,6 +64,8 @@ class LatencyPredictor(ABC):
             raise InvalidInputError(f"seed must be a non-negative int, got {seed!r}")
         self.seed = int(seed)
         self._fitted: dict[str, Any] | None = None
+        #: the runtime the training latencies were measured with, when saved with one (None: unrecorded).
+        self.runtime: str | None = None
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -121,11 +123,12 @@ class LatencyPredictor(ABC):
             return np.zeros(0)
         return np.asarray(self._predict(self._fitted, g), dtype=np.float64)
 
-    def to_dict(self) -> dict[str, Any]:
-        """The fitted predictor as a JSON-compatible dict."""
+    def to_dict(self, runtime: str | None = None) -> dict[str, Any]:
+        """The fitted predictor as a JSON-compatible dict; ``runtime`` names the runtime its latencies
+        were measured with (``onnxruntime``, ``litert``), checked when it is loaded."""
         if self._fitted is None:
             raise InvalidInputError(f"predictor {self.name!r} is not fitted; there is nothing to save")
-        return {
+        out = {
             "format": FORMAT,
             "version": _VERSION,
             "model": self.name,
@@ -133,6 +136,10 @@ class LatencyPredictor(ABC):
             "config": self._config(),
             "state": self._fitted,
         }
+        runtime = runtime if runtime is not None else self.runtime
+        if runtime is not None:
+            out["runtime"] = str(runtime)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "predictor") -> LatencyPredictor:
@@ -152,18 +159,41 @@ class LatencyPredictor(ABC):
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: malformed predictor file ({exc})") from None
         predictor._fitted = state
+        predictor.runtime = data.get("runtime")
         return predictor
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, runtime: str | None = None) -> None:
         """Write the fitted predictor as JSON (floats written with full precision).
 
+        ``runtime`` records which runtime the training latencies come from (e.g. ``litert`` for
+        the Raspberry Pi 5 LiteRT table); :meth:`load` with a ``runtime`` refuses another.
         The file is replaced atomically: a crash or a full disk leaves the previous file whole.
         """
-        atomic_write_json(path, self.to_dict(), indent=None)
+        atomic_write_json(path, self.to_dict(runtime), indent=None)
 
     @classmethod
-    def load(cls, path: str | Path) -> LatencyPredictor:
-        """Read a predictor written by :meth:`save`."""
+    def load(cls, path: str | Path, runtime: str | None = None) -> LatencyPredictor:
+        """Read a predictor written by :meth:`save`; with ``runtime``, only one fitted on that runtime.
+
+        Raises:
+            ModelFileError: an unreadable file, or (one line) a predictor of another runtime or of
+                an unrecorded one when ``runtime`` is given.
+        """
+        predictor = cls._load(path)
+        if runtime is not None and predictor.runtime != runtime:
+            fitted = (
+                f"latencies of {predictor.runtime}"
+                if predictor.runtime
+                else "latencies of an unrecorded runtime"
+            )
+            raise ModelFileError(
+                f"predictor file {path} was fitted on {fitted}, not {runtime}; fit one on {runtime} "
+                f"measurements and save it with runtime={runtime!r}"
+            )
+        return predictor
+
+    @classmethod
+    def _load(cls, path: str | Path) -> LatencyPredictor:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
