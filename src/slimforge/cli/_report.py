@@ -11,6 +11,14 @@ HELP = "write RUN_DIR/report.html (interactive, offline) and figures/*.png for a
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `slimforge run`")
     parser.add_argument("--no-png", action="store_true", help="write only the HTML, no PNG figures")
+    parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="also log the run to MLflow (config, stage metrics, Pareto fronts, report, models); "
+        "URI defaults to a file store beside RUN_DIR (needs slimforge[mlflow])",
+    )
     parser.add_argument("--json", action="store_true", help="print the written paths and sections as JSON")
 
 
@@ -18,12 +26,22 @@ def run(args: argparse.Namespace) -> int:
     from slimforge.report import render_report
 
     result = render_report(args.run_dir, png=not args.no_png)
+    logged = None
+    if args.mlflow is not None:
+        from slimforge.runs._mlflow import log_run
+
+        logged = log_run(args.run_dir, args.mlflow or None)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        payload = result.to_dict()
+        if logged is not None:
+            payload["mlflow"] = logged.to_dict()
+        print(json.dumps(payload, indent=2))
         return 0
     print(f"report: {result.html_path}")
     for path in result.png_paths:
         print(f"figure: {path}")
     for key, reason in result.sections_missing.items():
         print(f"not shown: {key}: {reason}")
+    if logged is not None:
+        print(f"mlflow: run {logged.run_id} in {logged.uri} ({len(logged.artifacts)} artifacts)")
     return 0
