@@ -1,4 +1,6 @@
-"""Hardware cost: profiling (parameters, MACs/FLOPs, peak activation memory, size), latency, ONNX export.
+"""Hardware cost: profiling (parameters, MACs/FLOPs, peak activation memory, size), latency on every
+runtime (ONNX Runtime, PyTorch, LiteRT, OpenVINO, ExecuTorch, RKNN via the agent), export to each
+deployment format with an output check.
 
 >>> from slimforge.hardware import profile_model
 >>> profile = profile_model("mobilenet_v2", (1, 3, 224, 224), runtime="onnxruntime", threads=1)
@@ -12,6 +14,7 @@ from slimforge.hardware.cache import open_cache
 from slimforge.hardware.cost import COST_MODELS, estimate_costs
 from slimforge.hardware.devices import DEVICES, Device, DeviceError, DeviceInfo, DeviceMeasurement, get_device
 from slimforge.hardware.energy import HOROWITZ_45NM, EnergyEstimate, estimate_energy
+from slimforge.hardware.export import EXPORTERS, ExportError, ExportResult, export_model
 from slimforge.hardware.flops import MACS_NOTE, count_flops, count_macs
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.latency import (
@@ -44,11 +47,13 @@ from slimforge.hardware.profile import (
     with_latency,
 )
 from slimforge.hardware.runtime import RUNTIMES, Runtime
+from slimforge.hardware.runtimes import installed_runtimes
 from slimforge.hardware.tables import DeviceTable, DeviceTableError, read_device_table
 
 __all__ = [
     "COST_MODELS",
     "DEVICES",
+    "EXPORTERS",
     "HOROWITZ_45NM",
     "MACS_NOTE",
     "PREDICTORS",
@@ -61,6 +66,8 @@ __all__ = [
     "DeviceTable",
     "DeviceTableError",
     "EnergyEstimate",
+    "ExportError",
+    "ExportResult",
     "LatencyPredictor",
     "LatencyProtocol",
     "LatencyResult",
@@ -84,9 +91,11 @@ __all__ = [
     "estimate_energy",
     "evaluate_lut",
     "evaluate_on_table",
+    "export_model",
     "export_onnx",
     "format_shape",
     "get_device",
+    "installed_runtimes",
     "load_predictor",
     "measure_latencies",
     "measure_latency",
