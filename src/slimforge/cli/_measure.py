@@ -158,7 +158,9 @@ def format_measurement(m: Any, cache: str | None) -> str:
         x
         for x in (
             info.cpu_model and f"{info.cpu_model} ({info.cpu_count} logical cores)",
-            info.runtime and f"{info.runtime} {info.runtime_version}",
+            info.runtime
+            and f"{info.runtime} {info.runtime_version}"
+            + (f", delegate {info.delegate}" if info.delegate else ""),
             info.hostname and f"host {info.hostname}",
             info.note,
         )
