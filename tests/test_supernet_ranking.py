@@ -239,3 +239,119 @@ def test_new_options_out_of_range_are_one_line_exit_2(tiny_npz: str, tmp_path: P
         assert main([*base, *extra]) == 2
         err = capsys.readouterr().err.strip()
         assert fragment in err and "\n" not in err, err
+
+
+# --- the standalone reference ---------------------------------------------------------------------
+
+
+def _table_csv(tmp_path: Path) -> Path:
+    rows = [
+        (1, "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|", 93.7),
+        (2, "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|", 85.9),
+        (3, "|avg_pool_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|", 86.6),
+        (4, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", 10.0),
+    ]
+    path = tmp_path / "table.csv"
+    path.write_text("index,arch,accuracy\n" + "".join(f"{i},{a},{acc}\n" for i, a, acc in rows))
+    return path
+
+
+@pytest.mark.slow
+def test_standalone_reference_is_cached_resumable_and_ranks_a_supernet(
+    tiny_npz: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from slimforge.supernet import build_reference, load_reference, rank_supernet
+    from slimforge.supernet import reference as reference_module
+
+    config = TrainConfig(data=tiny_npz, epochs=1, space_kwargs=TINY, batch_size=8)
+    table = _table_csv(tmp_path)
+    ref = build_reference(tmp_path / "ref", config, sample=3, seed=0, table=table)
+    assert ref.num_architectures == 3 and ref.true_accuracy_pct is not None
+    assert all(0 <= a <= 100 for a in ref.accuracy_pct) and ref.images_trained == 3 * 32
+    assert np.isfinite(ref.kendall_tau) or len(set(ref.accuracy_pct)) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached architecture was trained again")
+
+    monkeypatch.setattr(reference_module, "train_standalone", no_training)
+    again = build_reference(tmp_path / "ref", config, sample=3, seed=0, table=table)
+    assert again == ref and load_reference(tmp_path / "ref") == ref
+    with pytest.raises(InvalidInputError, match="other settings"):
+        build_reference(tmp_path / "ref", TrainConfig(data=tiny_npz, epochs=2, space_kwargs=TINY), sample=3, table=table)
+    monkeypatch.undo()
+
+    train_supernet(config, tmp_path / "supernet")
+    against_ref = rank_supernet(tmp_path / "supernet", reference=tmp_path / "ref", recal_images=8)
+    assert against_ref.truth == "standalone" and against_ref.true_accuracy_pct == ref.accuracy_pct
+    against_table = rank_supernet(tmp_path / "supernet", table, reference=tmp_path / "ref", bn="batch")
+    assert against_table.truth == "table" and against_table.true_accuracy_pct == ref.true_accuracy_pct
+    assert against_table.bn == "batch" and against_table.num_recal_images == 0
+    assert against_table.supernet_accuracy_pct != () and len(against_table.indices) == 3
+
+
+def test_bad_reference_inputs_raise(tiny_npz: str, tmp_path: Path) -> None:
+    from slimforge.supernet import build_reference, load_reference
+
+    config = TrainConfig(data=tiny_npz, epochs=1, space_kwargs=TINY, batch_size=8)
+    with pytest.raises(InvalidInputError, match="at least 3"):
+        build_reference(tmp_path, config, sample=2)
+    with pytest.raises(InvalidInputError, match="exceeds the 4 rows"):
+        build_reference(tmp_path, config, sample=5, table=_table_csv(tmp_path))
+    with pytest.raises(ModelFileError, match="supernet standalone"):
+        load_reference(tmp_path / "nothing")
+    (tmp_path / "reference.json").write_text("[]")
+    with pytest.raises(ModelFileError, match="not a slimforge standalone reference"):
+        load_reference(tmp_path)
+
+
+# --- one scoring for rank, search and run -----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_scorer_follows_the_runs_bn_mode_and_the_search_evaluator_scores_alike(tiny_npz: str, tmp_path: Path) -> None:
+    from slimforge.search import make_evaluator
+    from slimforge.supernet import SupernetScorer
+
+    config = TrainConfig(data=tiny_npz, epochs=1, space_kwargs=TINY, batch_size=8, eval_bn="batch")
+    train_supernet(config, tmp_path)
+    genomes = [(3, 3, 3, 1, 3, 3), (1, 4, 0, 2, 2, 1)]
+    scorer = SupernetScorer(tmp_path, batch_size=4)
+    assert scorer.bn == "batch" and len(scorer.data.recal_images) == 0
+    scores = scorer.score(genomes)
+    supernet, _, _ = load_supernet(tmp_path)
+    by_hand = score_many(supernet, genomes, EvalData(scorer.data.recal_images, scorer.data.images,
+                                                     scorer.data.labels, batch_size=4, bn="batch"))
+    assert scores == by_hand
+    recal = SupernetScorer(tmp_path, bn="recalibrate", recal_images=16, batch_size=4)
+    assert recal.bn == "recalibrate" and len(recal.data.recal_images) == 16
+    evaluator = make_evaluator("supernet_accuracy", NB201Space(**TINY), checkpoint=tmp_path, batch_size=4)
+    values = evaluator.evaluate_many(genomes)
+    assert [v["accuracy"] for v in values] == [100.0 * s.accuracy for s in scores]
+    assert [v["loss"] for v in values] == [s.loss for s in scores]
+    with pytest.raises(InvalidInputError, match="bn 'mean'"):
+        SupernetScorer(tmp_path, bn="mean")
+
+
+@pytest.mark.slow
+def test_cli_standalone_builds_a_reference_without_a_table_and_rank_uses_it(
+    tiny_npz: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import json
+
+    recipe = ["--space-arg", "channels=4", "--space-arg", "cells_per_stage=1", "--data", tiny_npz,
+              "--epochs", "1", "--batch-size", "8"]
+    assert main(["supernet", "standalone", *recipe, "--sample", "3", "--out", str(tmp_path / "ref"), "--json"]) == 0
+    ref = json.loads(capsys.readouterr().out)
+    assert len(ref["architectures"]) == 3 and ref["kendall_tau"] is None and ref["table"] is None
+    space = NB201Space(**TINY)
+    assert all(space.canonical(space.from_string(a)) == space.from_string(a) for a in ref["architectures"])
+    assert main(["supernet", "train", *recipe, "--out", str(tmp_path / "sn")]) == 0
+    capsys.readouterr()
+    argv = ["supernet", "rank", "--checkpoint", str(tmp_path / "sn"), "--reference", str(tmp_path / "ref"), "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["truth"] == "standalone" and result["true_accuracy_pct"] == ref["accuracy_pct"]
+    assert main(["supernet", "rank", "--checkpoint", str(tmp_path / "sn")]) == 2
+    assert "--reference" in capsys.readouterr().err
+    assert main(["supernet", "standalone", *recipe, "--sample", "2", "--out", str(tmp_path / "r2")]) == 2
+    assert "at least 3" in capsys.readouterr().err

@@ -110,12 +110,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    rank = sub.add_parser("rank", help="Kendall tau of supernet accuracy vs a ground-truth accuracy table")
+    rank = sub.add_parser(
+        "rank", help="Kendall tau of supernet accuracy vs an accuracy table or a standalone reference"
+    )
     rank.add_argument("--checkpoint", required=True, help="run directory of 'supernet train'")
     rank.add_argument(
         "--table",
-        required=True,
-        help="CSV index,arch,accuracy, e.g. ../shared/data/nb201/accuracy_cifar10.csv",
+        default=None,
+        help="CSV index,arch,accuracy, e.g. ../shared/data/nb201/accuracy_cifar10.csv (the truth when given)",
+    )
+    rank.add_argument(
+        "--reference",
+        default=None,
+        help="directory of 'supernet standalone': rank its architectures (against its accuracy without --table)",
     )
     rank.add_argument(
         "--sample", type=int, default=200, help="architectures drawn from the table (default 200)"
@@ -126,6 +133,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank.add_argument("--data", default=None, help="data spec to evaluate on (default: the run's)")
     rank.add_argument(
         "--recal-images", type=int, default=256, help="training images for BN re-calibration (default 256)"
+    )
+    rank.add_argument(
+        "--bn",
+        choices=("recalibrate", "batch"),
+        default=None,
+        help="batch norm while scoring: recalibrated running statistics or each batch's own (default: the run's)",
     )
     rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
     rank.add_argument("--device", default="cpu")
@@ -269,6 +282,8 @@ def _rank(args: argparse.Namespace) -> int:
         result = rank_supernet(
             args.checkpoint,
             args.table,
+            reference=args.reference,
+            bn=args.bn,
             sample=args.sample,
             seed=args.seed,
             data=args.data,
@@ -284,7 +299,7 @@ def _rank(args: argparse.Namespace) -> int:
     else:
         print(
             f"{result.num_architectures} architectures (seed {result.seed}), {result.method} supernet, "
-            f"{result.eval_split} split"
+            f"{result.eval_split} split, BN {result.bn}, against the {result.truth} accuracy"
         )
         rows = [
             ("supernet accuracy", result.kendall_tau, result.spearman_rho),

@@ -1,12 +1,13 @@
 """``supernet_accuracy``: a sub-network's accuracy with the weights it inherits from a trained supernet.
 
-The evaluation follows :func:`slimforge.supernet.rank_supernet`: batch-norm statistics are
-re-calibrated on ``bn_images`` training images (drawn once with ``seed``, the same for every
-architecture), then the sub-network classifies the test part of the data (the validation part when
-there is none, or when ``split="val"``, which keeps the test images out of the search), or a seeded
-subset of ``eval_images`` of it. The supernet and the images are loaded
-on first use and left out of a pickle, so the evaluator travels to worker processes as paths and
-numbers and each worker loads them once.
+The scoring is :class:`slimforge.supernet.SupernetScorer`'s, the one ``supernet rank`` measures:
+batch norm as the supernet's run says (``eval_bn``: statistics re-calibrated on ``bn_images``
+training images drawn once with ``seed``, or each evaluation batch's own), then the sub-network
+classifies the test part of the data (the validation part when there is none, or when
+``split="val"``, which keeps the test images out of the search), or a seeded subset of
+``eval_images`` of it. The supernet and the images are loaded on first use and left out of a
+pickle, so the evaluator travels to worker processes as paths and numbers and each worker loads
+them once.
 """
 
 from __future__ import annotations
@@ -14,9 +15,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import torch
 
 from slimforge.errors import InvalidInputError
 from slimforge.search.evaluator import Evaluator
@@ -33,7 +31,8 @@ def _positive(name: str, value: Any, *, zero: bool = False) -> int:
 
 
 class SupernetAccuracyEvaluator(Evaluator):
-    """``error`` (100 - accuracy %) and ``accuracy`` (%) of a genome's sub-network of a trained supernet.
+    """``error`` (100 - accuracy %), ``accuracy`` (%) and ``loss`` (mean cross-entropy, nats) of a
+    genome's sub-network of a trained supernet.
 
     Args:
         space: the search space; its genomes must be the checkpoint's (same space and genes).
@@ -44,12 +43,13 @@ class SupernetAccuracyEvaluator(Evaluator):
             (so ``split="val"`` then gives the images the supernet did not train on).
         eval_images: evaluate on a seeded subset of this many test images; None takes them all.
         bn_images: training images for batch-norm re-calibration; 0 keeps the supernet's statistics.
-        batch_size: evaluation batch size (only speed depends on it).
+        batch_size: evaluation batch size (with ``bn="batch"`` also the statistics' batch).
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         seed: draws the re-calibration images and the evaluation subset.
+        bn: ``"recalibrate"`` or ``"batch"``; None takes the supernet run's ``eval_bn``.
     """
 
-    _transient = ("_supernet", "_data")
+    _transient = ("_scorer",)
 
     def __init__(
         self,
@@ -63,10 +63,12 @@ class SupernetAccuracyEvaluator(Evaluator):
         batch_size: int = 256,
         device: str = "cpu",
         seed: int = 0,
+        bn: str | None = None,
     ) -> None:
+        from slimforge.supernet.bn import BN_MODES
         from slimforge.supernet.checkpoint import read_run_config
 
-        super().__init__(space, ("error", "accuracy"))
+        super().__init__(space, ("error", "accuracy", "loss"))
         self.checkpoint = Path(checkpoint)
         config, self.num_classes, _ = read_run_config(self.checkpoint)
         trained = get_space(config.space, **config.space_kwargs)
@@ -92,64 +94,40 @@ class SupernetAccuracyEvaluator(Evaluator):
         self.bn_images = _positive("bn_images", bn_images, zero=True)
         self.batch_size = _positive("batch_size", batch_size)
         self.device = str(device)
+        if bn is not None and bn not in BN_MODES:
+            raise InvalidInputError(f"supernet_accuracy: bn {bn!r} must be one of {', '.join(BN_MODES)}")
+        self.bn = bn
         self.seed = _positive("seed", seed, zero=True)
-        self._supernet: Any = None
-        self._data: Any = None
+        self._scorer: Any = None
 
-    def _load(self) -> tuple[Any, Any]:
-        """The supernet and its evaluation data, loaded on first use in this process."""
-        if self._supernet is None or self._data is None:
-            from slimforge.data import load_dataset
-            from slimforge.supernet import EvalData, load_supernet, resolve_device
+    def _load(self) -> Any:
+        """The :class:`~slimforge.supernet.SupernetScorer`, made on first use in this process."""
+        if self._scorer is None:
+            from slimforge.supernet import SupernetScorer
 
-            dev = resolve_device(self.device)
-            supernet, config, _ = load_supernet(self.checkpoint, dev)
-            spec = self.data or config.data
-            val_fraction = config.val_fraction if self.val_fraction is None else self.val_fraction
-            splits = load_dataset(spec, val_fraction=val_fraction, seed=config.seed)
-            if splits.num_classes != supernet.num_classes:
-                raise InvalidInputError(
-                    f"data {spec!r} has {splits.num_classes} classes but the supernet {self.checkpoint} "
-                    f"was trained for {supernet.num_classes}; evaluate on data with the same classes"
-                )
-            data = EvalData.from_splits(
-                splits,
+            self._scorer = SupernetScorer(
+                self.checkpoint,
+                data=self.data,
                 split=self.split,
+                val_fraction=self.val_fraction,
+                bn=self.bn,
                 recal_images=self.bn_images,
-                seed=self.seed,
-                device=dev,
+                eval_images=self.eval_images,
                 batch_size=self.batch_size,
-                # Re-calibration statistics depend on the batch size: keep the training one.
-                recal_batch_size=config.batch_size,
+                device=self.device,
+                seed=self.seed,
             )
-            if self.eval_images is not None and self.eval_images < len(data.labels):
-                # A seeded subset, in the split's order, so every architecture sees the same images.
-                keep = np.sort(
-                    np.random.default_rng(self.seed).choice(len(data.labels), self.eval_images, replace=False)
-                )
-                idx = torch.as_tensor(keep, dtype=torch.long, device=data.labels.device)
-                data = EvalData(
-                    data.recal_images,
-                    data.images[idx],
-                    data.labels[idx],
-                    batch_size=data.batch_size,
-                    recal_batch_size=data.recal_batch_size,
-                )
-            self._supernet, self._data = supernet, data
-        return self._supernet, self._data
+        return self._scorer
 
     def _evaluate(self, genome: Genome) -> dict[str, float]:
         return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         # One call: the supernet's statistics are saved and restored once for the whole batch.
-        from slimforge.supernet import score_many
-
-        supernet, data = self._load()
         out = []
-        for score in score_many(supernet, genomes, data):
+        for score in self._load().score(genomes):
             accuracy = 100.0 * score.accuracy
-            out.append({"error": 100.0 - accuracy, "accuracy": accuracy})
+            out.append({"error": 100.0 - accuracy, "accuracy": accuracy, "loss": score.loss})
         return out
 
     def describe(self) -> dict[str, Any]:
@@ -161,6 +139,7 @@ class SupernetAccuracyEvaluator(Evaluator):
             "val_fraction": self.val_fraction,
             "eval_images": self.eval_images,
             "bn_images": self.bn_images,
+            "bn": self.bn,
             "seed": self.seed,
         }
 

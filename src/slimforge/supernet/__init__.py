@@ -17,20 +17,23 @@ from __future__ import annotations
 from slimforge.supernet._build import make_supernet
 from slimforge.supernet._registry import TRAINERS
 from slimforge.supernet._trainer import SupernetTrainer
-from slimforge.supernet.bn import recalibrate_bn
+from slimforge.supernet.bn import BN_MODES, recalibrate_bn
 from slimforge.supernet.checkpoint import load_checkpoint, load_supernet, save_checkpoint
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData, SubnetScore, evaluate, evaluate_many, score_many
 from slimforge.supernet.rank import RankResult, rank_correlations, rank_supernet, read_accuracy_table
 from slimforge.supernet.reference import Reference, build_reference, load_reference
+from slimforge.supernet.scoring import SupernetScorer
 from slimforge.supernet.train import TrainProgress, TrainResult, resolve_device, train_supernet
 
 __all__ = [
+    "BN_MODES",
     "TRAINERS",
     "EvalData",
     "RankResult",
     "Reference",
     "SubnetScore",
+    "SupernetScorer",
     "SupernetTrainer",
     "TrainConfig",
     "TrainProgress",

@@ -20,12 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from slimforge.data import load_dataset
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, SearchSpace
-from slimforge.supernet.checkpoint import load_supernet
-from slimforge.supernet.evaluate import EvalData, score_many
-from slimforge.supernet.train import resolve_device
+from slimforge.supernet.scoring import SupernetScorer
 
 __all__ = ["RankResult", "rank_correlations", "rank_supernet", "read_accuracy_table"]
 
@@ -162,8 +159,11 @@ def rank_supernet(
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError(f"seed must be a non-negative integer, got {seed!r}")
     t0 = time.perf_counter()
-    dev = resolve_device(device)
-    supernet, config, _ = load_supernet(checkpoint_dir, dev)
+    scorer = SupernetScorer(
+        checkpoint_dir, data=data, split="test", bn=bn, recal_images=recal_images, batch_size=batch_size,
+        device=device, seed=seed,
+    )
+    supernet, config, eval_data = scorer.supernet, scorer.config, scorer.data
     space = supernet.space
     if reference is not None:
         ref = load_reference(reference)
@@ -191,30 +191,12 @@ def rank_supernet(
         genomes = [genome for _, genome, _ in picked]
         indices = [int(i) for i, _, _ in picked]
         truth = np.array([acc for _, _, acc in picked])
-    splits = load_dataset(data or config.data, val_fraction=config.val_fraction, seed=config.seed)
-    if splits.num_classes != supernet.num_classes:
-        raise InvalidInputError(
-            f"data {data or config.data!r} has {splits.num_classes} classes but the supernet was trained for {supernet.num_classes}"
-        )
-    eval_data = EvalData.from_splits(
-        splits,
-        split="test",
-        recal_images=recal_images,
-        seed=seed,
-        device=dev,
-        batch_size=batch_size,
-        recal_batch_size=config.batch_size,
-        bn=config.eval_bn if bn is None else bn,
-    )
     params = []
     for genome in genomes:
         params.append(sum(p.numel() for p in space.build(genome, supernet.num_classes).parameters()))
     t_eval = time.perf_counter()
-    scores = score_many(
-        supernet,
-        genomes,
-        eval_data,
-        progress=None if progress is None else (lambda done: progress(done, len(genomes))),
+    scores = scorer.score(
+        genomes, progress=None if progress is None else (lambda done: progress(done, len(genomes)))
     )
     eval_time = time.perf_counter() - t_eval
     tau, rho = rank_correlations(np.array([s.accuracy for s in scores]), truth)
@@ -232,7 +214,7 @@ def rank_supernet(
         loss_spearman_rho=loss_rho,
         params_kendall_tau=p_tau,
         params_spearman_rho=p_rho,
-        eval_split="test" if splits.test is not None else "val",
+        eval_split=scorer.split_used,
         num_eval_images=len(eval_data.labels),
         num_recal_images=len(eval_data.recal_images) if eval_data.bn == "recalibrate" else 0,
         wall_time_s=time.perf_counter() - t0,
