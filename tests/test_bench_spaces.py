@@ -12,7 +12,7 @@ from torch import nn
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError, UnknownNameError
-from slimforge.runs.bench import BENCH_SPACES, SpacesConfig, SpacesResult, ZooEntry, run_spaces_bench
+from slimforge.runs.bench import BENCH_SPACES, SpacesConfig, SpacesResult, ZooEntry
 from slimforge.runs.bench._spaces_config import cifar_zoo_model, parse_zoo
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slimforge.cli import main
-from slimforge.runs.store import RunStore
+from slimforge.io import RunStore
 from slimforge.search.tables import write_arch_table
 from slimforge.spaces import get_space
 

@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 from slimforge.cli import main
-from slimforge.estimators import AUDIT_THRESHOLD, audit_estimators, bootstrap_correlation, fit_blend, kendall_tau
+from slimforge.estimators import (
+    AUDIT_THRESHOLD,
+    audit_estimators,
+    bootstrap_correlation,
+    fit_blend,
+    kendall_tau,
+)
 
 
 def test_correlations_match_a_hand_computed_example():

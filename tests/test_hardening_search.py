@@ -15,8 +15,7 @@ import pytest
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError
-from slimforge.io import DirectoryLock, LockedError
-from slimforge.runs.store import RunStore
+from slimforge.io import DirectoryLock, LockedError, RunStore
 from slimforge.search import make_algorithm
 from slimforge.search.algorithms import MAX_POPULATION
 from slimforge.search.tables import write_arch_table

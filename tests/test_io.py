@@ -28,6 +28,20 @@ def test_atomic_json_replaces_and_leaves_no_temp(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
 
 
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    path = atomic_write_text(tmp_path / "report.html", "x")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_umask()
+    path.chmod(0o640)
+    atomic_write_text(path, "y")  # a replaced file keeps its mode
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def test_atomic_write_keeps_old_file_when_writing_fails(tmp_path, monkeypatch):
     path = tmp_path / "r.json"
     atomic_write_text(path, '{"old": true}\n')

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from slimforge.errors import InvalidInputError, ModelFileError, SlimforgeError, UnknownNameError
-from slimforge.runs.model_io import (
+from slimforge.io import (
     BUILDERS,
     ModelBuildError,
     build_model,

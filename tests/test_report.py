@@ -17,8 +17,8 @@ import pytest
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError
-from slimforge.report import ReportResult, plot_fronts, render_report
 from slimforge.io import FORMAT_VERSION, RunStore, search_stage
+from slimforge.report import ReportResult, plot_fronts, render_report
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "nb201"
@@ -140,7 +140,13 @@ def _stage_outputs(result: dict) -> dict[str, dict]:
     rounds = [tuple(f.latency_ms for f in files)] * 3
     cpu = DeviceMeasurements("cpu", "local-cpu", "onnxruntime 1.20.0, 1 thread, batch 1, CPU Test CPU",
                              tuple(files), tuple(rounds), "onnxruntime", "1.20.0", 1)
+    from slimforge.estimators import audit_estimators
+
+    truth = [61.0, 70.5, 66.0, 72.0, 58.5]
+    audit = audit_estimators({"supernet": [30.0, 41.0, 36.0, 40.0, 29.0], "num_params": [5.1, 5.3, 5.0, 5.4, 5.2]},
+                             truth, archs=[e["arch"] for e in result["evaluations"][:5]], seed=0)
     return {
+        "calibrate": {"audit": audit.to_dict(), "skipped": None, "dir": "calibration", "seconds": 12.0},
         "select": SelectOutput(tuple(chosen)).to_dict(),
         "retrain": RetrainOutput(tuple(retrained)).to_dict(),
         "reference": ReferenceOutput((reference,)).to_dict(),
@@ -184,6 +190,7 @@ def make_run(root: Path, result: dict | None, upto: str = "measure") -> Path:
         store.set_stage("supernet", "done", supernet)
         if result is None:
             return root
+        store.set_stage("calibrate", "done", _stage_outputs(result)["calibrate"])
         (root / "search" / "pi5").mkdir(parents=True)
         (root / "search" / "pi5" / "result.json").write_text(json.dumps(result), encoding="utf-8")
         store.set_stage(search_stage("pi5"), "done", {
@@ -226,6 +233,7 @@ def test_full_run_shows_every_section(full, search_result):
     assert result.sections_missing == {}
     assert result.sections_present == (
         "headline",
+        "estimator",
         "front:pi5",
         "evolution:pi5",
         "select",
@@ -238,6 +246,7 @@ def test_full_run_shows_every_section(full, search_result):
     assert text.index("<h2>Summary</h2>") < text.index("<h2>Pareto front on pi5</h2>")
     assert "4.00x faster than ref-mobilenet_v2-0.5 as fp32" in text and "deployed vs deployed" in text
     assert "1 regression(s) or missed budget(s)" in text and "a regression &lt;b&gt;named&lt;/b&gt;" in text
+    assert "The search used <strong>supernet</strong>" in text and "95% interval" in text
     for e in search_result["front"]:
         assert html.escape(e["arch"]) in text  # the front table
     for needle in (
@@ -292,6 +301,7 @@ def test_pngs_written_and_store_unchanged(full):
     names = sorted(p.name for p in result.png_paths)
     assert names == [
         "accuracy.png",
+        "estimator_supernet.png",
         "evolution_pi5.png",
         "front_pi5.png",
         "measured_cpu.png",
@@ -427,11 +437,11 @@ _PROBE = """<script>
   window.addEventListener("unhandledrejection", function (e) { log.push("rejection: " + e.reason); });
   document.addEventListener("securitypolicyviolation", function (e) { log.push("csp: " + e.blockedURI); });
   window.addEventListener("load", function () {
-    var pt = document.querySelector("figure.chart svg .pt");
+    var pt = document.querySelector('figure.chart[data-chart^="front"] svg .pt');
     if (pt) pt.dispatchEvent(new MouseEvent("mouseenter", { clientX: 200, clientY: 200 }));
-    var tip = document.querySelector("figure.chart .tooltip");
+    var tip = document.querySelector('figure.chart[data-chart^="front"] .tooltip');
     var tooltip = tip && tip.style.display === "block" ? tip.textContent : "";
-    var select = document.querySelector('figure.chart select[data-axis="x"]'), labels = [];
+    var select = document.querySelector('figure.chart[data-chart^="front"] select[data-axis="x"]'), labels = [];
     if (select) {
       select.value = "evaluation #";
       select.dispatchEvent(new Event("change"));

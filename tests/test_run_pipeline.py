@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from slimforge.cli import main
+from slimforge.io import RunStore
 from slimforge.runs import ConfigError, RunConfig, load_config, run_pipeline
-from slimforge.runs.store import RunStore
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
 ACC = DATA / "accuracy_cifar10.csv"
@@ -390,7 +390,7 @@ def test_preflight_checks_the_automated_compression_budget(tmp_path, capsys):
 def test_disk_full_while_writing_leaves_a_store_that_resumes(tmp_path, monkeypatch):
     import errno
 
-    import slimforge.runs.model_io as model_io
+    import slimforge.io as model_io
     from slimforge.runs._context import StageError
 
     config = RunConfig.from_dict(_table_config(search={"budget": 20}))

@@ -122,6 +122,11 @@ def case(name, files, nb201, mbv2, tmp_path):
         "lut_latency": (mbv2, {"path": files / "lut.csv"}),
         "latency_predictor": (nb201, {"path": files / "lat_predictor.json"}),
         "num_params": (nb201, {}),
+        "calibrated_accuracy": (nb201, {
+            "members": {"num_params": make_evaluator("num_params", nb201)},
+            "blend": {"members": ["num_params"], "means": [5.0], "stds": [0.5], "weights": [3.0],
+                      "intercept": 80.0, "alpha": 1.0},
+        }),
         "macs": (nb201, {}),
         "peak_memory": (nb201, {}),
         "model_size": (nb201, {"weight_bits": 8}),
@@ -377,7 +382,7 @@ def test_build_problem_errors_list_the_known_forms(nb201, kwargs, error, match):
 # ------------------------------------------------------------------------------ end to end
 @pytest.mark.slow
 def test_minimize_with_a_measured_objective(nb201, tmp_path):
-    from slimforge.runs.store import RunStore
+    from slimforge.io import RunStore
 
     problem = build_problem(
         nb201,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.store import RunStore
+from slimforge.io import RunStore
 from slimforge.search import Problem, SearchResult, build_problem, minimize
 from slimforge.search.algorithms._base import Algorithm
 from slimforge.search.evaluator import Evaluator
@@ -277,3 +277,19 @@ def test_screen_spec_must_be_cheap():
 
     with pytest.raises(InvalidInputError, match="not cheap"):
         make_screen("nb201", "table:x.csv")
+
+
+def test_a_termination_object_adds_a_reason_to_stop(counting):
+    from slimforge.search import MaxSeconds
+    from slimforge.search.termination import SearchState, Termination
+
+    class AfterTen(Termination):
+        def _reason(self, state: SearchState) -> str | None:
+            return "ten is enough" if state.evaluations >= 10 else None
+
+    _, problem = counting
+    result = minimize(problem, Repeater, budget=40, seed=0, termination=AfterTen())
+    assert result.stop_reason == "ten is enough" and 10 <= result.num_evaluations < 40
+    assert minimize(problem, Repeater, budget=40, seed=0).stop_reason == "budget"
+    with pytest.raises(Exception, match="positive number of seconds"):
+        MaxSeconds(0)

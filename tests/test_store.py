@@ -1,4 +1,4 @@
-"""Tests of slimforge.runs.store: the SQLite run store."""
+"""Tests of slimforge.io.RunStore: the SQLite run store."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.runs.store import (
+from slimforge.io import (
     SCHEMA_VERSION,
     EvaluationRecord,
     RunStore,
@@ -276,7 +276,7 @@ def test_write_refused_by_database_raises_store_error(store):
 # meta carries a digest of its payload, so a torn row would show.
 _WRITER = textwrap.dedent("""
     import hashlib, os, sys
-    from slimforge.runs.store import EvaluationRecord, RunStore
+    from slimforge.io import EvaluationRecord, RunStore
     import time
     path, prefix, batches, exit_at = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     go, pause = sys.argv[5], float(sys.argv[6])
@@ -392,7 +392,7 @@ def test_processes_creating_one_store_at_once_all_succeed(tmp_path):
     # all must end up with the same valid store, never "not a run store" or "locked".
     opener = textwrap.dedent("""
         import os, sys, time
-        from slimforge.runs.store import RunStore
+        from slimforge.io import RunStore
         print("ready", flush=True)
         while not os.path.exists(sys.argv[2]):
             time.sleep(0.001)

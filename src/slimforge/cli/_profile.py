@@ -81,7 +81,7 @@ def resolve_model(spec: str) -> tuple[Any, str, tuple[int, ...] | None]:
         path = path / "model.onnx"  # a run's model directory: its deployable file
         return path, str(path), None
     if path.is_dir() or (path.is_file() and path.name == "model.json"):
-        from slimforge.runs.model_io import load_model, read_model_config
+        from slimforge.io import load_model, read_model_config
 
         config = read_model_config(path)
         model = load_model(path)
@@ -90,7 +90,7 @@ def resolve_model(spec: str) -> tuple[Any, str, tuple[int, ...] | None]:
         return model, f"{spec} ({config['builder']} {what})", shape
     if path.exists() or spec.lower().endswith(".onnx") or "/" in spec or "\\" in spec:
         return path, spec, None
-    from slimforge.runs.model_io import build_model
+    from slimforge.io import build_model
     from slimforge.zoo import default_input_shape
 
     return build_model({"builder": "zoo", "name": spec}), spec, default_input_shape(spec)

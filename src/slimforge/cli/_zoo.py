@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 def _profile(args: argparse.Namespace) -> int:
     from slimforge.cli._profile import parse_int, parse_seconds
     from slimforge.hardware import RUNTIMES, LatencyProtocol, parse_input_shape, profile_model, with_latency
-    from slimforge.runs.model_io import build_model
+    from slimforge.io import build_model
     from slimforge.zoo import MODELS, list_models
 
     shape = parse_input_shape(args.input)

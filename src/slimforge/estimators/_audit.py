@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = [
     "AUDIT_THRESHOLD",

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.latency import LatencyProtocol
+from slimforge.io import JsonRecord
 
 __all__ = ["DEFAULT_TOLERANCE", "LatencyComparison", "compare_latencies"]
 

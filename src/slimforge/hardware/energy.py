@@ -23,8 +23,8 @@ from pathlib import Path
 from torch import nn
 
 from slimforge.errors import InvalidInputError, ModelFileError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import parse_input_shape
+from slimforge.io import JsonRecord
 
 __all__ = ["HOROWITZ_45NM", "PRECISIONS", "EnergyConstants", "EnergyEstimate", "estimate_energy"]
 

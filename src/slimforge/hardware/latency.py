@@ -19,9 +19,9 @@ import numpy as np
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.runtime import RUNTIMES, Runtime, check_threads
+from slimforge.io import JsonRecord
 
 __all__ = [
     "LatencyProtocol",

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
 from slimforge.hardware.lut import LatencyTable, LutError, load_average, space_from_table
 from slimforge.hardware.onnx_export import export_onnx
+from slimforge.io import JsonRecord
 
 __all__ = ["Agreement", "LutEvalRow", "LutEvaluation", "agreement", "evaluate_lut"]
 

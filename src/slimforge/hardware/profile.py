@@ -12,11 +12,11 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError, ModelFileError
 from slimforge.hardware import latency as _latency
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.flops import MACS_NOTE
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol, LatencyResult
 from slimforge.hardware.runtime import RUNTIMES, check_threads
+from slimforge.io import JsonRecord
 
 __all__ = ["LayerProfile", "ModelProfile", "model_size_bytes", "profile_model", "with_latency"]
 
@@ -144,7 +144,7 @@ def profile_model(
     Args:
         model_or_path: an ``nn.Module``, a ``.onnx`` file, or a zoo model name (built with 1000
             classes). A saved slimforge model directory is loaded first with
-            :func:`slimforge.runs.model_io.load_model`.
+            :func:`slimforge.io.load_model`.
         input_shape: the input, batch included; ``None`` takes an ONNX file's declared shape.
         runtime: latency runtime, a name from ``RUNTIMES`` (``onnxruntime`` or ``torch``).
         threads: intra-op threads for the latency measurement.
@@ -208,7 +208,7 @@ def _is_model_file(value: str | Path) -> bool:
     path = Path(value)
     if path.is_dir():
         raise InvalidInputError(
-            f"{path} is a directory; load a saved slimforge model with slimforge.runs.model_io.load_model first"
+            f"{path} is a directory; load a saved slimforge model with slimforge.io.load_model first"
         )
     return (
         isinstance(value, Path) or path.is_file() or str(value).lower().endswith(".onnx") or "/" in str(value)

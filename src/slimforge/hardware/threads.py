@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = ["ThreadChoice", "check_thread_count", "fastest_torch_threads"]
 

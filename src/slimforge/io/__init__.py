@@ -1,5 +1,6 @@
 """The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent,
-progress that also shows in a log file, the run store and
+progress that also shows in a log file, saved models (and the builder registry that reloads them),
+the run store and
 the names of a run directory's files.
 
 Everything here sits at the bottom of the layer order (beside ``data``): any package may use it,
@@ -15,20 +16,24 @@ from __future__ import annotations
 from slimforge.io._atomic import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from slimforge.io._layout import CONFIG_FILE, FORMAT_VERSION, REPORT_FILE, STORE_FILE, search_stage
 from slimforge.io._lock import LOCK_FILE, DirectoryLock, LockedError, lock_holder
+from slimforge.io._model import (
+    BUILDERS,
+    ModelBuildError,
+    build_model,
+    load_model,
+    read_model_config,
+    save_model,
+)
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
-from slimforge.io._store import (
-    SCHEMA_VERSION,
-    STAGE_STATUSES,
-    EvaluationRecord,
-    RunStore,
-    StageRecord,
-    StoreError,
-    canonical_json,
-)
+from slimforge.io._record import JsonRecord
+from slimforge.io._store import SCHEMA_VERSION, STAGE_STATUSES, RunStore
+from slimforge.io._store_records import EvaluationRecord, StageRecord, StoreError, canonical_json
+from slimforge.io._store_tables import EvaluationLog, MeasurementCache, StageLog
 from slimforge.io._yaml import YamlError, load_yaml
 
 __all__ = [
+    "BUILDERS",
     "CONFIG_FILE",
     "FORMAT_VERSION",
     "LOCK_FILE",
@@ -36,8 +41,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "STAGE_STATUSES",
     "STORE_FILE",
+    "EvaluationLog",
     "EvaluationRecord",
+    "JsonRecord",
     "RunStore",
+    "StageLog",
     "StageRecord",
     "StoreError",
     "canonical_json",
@@ -45,13 +53,19 @@ __all__ = [
     "DirectoryLock",
     "LineProgress",
     "LockedError",
+    "MeasurementCache",
+    "ModelBuildError",
     "YamlError",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "build_model",
     "exit_with_parent",
+    "load_model",
     "load_yaml",
     "lock_holder",
     "progress_bar",
+    "read_model_config",
+    "save_model",
 ]

@@ -30,6 +30,12 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{suffix}.tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    # mkstemp makes the file private (0600); the result gets the mode a plain open() would give
+    # it (or keeps the mode of the file it replaces), so other readers are not locked out.
+    try:
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+    except OSError:
+        pass
     try:
         yield tmp
         _fsync_file(tmp)
@@ -62,6 +68,12 @@ def atomic_write_json(path: str | os.PathLike, data: Any, *, indent: int | None 
     """
     text = json.dumps(data, indent=indent, allow_nan=False) + "\n"
     return atomic_write_text(path, text)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_file(path: Path) -> None:

@@ -2,8 +2,9 @@
 
 ``model.json`` is ``{"format": "slimforge-model", "version": 1, "builder": "zoo", "name": ...,
 "kwargs": {...}, "input_shape": [...]}``; the ``builder`` key selects an entry of :data:`BUILDERS`,
-which rebuilds the architecture from the rest of the config (later issues add genomes of a search
-space and compressed models). ``model.pt`` is the ``state_dict``, read with ``weights_only=True``:
+which rebuilds the architecture from the rest of the config: ``zoo`` (a zoo model), ``space`` (a
+search space's network for an architecture string), ``compressed`` (a compressed model's recorded
+structure). ``model.pt`` is the ``state_dict``, read with ``weights_only=True``:
 nothing is pickled. A model is written to a temporary directory and renamed into place, so a
 reader never sees half a model.
 
@@ -49,43 +50,13 @@ class ModelBuildError(SlimforgeError):
     """A builder config that does not build a model (bad kwargs, an entry that fails to build)."""
 
 
-def _build_zoo(config: Mapping[str, Any]) -> nn.Module:
-    """Builder "zoo": ``create_model(config["name"], **config["kwargs"])``."""
-    from slimforge.zoo import create_model
-
-    name = config.get("name")
-    if not isinstance(name, str):
-        raise InvalidInputError(f"a 'zoo' model config needs a string 'name', got {name!r}")
-    return create_model(name, **config.get("kwargs", {}))
-
-
-def _build_space(config: Mapping[str, Any]) -> nn.Module:
-    """Builder "space": the standalone network of ``config["arch"]`` in a search space.
-
-    ``{"builder": "space", "space": "mbv2", "space_options": {...}, "arch": "<architecture string>",
-    "kwargs": {"num_classes": 10}}``.
-    """
-    from slimforge.spaces import get_space
-
-    name, arch = config.get("space"), config.get("arch")
-    if not isinstance(name, str) or not isinstance(arch, str):
-        raise InvalidInputError(
-            f"a 'space' model config needs string 'space' and 'arch', got {name!r} and {arch!r}"
-        )
-    options = config.get("space_options", {})
-    if not isinstance(options, Mapping):
-        raise InvalidInputError(f"'space_options' must be a JSON object, got {options!r}")
-    space = get_space(name, **options)
-    return space.build(space.from_string(arch), **config.get("kwargs", {}))
-
-
 #: builder name -> function(config) -> nn.Module with fresh weights.
 BUILDERS: Registry[Callable[[Mapping[str, Any]], nn.Module]] = Registry("model builder")
-BUILDERS.register("zoo", _build_zoo)
-BUILDERS.register("space", _build_space)
-# Compressed models (pruned, factorised, quantized layers) rebuild from their recorded structure;
-# listed here, lazily, so that any command that loads a model reads them without importing compress.
-BUILDERS.register("compressed", "slimforge.compress._structure:build_compressed")
+# Each builder lives with what it builds (zoo models, search-space networks, compressed models);
+# the entries are lazy references, so this storage tier imports none of them until a model loads.
+BUILDERS.register("zoo", "slimforge.zoo:build_from_config")
+BUILDERS.register("space", "slimforge.spaces:build_from_config")
+BUILDERS.register("compressed", "slimforge.compress:build_compressed")
 
 
 def _check_config(config: Any, where: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""JSON round-trip for the frozen result dataclasses of :mod:`slimforge.hardware`."""
+"""JSON round-trip for slimforge's frozen result dataclasses (one way to serialise them, everywhere)."""
 
 from __future__ import annotations
 

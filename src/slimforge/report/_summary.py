@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = ["SUMMARY_META_KEY", "ChosenSummary", "LatencyFigure", "ReferenceFigure", "RunSummary"]
 

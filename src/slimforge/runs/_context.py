@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import SlimforgeError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord, RunStore
 from slimforge.runs.config import RunConfig
-from slimforge.runs.store import RunStore
 
 __all__ = ["RunContext", "StageError"]
 

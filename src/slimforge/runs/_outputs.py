@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = [
     "AutoPolicy",

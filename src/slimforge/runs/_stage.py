@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 if TYPE_CHECKING:
     from slimforge.runs._context import RunContext

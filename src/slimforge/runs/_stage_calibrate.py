@@ -20,8 +20,7 @@ from typing import Any
 import numpy as np
 
 from slimforge.estimators import EstimatorAudit
-from slimforge.hardware._json import JsonRecord
-from slimforge.io import atomic_write_json
+from slimforge.io import JsonRecord, atomic_write_json
 from slimforge.runs._context import RunContext
 from slimforge.runs._stage import RunStage
 from slimforge.runs.config import ConfigError, RunConfig
@@ -69,7 +68,7 @@ class CalibrateStage(RunStage):
 
     def check(self, config: RunConfig) -> None:
         from slimforge.runs._preflight import at
-        from slimforge.search._proxy_eval import parse_proxy_weights
+        from slimforge.search import parse_proxy_weights
         from slimforge.spaces import get_space
 
         cal = config.accuracy.calibration
@@ -134,7 +133,7 @@ class CalibrateStage(RunStage):
     def _train(self, ctx: RunContext, genome: tuple[int, ...], arch: str, i: int) -> dict[str, Any]:
         import torch
 
-        from slimforge.compress import TrainConfig, accuracy, train_classifier
+        from slimforge.training import TrainSettings as TrainConfig, accuracy, train_classifier
 
         cfg = ctx.config.accuracy.calibration
         torch.manual_seed(ctx.config.seed + _SEED_OFFSET + i)
@@ -148,7 +147,7 @@ class CalibrateStage(RunStage):
                 "seconds": time.perf_counter() - start}
 
     def _scores(self, ctx: RunContext, genomes: list[tuple[int, ...]]) -> dict[str, list[float]]:
-        from slimforge.search._calibrated_eval import feature_value
+        from slimforge.search import feature_value
 
         return {name: [feature_value(name, m) for m in ev.evaluate_many(genomes)]
                 for name, ev in estimator_evaluators(ctx).items()}

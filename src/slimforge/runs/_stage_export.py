@@ -35,7 +35,7 @@ def recipe_quantizes(recipe: str) -> bool:
 
 def _export_fp32(model_path: Path, shape: tuple[int, ...], path: Path) -> None:
     from slimforge.hardware import export_onnx
-    from slimforge.runs.model_io import load_model
+    from slimforge.io import load_model
 
     if path.is_file():
         return
@@ -57,7 +57,7 @@ def _copy_model(model: Path, out: Path) -> Path:
 
 def _accuracy(path: Path, ctx: RunContext) -> float:
     """Test top-1 (%) of an exported file in ONNX Runtime; a file that does not run fails the stage."""
-    from slimforge.compress import onnx_accuracy
+    from slimforge.training import onnx_accuracy
 
     split = ctx.splits.test if ctx.splits.test is not None else ctx.splits.val
     try:

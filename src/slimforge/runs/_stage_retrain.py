@@ -29,7 +29,7 @@ _RECORD = "train.json"
 
 
 def _train_config(config: RunConfig, epochs: int, lr: float) -> Any:
-    from slimforge.compress import TrainConfig
+    from slimforge.training import TrainSettings as TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=config.retrain.batch_size, lr=lr, seed=config.seed)
 
@@ -46,7 +46,7 @@ def _finished(path: Path, record_type: type) -> Any:
 
 
 def _save(out: Path, net: Any, config: dict[str, Any], record: Any) -> None:
-    from slimforge.runs.model_io import save_model
+    from slimforge.io import save_model
 
     # The model is renamed into place whole; train.json last marks it finished for a resume.
     save_model(net, config, out, overwrite=True)
@@ -110,7 +110,8 @@ class RetrainStage(RunStage):
         ))
 
     def _train(self, ctx: RunContext, chosen: Any, out: Path, supernet: Any, teacher: Any) -> TrainedModel:
-        from slimforge.compress import DistillHook, accuracy, train_classifier
+        from slimforge.compress import DistillHook
+        from slimforge.training import accuracy, train_classifier
 
         cfg = ctx.config.retrain
         splits = ctx.splits
@@ -196,8 +197,8 @@ class ReferenceStage(RunStage):
         return ReferenceOutput(tuple(models))
 
     def _train(self, ctx: RunContext, name: str, width: float, label: str, out: Path) -> ReferenceModel:
-        from slimforge.compress import accuracy, train_classifier
-        from slimforge.runs.model_io import build_model
+        from slimforge.training import accuracy, train_classifier
+        from slimforge.io import build_model
 
         splits = ctx.splits
         epochs = reference_epochs(ctx.config)

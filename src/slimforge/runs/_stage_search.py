@@ -21,18 +21,7 @@ from slimforge.runs._stage import RunStage
 from slimforge.runs.config import ConfigError, DeviceConfig, RunConfig
 from slimforge.runs.layout import search_dir, search_stage
 
-__all__ = ["ANALYTIC_METRICS", "SearchStage", "build_search_problem", "make_device"]
-
-#: metrics any candidate has without a device or an accuracy source: metric -> evaluator name.
-ANALYTIC_METRICS = {
-    "num_params": "num_params",
-    "macs": "macs",
-    "peak_mem_bytes": "peak_memory",
-    "model_bytes": "model_size",
-}
-_ACCURACY_METRICS = ("error", "accuracy")
-_DEVICE_METRICS = ("latency_ms", "energy_mj")
-
+__all__ = ["SearchStage", "build_search_problem", "make_device"]
 
 def make_device(device: DeviceConfig) -> Any:
     """The :class:`slimforge.hardware.devices.Device` a device config names."""
@@ -57,7 +46,7 @@ def accuracy_evaluator(ctx: RunContext) -> Any:
     if source.startswith("table:"):
         return make_evaluator("accuracy_table", ctx.space, path=source.partition(":")[2])
     from slimforge.runs._stage_calibrate import estimator_evaluators
-    from slimforge.runs.bench._cache import StoredEvaluator
+    from slimforge.search import StoredEvaluator
 
     members = estimator_evaluators(ctx)
     audit = ctx.output("calibrate").audit
@@ -153,30 +142,24 @@ def _lookup_table(ctx: RunContext, device: DeviceConfig) -> Any:
 
 
 def build_search_problem(ctx: RunContext, device: DeviceConfig) -> tuple[Any, str, str]:
-    """The device's search problem, with where its accuracy and its cost come from."""
-    from slimforge.search import Problem, make_evaluator
+    """The device's search problem (through :func:`slimforge.search.build_problem`), with where its
+    accuracy and its cost come from."""
+    from slimforge.search import ACCURACY_SOURCES, DEVICE_SOURCES, build_problem
     from slimforge.search.constraint import Constraint
 
     cfg = ctx.config.search
     needed = set(cfg.objectives) | {Constraint.parse(c).metric for c in cfg.constraints}
-    evaluators, accuracy_source, cost_source = [], "none", "none"
-    if needed & set(_ACCURACY_METRICS):
-        evaluators.append(accuracy_evaluator(ctx))
-        accuracy_source = ctx.config.accuracy.source
-    if needed & set(_DEVICE_METRICS):
-        ev, cost_source = cost_evaluator(ctx, device)
-        evaluators.append(ev)
-    for metric in sorted(needed & set(ANALYTIC_METRICS)):
-        evaluators.append(
-            make_evaluator(
-                ANALYTIC_METRICS[metric],
-                ctx.space,
-                num_classes=ctx.splits.num_classes,
-                **({} if metric == "num_params" else {"input_shape": ctx.input_shape}),
-            )
-        )
+    accuracy = cost = None
+    accuracy_source = cost_source = "none"
+    if needed & {m for k in ACCURACY_SOURCES for m in ACCURACY_SOURCES.get(k).gives}:
+        accuracy, accuracy_source = accuracy_evaluator(ctx), ctx.config.accuracy.source
+    if needed & {m for k in DEVICE_SOURCES for m in DEVICE_SOURCES.get(k).gives}:
+        cost, cost_source = cost_evaluator(ctx, device)
     try:
-        problem = Problem(ctx.space, cfg.objectives, evaluators, cfg.constraints)
+        problem = build_problem(
+            ctx.space, cfg.objectives, accuracy=accuracy, device=cost, constraints=cfg.constraints,
+            num_classes=ctx.splits.num_classes, input_shape=ctx.input_shape,
+        )
     except (KeyError, ValueError) as exc:
         raise ConfigError(f"search (device {device.name!r}): {exc}") from None
     return problem, accuracy_source, cost_source
@@ -233,7 +216,7 @@ class SearchStage(RunStage):
         return [search_dir(ctx.run_dir, self.device)]
 
     def _run(self, ctx: RunContext) -> SearchOutput:
-        from slimforge.runs.store import RunStore
+        from slimforge.io import RunStore
         from slimforge.search import minimize
 
         device = ctx.config.device(self.device)

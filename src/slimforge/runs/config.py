@@ -129,7 +129,7 @@ class DeviceConfig:
 class SearchConfig:
     """The multi-objective search run once per device; objectives are all minimised."""
 
-    algorithm: str = "nsga2"
+    algorithm: str = "auto"
     budget: int = 200
     objectives: tuple[str, ...] = ("error", "latency_ms")
     constraints: tuple[str, ...] = ()

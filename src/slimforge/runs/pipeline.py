@@ -24,6 +24,7 @@ from typing import Any
 
 from slimforge import __version__
 from slimforge.errors import SlimforgeError
+from slimforge.io import RunStore
 from slimforge.registry import Registry
 from slimforge.report import RunSummary
 from slimforge.runs._context import RunContext, StageError
@@ -31,7 +32,6 @@ from slimforge.runs._preflight import preflight
 from slimforge.runs._stage import RunStage, fingerprint
 from slimforge.runs.config import ConfigError, RunConfig, dump_config
 from slimforge.runs.layout import CONFIG_FILE, FORMAT_VERSION, STORE_FILE
-from slimforge.runs.store import RunStore
 
 __all__ = ["RUN_STAGES", "PlannedStage", "RunResult", "check_run", "open_run", "run_pipeline", "stage_plan"]
 

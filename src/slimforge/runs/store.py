@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slimforge.io._store import (  # noqa: F401 - re-exported for callers of the old path
+from slimforge.io import (  # noqa: F401 - re-exported for callers of the old path
     SCHEMA_VERSION,
     STAGE_STATUSES,
     EvaluationRecord,

@@ -6,6 +6,10 @@ candidates, evaluates each network once, writes every evaluation to the run stor
 
 from __future__ import annotations
 
+from slimforge.search._calibrated_eval import feature_value
+from slimforge.search._latency_eval import search_protocol
+from slimforge.search._proxy_eval import parse_proxy_weights
+from slimforge.search._stored_eval import StoredEvaluator
 from slimforge.search.algorithms import ALGORITHMS, Algorithm, make_algorithm
 from slimforge.search.constraint import Constraint
 from slimforge.search.evaluation import Evaluation
@@ -14,6 +18,7 @@ from slimforge.search.minimize import minimize
 from slimforge.search.problem import ACCURACY_SOURCES, DEVICE_SOURCES, Problem, build_problem, make_screen
 from slimforge.search.result import SearchResult, feasible_front
 from slimforge.search.selection import best, knee_point, within_of_best
+from slimforge.search.termination import MaxSeconds, Termination
 
 __all__ = [
     "ACCURACY_SOURCES",
@@ -24,15 +29,21 @@ __all__ = [
     "Constraint",
     "Evaluation",
     "Evaluator",
+    "MaxSeconds",
     "Problem",
     "SearchResult",
+    "StoredEvaluator",
+    "Termination",
     "best",
     "build_problem",
     "feasible_front",
+    "feature_value",
     "knee_point",
     "make_algorithm",
     "make_evaluator",
     "make_screen",
     "minimize",
+    "parse_proxy_weights",
+    "search_protocol",
     "within_of_best",
 ]

@@ -26,12 +26,11 @@ from slimforge.search.evaluation import Evaluation
 from slimforge.search.problem import Problem
 from slimforge.search.progress import FixedHypervolume, SearchProgress, TqdmProgress
 from slimforge.search.result import SearchResult, feasible_front
+from slimforge.search.termination import SearchState, Termination, default_termination
 from slimforge.spaces import Genome
 
 __all__ = ["minimize"]
 
-# Ask/tell rounds in a row that bring nothing new before the loop gives up (space exhausted).
-_MAX_STALLED_ROUNDS = 25
 _META_KEY = "search"
 
 
@@ -48,6 +47,7 @@ def minimize(
     progress: bool | Callable[[SearchProgress], None] = False,
     screen: Any = None,
     screen_keep: float = 0.5,
+    termination: Termination | None = None,
 ) -> SearchResult:
     """Search ``problem`` with ``algorithm`` for at most ``budget`` distinct evaluations.
 
@@ -57,7 +57,7 @@ def minimize(
         budget: maximum number of distinct (canonical) evaluations.
         seed: seed of the algorithm; the same seed gives the same result on every executor.
         settings: algorithm settings (``{"pop_size": 20}``).
-        store: a run store (:class:`~slimforge.runs.store.RunStore`: ``put_evaluation``,
+        store: a run store (:class:`~slimforge.io.RunStore`: ``put_evaluation``,
             ``evaluations``, ``get_meta`` / ``set_meta``); every evaluation is written to it.
         executor: None (evaluate here, one by one), an executor name, or an executor object
             with ``map(fn, items)``; a name's executor is closed at the end.
@@ -69,6 +69,8 @@ def minimize(
             only the best ``screen_keep`` share of them is evaluated, the rest is dropped
             unevaluated (and never offered again). None evaluates every candidate.
         screen_keep: share of each round's new candidates that the screen lets through, in (0, 1].
+        termination: a further reason to stop (e.g. :class:`~slimforge.search.termination.MaxSeconds`);
+            the budget, the algorithm finishing and a stalled search always stop it.
     """
     space = problem.space
     if isinstance(budget, bool) or not isinstance(budget, (int, np.integer)) or budget < 1:
@@ -106,10 +108,13 @@ def minimize(
         stalled = 0
         stop = "budget"
         start = time.perf_counter()
+        until = default_termination(int(budget), termination)
         try:
-            while len(made) < budget:
-                if algo.done:
-                    stop = "algorithm finished"
+            while True:
+                state = SearchState(len(made), stalled, algo.done, time.perf_counter() - start)
+                reason = until.stop_reason(state)
+                if reason is not None:
+                    stop = reason
                     break
                 asked = algo.ask()
                 if not asked:
@@ -136,9 +141,6 @@ def minimize(
                 if report is not None:
                     _report(report, made, budget, hv)
                 stalled = 0 if new else stalled + 1
-                if stalled >= _MAX_STALLED_ROUNDS:
-                    stop = "stalled"
-                    break
         finally:
             if own_executor:
                 executor.close()

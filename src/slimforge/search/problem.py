@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import math
 import os
 import time
@@ -312,10 +311,10 @@ def build_problem(
     objectives: str | Sequence[str],
     *,
     accuracy_table: str | os.PathLike | None = None,
-    device: str | None = None,
+    device: str | Evaluator | None = None,
     constraints: Sequence[str] = (),
     num_classes: int = 10,
-    accuracy: str | None = None,
+    accuracy: str | Evaluator | None = None,
     data: str | None = None,
     input_shape: Sequence[int] | str | None = None,
     accuracy_options: Mapping[str, Any] | None = None,
@@ -336,12 +335,13 @@ def build_problem(
         accuracy_table: CSV table giving ``error`` / ``accuracy`` (the same as ``accuracy="table:FILE"``).
         device: ``table:FILE`` (a device table), ``lut:FILE`` (a latency lookup table),
             ``predictor:FILE`` (a saved latency predictor), or a measured device: ``local-cpu``,
-            ``local-torch``, ``remote:http://HOST:PORT``.
+            ``local-torch``, ``remote:http://HOST:PORT``; or an evaluator made already (a run's).
         constraints: strings like ``"latency_ms <= 5"``.
         num_classes: classifier outputs of the networks built for costs, measurements and proxies.
         accuracy: ``table:FILE``, ``supernet:DIR`` (a trained supernet's run directory),
             ``proxy:NAMES`` (zero-cost proxies, e.g. ``proxy:meco,jacob_cov,num_params``; gives
-            ``proxy_score_neg``, not ``error``) or ``predictor:FILE`` (a saved accuracy predictor).
+            ``proxy_score_neg``, not ``error``) or ``predictor:FILE`` (a saved accuracy predictor);
+            or an evaluator made already (a run's audited estimate).
         data: data spec for ``supernet:`` (default: the data it was trained on) and ``proxy:``
             (default: the built-in ``digits``).
         input_shape: network input for MACs, peak memory and measurements; default the space's.
@@ -395,6 +395,8 @@ def _accuracy_evaluator(
     options: Mapping[str, Any],
 ) -> list[Evaluator]:
     """The accuracy source's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
+    if isinstance(spec, Evaluator):
+        return [_given(spec, wanted, "accuracy source")] if wanted else []
     if spec is None:
         if wanted:
             raise InvalidInputError(
@@ -426,6 +428,8 @@ def _device_evaluator(
     options: Mapping[str, Any],
 ) -> list[Evaluator]:
     """The device's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
+    if isinstance(spec, Evaluator):
+        return [_given(spec, wanted, "device")] if wanted else []
     if spec is None:
         if wanted:
             raise InvalidInputError(
@@ -447,3 +451,13 @@ def _device_evaluator(
             f"device options {', '.join(options)} go with a measured device, not {source.form}"
         )
     return [_make(source, space, argument, settings, options)]
+
+
+def _given(evaluator: Evaluator, wanted: list[str], what: str) -> Evaluator:
+    """An evaluator passed in whole: it must give every metric asked of the source."""
+    missing = [n for n in wanted if n not in evaluator.metrics]
+    if missing:
+        raise InvalidInputError(
+            f"the {what} {type(evaluator).__name__} gives {', '.join(evaluator.metrics)}, not {', '.join(missing)}"
+        )
+    return evaluator

@@ -9,13 +9,16 @@ does not build or import every model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
+from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
+from slimforge.zoo._classic_common import init_conv_bn_linear
 
-__all__ = ["MODELS", "create_model", "default_input_shape", "list_models"]
+__all__ = ["MODELS", "build_from_config", "create_model", "default_input_shape", "init_conv_bn_linear", "list_models"]
 
 #: zoo models built for 32x32 inputs (CIFAR strides); the others take ImageNet's 224x224.
 _CIFAR_MODELS = frozenset({"mobilenet_v2_cifar", "resnet20"})
@@ -60,3 +63,11 @@ def default_input_shape(name: str) -> tuple[int, int, int, int]:
     """The batch-1 input a zoo model is designed for: 1x3x32x32 for CIFAR-stride models, else 1x3x224x224."""
     MODELS.get(name)  # an unknown name raises with close matches
     return (1, 3, 32, 32) if name in _CIFAR_MODELS else (1, 3, 224, 224)
+
+
+def build_from_config(config: Mapping[str, Any]) -> nn.Module:
+    """The saved-model builder ``zoo``: ``create_model(config["name"], **config["kwargs"])``."""
+    name = config.get("name")
+    if not isinstance(name, str):
+        raise InvalidInputError(f"a 'zoo' model config needs a string 'name', got {name!r}")
+    return create_model(name, **config.get("kwargs", {}))

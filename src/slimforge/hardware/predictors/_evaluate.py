@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._json import JsonRecord
 from slimforge.hardware.predictors._base import LatencyPredictor
 from slimforge.hardware.tables import DeviceTable
+from slimforge.io import JsonRecord
 
 __all__ = [
     "NETWORKS",

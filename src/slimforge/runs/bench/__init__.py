@@ -17,7 +17,6 @@ they train, search, export and measure (search, supernet, compress, hardware) an
 
 from __future__ import annotations
 
-from slimforge.runs.bench._cache import StoredEvaluator
 from slimforge.runs.bench._codesign import ALGORITHM_LABELS, run_codesign
 from slimforge.runs.bench._codesign_config import CODESIGN_PRESETS, CodesignConfig
 from slimforge.runs.bench._codesign_result import CodesignResult, CodesignRow
@@ -26,6 +25,7 @@ from slimforge.runs.bench._select import REPRESENTATIVES, representative
 from slimforge.runs.bench._spaces import run_spaces_bench
 from slimforge.runs.bench._spaces_config import BENCH_SPACES, SCALES, SpacesConfig, ZooEntry
 from slimforge.runs.bench._spaces_result import SpacePoint, SpacesResult
+from slimforge.search import StoredEvaluator
 
 __all__ = [
     "ALGORITHM_LABELS",

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.bench._cache import StoredEvaluator
 from slimforge.runs.bench._codesign_config import CodesignConfig
 from slimforge.runs.bench._codesign_result import CodesignResult, CodesignRow
 from slimforge.runs.bench._common import (
@@ -37,6 +36,7 @@ from slimforge.runs.bench._common import (
     write_text_atomic,
 )
 from slimforge.runs.bench._select import representative
+from slimforge.search import StoredEvaluator
 
 __all__ = ["ALGORITHM_LABELS", "run_codesign"]
 

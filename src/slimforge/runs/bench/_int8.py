@@ -25,7 +25,7 @@ __all__ = ["Int8LatencyEvaluator", "export_int8", "final_protocol", "search_prot
 
 def search_protocol(time_cap_s: float) -> Any:
     """The protocol of measured-latency searches (slimforge's ``measured_latency`` evaluator's)."""
-    from slimforge.search._latency_eval import search_protocol as protocol
+    from slimforge.search import search_protocol as protocol
 
     return protocol(time_cap_s)
 

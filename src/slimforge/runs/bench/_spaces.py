@@ -31,7 +31,6 @@ import numpy as np
 import torch
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.bench._cache import StoredEvaluator
 from slimforge.runs.bench._common import (
     claim_out_dir,
     environment,
@@ -60,6 +59,7 @@ from slimforge.runs.bench._spaces_final import (
 )
 from slimforge.runs.bench._spaces_result import SpacesResult
 from slimforge.runs.bench._spaces_train import train_standalone
+from slimforge.search import StoredEvaluator
 
 __all__ = ["run_spaces_bench"]
 

@@ -1,4 +1,4 @@
-"""An evaluator that answers from a run store what it has evaluated before (supernet proxies, INT8 latencies).
+"""An evaluator that answers from a run store what it has evaluated before (supernet accuracies, INT8 latencies).
 
 The benchmarks evaluate the same architecture many times: every algorithm, every device table and
 every resumed run asks the same supernet about the same canonical genomes. The costly answers
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search import Evaluator
+from slimforge.search.evaluator import Evaluator
 from slimforge.spaces import Genome
 
 __all__ = ["StoredEvaluator"]
@@ -56,7 +56,7 @@ class StoredEvaluator(Evaluator):
 
     def _open(self) -> Any:
         if self._store is None:
-            from slimforge.runs.store import RunStore
+            from slimforge.io import RunStore
 
             store = RunStore(self.store_path)
             mine = self.fingerprint()
