@@ -301,12 +301,12 @@ def _walk(
     _record_config(store, config, run_dir, say)
     ctx = RunContext(config, run_dir, store, progress=progress, log=say)
     ctx.fingerprints = _fingerprints(config, plan)
-    ctx.threads, thread_note = _choose_threads(config, threads)
-    say(f"training with {thread_note}")
     keys = {s.key for s in plan}
-    for record in store.stages():
+    for record in store.stages():  # (a store edited outside slimforge fails here, before any work)
         if record.name not in keys:  # a stage the config no longer has (a removed device)
             store.delete_stage(record.name)
+    ctx.threads, thread_note = _choose_threads(config, threads)
+    say(f"training with {thread_note}")
     resumed, rerun = [], []
     for k, stage in enumerate(plan, start=1):
         fp = ctx.fingerprints[stage.key]
