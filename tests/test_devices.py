@@ -166,7 +166,7 @@ def test_local_cpu_exports_a_module_at_the_given_shape() -> None:
 def test_local_cpu_measures_an_int8_qdq_model(onnx_file, tmp_path) -> None:
     import numpy as np
 
-    from slimforge.compress._int8 import quantize_onnx_int8
+    from slimforge.compress import quantize_onnx_int8
 
     calibration = np.random.default_rng(0).standard_normal((4, 3, 16, 16)).astype(np.float32)
     int8 = quantize_onnx_int8(onnx_file, tmp_path / "net_int8.onnx", calibration)

@@ -99,7 +99,7 @@ def test_onnx_file_matches_the_module(tmp_path) -> None:
 
 
 def test_qdq_onnx_model_is_read_as_int8(tmp_path) -> None:
-    from slimforge.compress._int8 import quantize_onnx_int8
+    from slimforge.compress import quantize_onnx_int8
 
     shape = (1, 3, 16, 16)
     float_path = export_onnx(conv_net(), shape, tmp_path / "net.onnx")

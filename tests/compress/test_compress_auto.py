@@ -11,30 +11,28 @@ import pytest
 import torch
 from torch import nn
 
-from slimforge.compress import (
+from slimforge.compress import EstimateConfig, auto_bits, auto_prune, joint_search, parse_budget
+from slimforge.compress.auto import (
     BitPolicySpace,
-    EstimateConfig,
+    EstimateData,
+    JointCosts,
     JointSpace,
-    MixedBitHook,
+    PrunePolicyEvaluator,
     PrunePolicySpace,
-    apply_prune_policy,
-    auto_bits,
-    auto_prune,
+)
+from slimforge.compress.prune import apply_prune_policy, prunable_groups
+from slimforge.compress.quantize import (
+    MixedBitHook,
     bit_sensitivity,
-    joint_search,
+    linear_quantize,
     mixed_precision_bytes,
-    parse_budget,
     quantizable_layers,
     quantize_weights,
 )
-from slimforge.compress._auto_bits import linear_quantize
-from slimforge.compress._auto_common import EstimateData
-from slimforge.compress._auto_prune import PrunePolicyEvaluator, prunable_groups
-from slimforge.compress._joint import JointCosts
 from slimforge.data import load_dataset
 from slimforge.errors import InvalidInputError, UnknownNameError
 from slimforge.hardware import count_macs
-from slimforge.runs.model_io import build_model, load_model
+from slimforge.io import build_model, load_model
 
 SHAPE = (1, 3, 8, 8)
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10, "width": 0.25}}
@@ -120,7 +118,7 @@ def test_malformed_budgets_are_one_line_errors(text, error, match):
 
 
 def test_search_settings_scale_the_population_to_the_budget():
-    from slimforge.compress._auto_common import search_settings
+    from slimforge.compress.auto import search_settings
 
     nsga2 = search_settings("nsga2", 40)
     assert nsga2["pop_size"] == 10 and nsga2["iterations"] is None
@@ -285,12 +283,12 @@ def test_bit_sensitivity_ranks_every_layer_and_leaves_the_model_alone(splits):
 
 
 def test_mixed_bit_hook_trains_on_the_grid(splits):
-    from slimforge.compress import TrainConfig, train_classifier
+    from slimforge.training import TrainSettings, train_classifier
 
     model = _Tiny()
     bits = {"conv": 2, "fc": 3}
     hook = MixedBitHook(bits, linear_quantize)
-    train_classifier(model, splits.train, TrainConfig(epochs=1, batch_size=64), hooks=[hook])
+    train_classifier(model, splits.train, TrainSettings(epochs=1, batch_size=64), hooks=[hook])
     assert torch.equal(linear_quantize(model.conv.weight.detach(), 2), model.conv.weight.detach())
     assert all(len(torch.unique(r)) <= 3 for r in model.conv.weight.detach().flatten(1))
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from slimforge.compress import has_packable_weights, huffman_code_lengths, pack_state, unpack_state
-from slimforge.compress._kmeans import share_weights
-from slimforge.compress._sparse import MaskHook, magnitude_masks
+from slimforge.compress.coding import has_packable_weights, huffman_code_lengths, pack_state, unpack_state
+from slimforge.compress.prune import MaskHook, magnitude_masks
+from slimforge.compress.quantize import share_weights
 from slimforge.errors import ModelFileError
 
 

@@ -15,11 +15,12 @@ import onnx
 import pytest
 import torch
 
-from slimforge.compress import GateConfig, TrainConfig, compress, train_classifier
-from slimforge.compress._gate import Gatekeeper
+from slimforge.compress import GateConfig, compress
+from slimforge.compress.recipe import Gatekeeper
 from slimforge.data import DatasetSplits, load_dataset
 from slimforge.hardware.devices import Device, DeviceInfo, DeviceMeasurement, prepare_onnx
-from slimforge.runs.model_io import build_model, load_model
+from slimforge.io import build_model, load_model
+from slimforge.training import TrainSettings, train_classifier
 
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10, "width": 0.25}}
 
@@ -79,7 +80,7 @@ def small() -> DatasetSplits:
 def trained(small) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(CONFIG)
-    train_classifier(model, small.train, TrainConfig(epochs=2, batch_size=32, lr=0.1))
+    train_classifier(model, small.train, TrainSettings(epochs=2, batch_size=32, lr=0.1))
     return model
 
 

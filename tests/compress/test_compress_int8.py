@@ -8,18 +8,12 @@ import pytest
 import torch
 from onnx import numpy_helper
 
-from slimforge.compress import (
-    TrainConfig,
-    check_calibration,
-    int8_sensitivity,
-    onnx_accuracy,
-    quantize_onnx_int8,
-    train_classifier,
-)
-from slimforge.compress._int8 import preprocessed_weight_layers, torch_to_onnx_layers
+from slimforge.compress.quantize import check_calibration, int8_sensitivity, quantize_onnx_int8
+from slimforge.compress.quantize._int8 import preprocessed_weight_layers, torch_to_onnx_layers
 from slimforge.data import calibration_batch, load_dataset, sample_batch
 from slimforge.errors import InputShapeError
 from slimforge.hardware import export_onnx
+from slimforge.training import TrainSettings, onnx_accuracy, train_classifier
 from slimforge.zoo import create_model
 
 SHAPE = (1, 3, 8, 8)
@@ -40,7 +34,7 @@ def trained(tmp_path_factory):
     splits = load_dataset("digits", image_size=8)
     torch.manual_seed(0)
     model = create_model("resnet20", num_classes=10, width=0.25)
-    train_classifier(model, splits.train.subset(np.arange(512)), TrainConfig(epochs=5, batch_size=32, lr=0.1))
+    train_classifier(model, splits.train.subset(np.arange(512)), TrainSettings(epochs=5, batch_size=32, lr=0.1))
     path = export_onnx(model, SHAPE, tmp_path_factory.mktemp("int8") / "float.onnx")
     return model, path, splits
 
@@ -102,7 +96,7 @@ def test_compacting_names_keeps_outputs_and_shrinks_the_file(trained, tmp_path):
 
     import onnxruntime as ort
 
-    from slimforge.compress._onnx_compact import compact_onnx
+    from slimforge.compress.recipe import compact_onnx
 
     _, float_path, splits = trained
     calib = calibration_batch(splits.train, 16, seed=0).numpy()

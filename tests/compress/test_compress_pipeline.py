@@ -9,9 +9,10 @@ import onnx
 import pytest
 import torch
 
-from slimforge.compress import CompressionReport, GateConfig, TrainConfig, compress, train_classifier
+from slimforge.compress import CompressionReport, GateConfig, compress
 from slimforge.data import DatasetSplits, load_dataset
-from slimforge.runs.model_io import build_model, load_model
+from slimforge.io import build_model, load_model
+from slimforge.training import TrainSettings, train_classifier
 
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10, "width": 0.25}}
 
@@ -41,7 +42,7 @@ def small() -> DatasetSplits:
 def trained(small) -> torch.nn.Module:
     torch.manual_seed(0)
     model = build_model(CONFIG)
-    train_classifier(model, small.train, TrainConfig(epochs=8, batch_size=32, lr=0.1))
+    train_classifier(model, small.train, TrainSettings(epochs=8, batch_size=32, lr=0.1))
     return model
 
 

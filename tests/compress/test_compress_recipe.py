@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from slimforge.compress import QUANTIZE_MODES, STAGES, parse_recipe, parse_stages
+from slimforge.compress.recipe import QUANTIZE_MODES, STAGES, parse_recipe, parse_stages
 from slimforge.errors import InvalidInputError, UnknownNameError
 
 

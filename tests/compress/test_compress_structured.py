@@ -9,16 +9,16 @@ import pytest
 import torch
 from torch import nn
 
-from slimforge.compress import (
+from slimforge.compress import compressed_config
+from slimforge.compress.prune import (
     IMPORTANCES,
     NotTraceableError,
     SlimmingHook,
     check_prunable,
-    compressed_config,
     prune_channels,
 )
 from slimforge.errors import InvalidInputError
-from slimforge.runs.model_io import build_model, load_model, save_model
+from slimforge.io import build_model, load_model, save_model
 from slimforge.zoo import create_model
 
 SHAPE = (1, 3, 8, 8)
@@ -167,7 +167,7 @@ def test_pruned_model_reloads_from_its_config(tmp_path):
 
 
 def test_factorised_model_reloads_from_its_config(tmp_path):
-    from slimforge.compress._lowrank import factorise
+    from slimforge.compress.lowrank import factorise
 
     model = _model()
     factorise(model, "tucker", ratio=0.5, exclude=["stem.0"])

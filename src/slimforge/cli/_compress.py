@@ -210,11 +210,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, width: float | None) -> int:
-    from slimforge.compress import TrainConfig, train_baseline
+    from slimforge.training import TrainSettings, train_baseline
 
     if not args.out:
         raise InvalidInputError("--train needs --out DIR to save the trained model to")
-    config = TrainConfig(
+    config = TrainSettings(
         epochs=int(_number("--epochs", args.epochs, int, 0)),
         batch_size=int(_number("--batch-size", args.batch_size, int, 1)),
         lr=float(_number("--lr", args.lr, float, 0, strict=True)),
@@ -243,8 +243,7 @@ def _train(args: argparse.Namespace, width: float | None) -> int:
 
 
 def _compress(args: argparse.Namespace, width: float | None) -> int:
-    from slimforge.compress import GateConfig, compress
-    from slimforge.compress._report import format_report
+    from slimforge.compress import GateConfig, compress, format_report
     from slimforge.hardware.devices import get_device
 
     if not args.recipe:
@@ -288,9 +287,7 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
 def _sensitivity(args: argparse.Namespace, width: float | None) -> int:
     import json
 
-    from slimforge.compress import int8_sensitivity
-    from slimforge.compress._models import resolve_model
-    from slimforge.compress._report import format_sensitivity
+    from slimforge.compress import format_sensitivity, int8_sensitivity, resolve_model
     from slimforge.data import calibration_batch, load_dataset, sample_batch
 
     seed = int(_number("--seed", args.seed, int, 0))
@@ -309,8 +306,7 @@ def _sensitivity(args: argparse.Namespace, width: float | None) -> int:
 
 
 def _check(args: argparse.Namespace, width: float | None) -> int:
-    from slimforge.compress import check_prunable
-    from slimforge.compress._models import resolve_model
+    from slimforge.compress import check_prunable, resolve_model
     from slimforge.hardware import parse_input_shape
 
     source = resolve_model(args.model, num_classes=10, width=width)
@@ -346,8 +342,7 @@ def _int_list(flag: str, text: str) -> tuple[int, ...]:
 
 
 def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import auto_prune
-    from slimforge.compress._auto_report import format_auto_prune
+    from slimforge.compress import auto_prune, format_auto_prune
 
     result = auto_prune(
         args.model,
@@ -366,8 +361,7 @@ def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> 
 
 
 def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import auto_bits
-    from slimforge.compress._auto_report import format_auto_bits
+    from slimforge.compress import auto_bits, format_auto_bits
 
     result = auto_bits(
         args.model,
@@ -385,8 +379,7 @@ def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> t
 
 
 def _auto_joint(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import joint_search
-    from slimforge.compress._auto_report import format_joint
+    from slimforge.compress import format_joint, joint_search
 
     if width is not None:
         raise InvalidInputError("--width does not apply to --auto joint: the supernet fixes the widths")
@@ -413,18 +406,16 @@ def _estimate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     )
 
 
-#: --auto KIND -> (its budget keys' module attribute, the runner).
+#: --auto KIND -> (the name of its budget keys in slimforge.compress, the runner).
 _AUTO = {
-    "prune": ("slimforge.compress._auto_prune:PRUNE_BUDGET_KEYS", _auto_prune),
-    "bits": ("slimforge.compress._auto_bits:BITS_BUDGET_KEYS", _auto_bits),
-    "joint": ("slimforge.compress._joint:JOINT_BUDGET_KEYS", _auto_joint),
+    "prune": ("PRUNE_BUDGET_KEYS", _auto_prune),
+    "bits": ("BITS_BUDGET_KEYS", _auto_bits),
+    "joint": ("JOINT_BUDGET_KEYS", _auto_joint),
 }
 
 
 def _auto(args: argparse.Namespace, width: float | None) -> int:
-    import importlib
-
-    from slimforge.compress import parse_budget
+    import slimforge.compress as compress_api
     from slimforge.errors import UnknownNameError, close_matches
 
     kind = args.auto
@@ -438,11 +429,9 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         raise InvalidInputError("give either --recipe or --auto, not both")
     if not args.budget:
         raise InvalidInputError(f"--auto {kind} needs --budget KEY=VALUE, e.g. --budget macs=0.5")
-    where, runner = _AUTO[kind]
-    module, _, attr = where.partition(":")
+    keys, runner = _AUTO[kind]
     # The budget is checked before any data or model is loaded, so a typo costs nothing.
-    keys = getattr(importlib.import_module(module), attr)
-    args.budget = parse_budget(args.budget, keys, what=f"--auto {kind}")
+    args.budget = compress_api.parse_budget(args.budget, getattr(compress_api, keys), what=f"--auto {kind}")
     if not args.out:
         raise InvalidInputError(
             f"--auto {kind} needs --out DIR for the chosen policy, the front and the comparison"

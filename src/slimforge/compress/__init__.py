@@ -1,174 +1,125 @@
-"""Model compression: pruning, quantization, low-rank, distillation, Deep-Compression accounting, recipes.
+"""Model compression: pruning, quantization, low-rank, distillation, Deep-Compression coding, recipes, searches.
 
 >>> from slimforge.compress import compress
 >>> report = compress("runs/resnet20", "npz:../shared/data/cifar10_subset.npz",
 ...                   "prune:l1:0.5,distill:teacher=self,quantize:int8", "runs/resnet20-small",
-...                   finetune_epochs=10, max_accuracy_drop=1.0)
+...                   finetune_epochs=10, max_accuracy_drop=1.0)                       # doctest: +SKIP
 
-Each recipe stage is an entry of :data:`STAGES` (``prune``, ``sparsify``, ``lowrank``, ``distill``,
-``finetune``, ``quantize``, ``huffman``); ``quantize`` modes are in :data:`QUANTIZE_MODES`, pruning
-criteria in :data:`IMPORTANCES`, low-rank methods in :data:`LOWRANK_METHODS`. Every method is also
-a plain function or training hook: :func:`prune_channels` (with :func:`check_prunable`),
-:func:`magnitude_masks` + :class:`MaskHook`, :func:`quantize_int8` (PTQ with verification and
-fallback) and :func:`quantize_onnx_int8`, :func:`to_qat`, :func:`share_weights` +
-:class:`SharedWeightHook`, :class:`LowBitHook`, :func:`factorise`, :class:`DistillHook`,
-:func:`pack_state` (Deep Compression bytes), :func:`train_classifier`.
+The package is a set of sub-packages, each with its public names in ``__all__``:
 
-Compressed models are saved with the model builder ``compressed`` (:func:`build_compressed`),
-which rebuilds them from ``model.json`` alone.
+- :mod:`slimforge.compress.prune`: structured pruning through torch-pruning (:func:`check_prunable`,
+  ``prune_channels``, the criteria ``IMPORTANCES``, per-group policies) and unstructured masks;
+- :mod:`slimforge.compress.quantize`: INT8 PTQ and QAT through ONNX Runtime
+  (:func:`quantize_onnx_int8`, :func:`int8_sensitivity`), k-means weight sharing, binary / ternary
+  weights, and the k-bit per-layer quantizers of mixed precision;
+- :mod:`slimforge.compress.lowrank` (SVD, Tucker-2, CP), :mod:`slimforge.compress.distill`
+  (:class:`DistillHook`), :mod:`slimforge.compress.coding` (Deep Compression packing and Huffman);
+- :mod:`slimforge.compress.recipe`: the stages, the pipeline :func:`compress`, the measured gate
+  (:class:`GateConfig`), measurement and the report;
+- :mod:`slimforge.compress.auto`: the one policy-search engine behind :func:`auto_prune`,
+  :func:`auto_bits` and :func:`joint_search`.
+
+This module re-exports the top-level API only. Compressed models are saved with the model builder
+``compressed`` (:func:`build_compressed`), which rebuilds them from ``model.json`` alone. The trainer
+lives in :mod:`slimforge.training`; ``slimforge.compress.TrainConfig`` is a deprecated alias of
+:class:`slimforge.training.TrainSettings`, kept for one release.
 """
 
 from __future__ import annotations
 
-from slimforge.compress._auto_bits import (
-    BIT_QUANTIZERS,
-    AutoBitsResult,
-    BitSensitivity,
-    MixedBitHook,
-    auto_bits,
-    bit_sensitivity,
-    mixed_precision_bytes,
-    quantizable_layers,
-    quantize_weights,
-)
-from slimforge.compress._auto_common import AutoRow, EstimateConfig, PolicyPoint
-from slimforge.compress._auto_prune import AutoPruneResult, apply_prune_policy, auto_prune
-from slimforge.compress._baseline import BaselineResult, train_baseline
-from slimforge.compress._binary import LowBitHook, binarize, ternarize
-from slimforge.compress._budget import BUDGET_KEYS, Budget, parse_budget
-from slimforge.compress._coding import (
-    has_packable_weights,
-    huffman_code_lengths,
-    pack_state,
-    packed_size,
-    unpack_state,
-)
-from slimforge.compress._distill import DistillHook, attention_map
-from slimforge.compress._gate import GATE_OBJECTIVES, GateConfig, GateVerdict
-from slimforge.compress._int8 import (
-    Int8Result,
-    LayerSensitivity,
-    check_calibration,
-    int8_sensitivity,
-    quantize_int8,
-    quantize_onnx_int8,
-)
-from slimforge.compress._joint import JointSearchResult, JointSpace, joint_search
-from slimforge.compress._kmeans import SharedWeightHook, kmeans_1d, share_weights
-from slimforge.compress._lowrank import LOWRANK_METHODS, LayerFactorisation, factorise
-from slimforge.compress._measure import StageResult
-from slimforge.compress._onnx_compact import compact_onnx
-from slimforge.compress._pipeline import CompressionReport, compress, parse_stages
-from slimforge.compress._policy_space import BitPolicySpace, PrunePolicySpace
-from slimforge.compress._qat import from_qat, to_qat
-from slimforge.compress._recipe import StageSpec, parse_recipe
-from slimforge.compress._sparse import MaskHook, magnitude_masks, sparsity
-from slimforge.compress._stage import Stage, StageContext, StageOutcome
-from slimforge.compress._stages import QUANTIZE_MODES, STAGES
-from slimforge.compress._structure import LAYER_KINDS, build_compressed, compressed_config
-from slimforge.compress._structured import (
-    IMPORTANCES,
-    NotTraceableError,
-    PruneCheck,
-    PruneResult,
-    SkippedLayer,
-    SlimmingHook,
-    check_prunable,
-    prune_channels,
-)
-from slimforge.compress._train import (
-    TrainConfig,
-    TrainHook,
-    TrainResult,
-    accuracy,
-    onnx_accuracy,
-    train_classifier,
-)
+import warnings
+from typing import Any
 
+from slimforge.compress._rebuild import LAYER_KINDS, build_compressed, compressed_config
+from slimforge.compress.auto import (
+    BITS_BUDGET_KEYS,
+    BUDGET_KEYS,
+    JOINT_BUDGET_KEYS,
+    PRUNE_BUDGET_KEYS,
+    AutoBitsResult,
+    AutoPruneResult,
+    BitsOptions,
+    Budget,
+    EstimateConfig,
+    JointOptions,
+    JointSearchResult,
+    PruneOptions,
+    SearchSettings,
+    auto_bits,
+    auto_prune,
+    format_auto_bits,
+    format_auto_prune,
+    format_joint,
+    joint_search,
+    parse_budget,
+)
+from slimforge.compress.distill import DistillHook
+from slimforge.compress.prune import check_prunable
+from slimforge.compress.quantize import int8_sensitivity, quantize_onnx_int8
+from slimforge.compress.recipe import (
+    QUANTIZE_MODES,
+    STAGES,
+    CompressionReport,
+    GateConfig,
+    StageResult,
+    compress,
+    format_report,
+    format_sensitivity,
+    parse_stages,
+)
+from slimforge.training import resolve_model
 
 __all__ = [
-    "BIT_QUANTIZERS",
+    "BITS_BUDGET_KEYS",
     "BUDGET_KEYS",
-    "IMPORTANCES",
+    "JOINT_BUDGET_KEYS",
     "LAYER_KINDS",
-    "LOWRANK_METHODS",
+    "PRUNE_BUDGET_KEYS",
     "QUANTIZE_MODES",
     "STAGES",
     "AutoBitsResult",
     "AutoPruneResult",
-    "AutoRow",
-    "BaselineResult",
-    "BitPolicySpace",
-    "BitSensitivity",
+    "BitsOptions",
     "Budget",
     "CompressionReport",
     "DistillHook",
     "EstimateConfig",
-    "GATE_OBJECTIVES",
     "GateConfig",
-    "GateVerdict",
-    "Int8Result",
+    "JointOptions",
     "JointSearchResult",
-    "JointSpace",
-    "LayerFactorisation",
-    "LayerSensitivity",
-    "LowBitHook",
-    "MaskHook",
-    "MixedBitHook",
-    "NotTraceableError",
-    "PolicyPoint",
-    "PruneCheck",
-    "PrunePolicySpace",
-    "PruneResult",
-    "SharedWeightHook",
-    "SkippedLayer",
-    "SlimmingHook",
-    "Stage",
-    "StageContext",
-    "StageOutcome",
+    "PruneOptions",
+    "SearchSettings",
     "StageResult",
-    "StageSpec",
-    "TrainConfig",
-    "TrainHook",
-    "TrainResult",
-    "accuracy",
-    "apply_prune_policy",
-    "attention_map",
     "auto_bits",
     "auto_prune",
-    "binarize",
-    "bit_sensitivity",
     "build_compressed",
-    "check_calibration",
     "check_prunable",
-    "compact_onnx",
     "compress",
     "compressed_config",
-    "factorise",
-    "from_qat",
-    "has_packable_weights",
-    "huffman_code_lengths",
+    "format_auto_bits",
+    "format_auto_prune",
+    "format_joint",
+    "format_report",
+    "format_sensitivity",
     "int8_sensitivity",
     "joint_search",
-    "kmeans_1d",
-    "magnitude_masks",
-    "mixed_precision_bytes",
-    "onnx_accuracy",
-    "pack_state",
-    "packed_size",
     "parse_budget",
-    "parse_recipe",
     "parse_stages",
-    "prune_channels",
-    "quantizable_layers",
-    "quantize_int8",
     "quantize_onnx_int8",
-    "quantize_weights",
-    "share_weights",
-    "sparsity",
-    "ternarize",
-    "to_qat",
-    "train_baseline",
-    "train_classifier",
-    "unpack_state",
+    "resolve_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # A module-level __getattr__ (PEP 562) so only a use of the old name warns, not the import.
+    if name == "TrainConfig":
+        from slimforge.training import TrainSettings
+
+        warnings.warn(
+            "slimforge.compress.TrainConfig is deprecated; use slimforge.training.TrainSettings "
+            "(it was renamed: supernet.TrainConfig is another record)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return TrainSettings
+    raise AttributeError(f"module 'slimforge.compress' has no attribute {name!r}")

@@ -10,8 +10,9 @@ around those layers is slimforge's own, so nothing from the compression run is n
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -19,7 +20,14 @@ from torch import nn
 from slimforge.errors import InvalidInputError, ModelFileError
 from slimforge.registry import Registry
 
-__all__ = ["LAYER_KINDS", "LayerKind", "build_compressed", "compressed_config", "describe_layers"]
+__all__ = [
+    "LAYER_KINDS",
+    "LayerKind",
+    "build_compressed",
+    "compressed_config",
+    "describe_layers",
+    "save_compressed",
+]
 
 BUILDER_NAME = "compressed"
 
@@ -185,7 +193,7 @@ def compressed_config(
         stages: the recipe stages applied, kept for people reading the file.
         input_shape: the input shape, batch included.
     """
-    from slimforge.runs.model_io import build_model
+    from slimforge.io import build_model
 
     base_config = dict(base_config)
     history: list[str] = []
@@ -211,7 +219,7 @@ def compressed_config(
 
 def build_compressed(config: Mapping[str, Any]) -> nn.Module:
     """Builder ``compressed``: build ``config["base"]``, then put each recorded layer at its path."""
-    from slimforge.runs.model_io import build_model
+    from slimforge.io import build_model
 
     base_config = config.get("base")
     layers = config.get("layers")
@@ -227,3 +235,25 @@ def build_compressed(config: Mapping[str, Any]) -> nn.Module:
             raise ModelFileError(f"the base model has no layer {path!r} to replace") from None
         model.set_submodule(path, build_layer(spec))
     return model
+
+
+def save_compressed(
+    model: nn.Module,
+    config: Mapping[str, Any],
+    history: Sequence[str],
+    input_shape: Sequence[int],
+    path: str | Path,
+) -> Path:
+    """Save ``model`` (compressed from the model ``config`` builds, by the stages in ``history``) to ``path``.
+
+    With no history the model is the original and keeps its own config; otherwise the config is the
+    ``compressed`` builder's (:func:`compressed_config`). Reload with :func:`slimforge.io.load_model`.
+    """
+    from slimforge.io import save_model
+
+    if history:
+        cfg = compressed_config(model, config, stages=list(history), input_shape=list(input_shape))
+    else:
+        cfg = {k: v for k, v in config.items() if k not in ("format", "version")}
+        cfg["input_shape"] = list(input_shape)
+    return save_model(model, cfg, path, overwrite=True)

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from slimforge.compress._train import TrainHook
 from slimforge.errors import InvalidInputError
+from slimforge.training import TrainHook
 
 __all__ = ["DistillHook", "attention_map"]
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError, MissingDependencyError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 from slimforge.registry import Registry
 
 __all__ = ["FINETUNE_LR_SCALE", "LOWRANK_METHODS", "LayerFactorisation", "factorise"]

@@ -61,8 +61,7 @@ class CompressStage(RunStage):
             at("compress.recipe", lambda: parse_stages(config.compress.recipe))
         if config.compress.auto is not None:
             from slimforge.compress import parse_budget
-            from slimforge.compress._auto_bits import BITS_BUDGET_KEYS
-            from slimforge.compress._auto_prune import PRUNE_BUDGET_KEYS
+            from slimforge.compress import BITS_BUDGET_KEYS, PRUNE_BUDGET_KEYS
 
             keys = PRUNE_BUDGET_KEYS if config.compress.auto == "prune" else BITS_BUDGET_KEYS
             at("compress.budget",

@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimforge.compress._models import resolve_model
-from slimforge.compress._train import TrainConfig, TrainResult, accuracy, train_classifier
 from slimforge.data import DatasetSplits
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
+from slimforge.training._models import resolve_model
+from slimforge.training._trainer import TrainResult, TrainSettings, accuracy, train_classifier
 
 __all__ = ["BaselineResult", "train_baseline"]
 
@@ -24,7 +24,7 @@ class BaselineResult(JsonRecord):
     num_params: int
     val_accuracy_pct: float
     test_accuracy_pct: float | None
-    config: TrainConfig
+    config: TrainSettings
     training: TrainResult
 
 
@@ -32,7 +32,7 @@ def train_baseline(
     model: str,
     data: str | DatasetSplits,
     out_dir: str | Path,
-    config: TrainConfig | None = None,
+    config: TrainSettings | None = None,
     *,
     width: float | None = None,
     val_fraction: float = 0.1,
@@ -45,12 +45,12 @@ def train_baseline(
 
     The validation part (``val_fraction`` of the training images, seeded split) is held out; the
     result records validation and test accuracy. ``out_dir`` gets ``model.json`` + ``model.pt``
-    (:func:`slimforge.runs.model_io.save_model`) and ``train.json``.
+    (:func:`slimforge.io.save_model`) and ``train.json``.
     """
     from slimforge.data import load_dataset
-    from slimforge.runs.model_io import save_model
+    from slimforge.io import atomic_write_text, save_model
 
-    config = config if config is not None else TrainConfig()
+    config = config if config is not None else TrainSettings()
     splits = (
         data
         if isinstance(data, DatasetSplits)
@@ -71,5 +71,5 @@ def train_baseline(
         config=config,
         training=result,
     )
-    (out / "train.json").write_text(json.dumps(baseline.to_dict(), indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "train.json", json.dumps(baseline.to_dict(), indent=2) + "\n")
     return baseline

@@ -36,7 +36,7 @@ def resolve_model(
     A saved model is loaded as it is (trained); a zoo name is built fresh with ``num_classes`` and
     ``width``. A module passed in is deep-copied, so compression never changes the caller's model.
     """
-    from slimforge.runs.model_io import build_model, load_model, read_model_config
+    from slimforge.io import build_model, load_model, read_model_config
 
     if isinstance(spec, nn.Module):
         if config is None:

@@ -1,8 +1,9 @@
-"""A plain, fast classification trainer (SGD + cosine, optional label smoothing) and accuracy metrics.
+"""The one classifier trainer (SGD + cosine, optional label smoothing) and its accuracy metrics.
 
-Used to train baselines and to finetune after every compression stage. Compression methods plug in
-through :class:`TrainHook` (an extra loss term, gradient surgery after ``backward``, weight surgery
-after the step) instead of growing the trainer's argument list.
+Used to train baselines, to finetune after every compression stage, to retrain searched networks
+and by the benchmarks. Compression methods plug in through :class:`TrainHook` (an extra loss term,
+gradient surgery after ``backward``, weight surgery after the step) instead of growing the
+trainer's argument list.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ from torch import nn
 
 from slimforge.data import ArrayDataset
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
-__all__ = ["TrainConfig", "TrainHook", "TrainResult", "accuracy", "onnx_accuracy", "train_classifier"]
+__all__ = ["TrainHook", "TrainResult", "TrainSettings", "accuracy", "onnx_accuracy", "train_classifier"]
 
 
 @dataclass(frozen=True)
-class TrainConfig(JsonRecord):
+class TrainSettings(JsonRecord):
     """Settings of :func:`train_classifier`.
 
     Args:
@@ -133,7 +134,7 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 def train_classifier(
     model: nn.Module,
     train_split: ArrayDataset,
-    config: TrainConfig | None = None,
+    config: TrainSettings | None = None,
     *,
     hooks: Sequence[TrainHook] = (),
     progress: bool = False,
@@ -144,7 +145,7 @@ def train_classifier(
     Args:
         model: the network; trained in place and left in eval mode.
         train_split: a :class:`slimforge.data.ArrayDataset` (normalised with its own statistics).
-        config: hyper-parameters; :class:`TrainConfig` defaults when None.
+        config: hyper-parameters; :class:`TrainSettings` defaults when None.
         hooks: compression methods taking part in training (see :class:`TrainHook`).
         progress: show a tqdm bar on stderr.
         desc: the bar's label.
@@ -152,7 +153,7 @@ def train_classifier(
     from slimforge.data import make_loader
     from slimforge.io import progress_bar
 
-    config = config if config is not None else TrainConfig()
+    config = config if config is not None else TrainSettings()
     start = time.perf_counter()
     losses: list[float] = []
     accs: list[float] = []

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from slimforge.errors import InvalidInputError, UnknownNameError, close_matches
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 from slimforge.registry import Registry
 
 __all__ = ["BUDGET_KEYS", "Budget", "BudgetKey", "parse_budget"]

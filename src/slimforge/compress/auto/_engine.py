@@ -1,236 +1,167 @@
-"""What the automated compression searches share: the accuracy estimate, search settings, result rows.
+"""The one policy-search engine behind ``auto_prune``, ``auto_bits`` and ``joint_search``.
 
-The accuracy estimate every policy search scores candidates with (:func:`estimate_accuracy`) is
-cheap by design: optionally a few SGD steps on training images, then batch-norm re-calibration on a
-few hundred training images (the statistics of a pruned or quantized network differ from the
-original's, and re-calibrating them recovers most of the accuracy a finetune would at once;
-Li et al., "EagleEye", ECCV 2020), then top-1 accuracy on the *validation* split. The test split is
-only ever used to report the final models.
+Every automated compression search follows one outline: check the budget and the settings before any
+work; build the policy space and the problem (estimated error, the budget's cost, the budget as a
+hard constraint); refuse nothing silently when even the cheapest policy misses the budget; search
+with slimforge's multi-objective engine (:func:`slimforge.search.minimize`, NSGA-II by default);
+take the best feasible policy; finetune it and the baselines identically and measure them; write the
+record. What differs between pruning, mixed precision and the joint search is a :class:`PolicyTask`:
+its ``_setup`` hook builds the space and the problem, its ``_finish`` hook builds the final models,
+the baselines and the record. :func:`run_task` is the outline.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import shutil
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-import torch
-from torch import nn
-
-from slimforge.data import DatasetSplits
+from slimforge.compress.auto._budget import Budget, parse_budget
+from slimforge.compress.auto._results import PolicyPoint
+from slimforge.compress.auto._settings import SearchSettings, check_count
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
+from slimforge.spaces import Genome
 
 __all__ = [
-    "AutoRow",
-    "EstimateConfig",
-    "EstimateData",
-    "PolicyPoint",
+    "Finished",
+    "Found",
+    "PolicyTask",
+    "SavedModel",
+    "SearchSetup",
     "check_algorithm",
-    "check_count",
-    "check_out_dir",
     "closest",
-    "estimate_accuracy",
-    "finetune_model",
     "front_points",
-    "has_batchnorm",
-    "load_splits",
-    "measure_model_latencies",
-    "run_policy_search",
+    "run_search",
+    "run_task",
     "search_message",
     "search_settings",
-    "write_result",
 ]
 
 
-def check_count(name: str, value: object, lowest: int) -> int:
-    """``value`` as an int >= ``lowest``, or a one-line error naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
-        raise InvalidInputError(f"{name} must be an integer >= {lowest}, got {value!r}")
-    return value
-
-
-def has_batchnorm(model: nn.Module) -> bool:
-    """Whether ``model`` has a batch-norm layer that tracks running statistics."""
-    return any(
-        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats for m in model.modules()
-    )
-
-
-def load_splits(data: str | DatasetSplits, split_seed: int, val_fraction: float = 0.1) -> DatasetSplits:
-    """``data`` loaded (a spec) or as given; the validation split is drawn with ``split_seed``."""
-    if isinstance(data, DatasetSplits):
-        return data
-    from slimforge.data import load_dataset
-
-    return load_dataset(data, val_fraction=val_fraction, seed=split_seed)
-
-
-@dataclass(frozen=True)
-class EstimateConfig(JsonRecord):
-    """How a candidate policy's accuracy is estimated during a search.
+@dataclass(frozen=True, eq=False)
+class SearchSetup:
+    """What a task's ``_setup`` hands the engine.
 
     Args:
-        recal_images: training images that re-calibrate batch-norm statistics (0: off).
-        val_images: validation images the accuracy is measured on (0: the whole validation split).
-        finetune_steps: SGD steps on training batches before re-calibration (0: none).
-        finetune_lr: learning rate of those steps.
-        batch_size: batch size of those steps and of re-calibration.
+        problem: the :class:`slimforge.search.Problem` (objectives ``error`` and ``metric``, the bound
+            as a constraint).
+        metric: the budget's metric (``macs``, ``latency_ms``, ``bytes``, ``bitops``).
+        bound: the absolute bound on ``metric``.
+        smallest: the cheapest policy of the space.
+        smallest_cost: its ``metric``.
+        context: the task's own state for its ``_finish`` hook (the loaded model, data, space).
     """
 
-    recal_images: int = 256
-    val_images: int = 0
-    finetune_steps: int = 0
-    finetune_lr: float = 0.01
-    batch_size: int = 64
-
-    def __post_init__(self) -> None:
-        for name in ("recal_images", "val_images", "finetune_steps"):
-            check_count(name, getattr(self, name), 0)
-        check_count("batch_size", self.batch_size, 1)
-        if isinstance(self.finetune_lr, bool) or not isinstance(self.finetune_lr, (int, float)) or not (
-            0 < self.finetune_lr < math.inf
-        ):
-            raise InvalidInputError(f"finetune_lr must be a positive number, got {self.finetune_lr!r}")
-
-    def describe(self, what: str, num_val: int, bn: bool = True) -> str:
-        """The estimate in one sentence, for reports."""
-        steps = f" + {self.finetune_steps} SGD steps (lr {self.finetune_lr:g})" if self.finetune_steps else ""
-        recal = (
-            f" + BN re-calibration on {self.recal_images} training images"
-            if self.recal_images and bn
-            else " (no BN re-calibration: the model has no BatchNorm)"
-            if self.recal_images
-            else ""
-        )
-        return f"top-1 accuracy on {num_val} validation images after {what}{steps}{recal}"
+    problem: Any
+    metric: str
+    bound: float
+    smallest: Genome
+    smallest_cost: float
+    context: Any = None
 
 
 @dataclass(frozen=True, eq=False)
-class EstimateData:
-    """The tensors :func:`estimate_accuracy` uses, drawn once so every candidate sees the same images."""
+class SavedModel:
+    """A final model to save as ``out/<name>/`` (reload with :func:`slimforge.io.load_model`).
 
-    recal_images: torch.Tensor
-    val_images: torch.Tensor
-    val_labels: torch.Tensor
-    splits: DatasetSplits
-    seed: int
-
-    @classmethod
-    def from_splits(cls, splits: DatasetSplits, config: EstimateConfig, seed: int) -> EstimateData:
-        """Draw the re-calibration images (training split) and the validation images with ``seed``."""
-        from slimforge.data import sample_batch
-
-        n_recal = min(config.recal_images, len(splits.train))
-        recal = sample_batch(splits.train, n_recal, seed=seed)[0] if n_recal else torch.empty(0)
-        n_val = len(splits.val) if config.val_images == 0 else min(config.val_images, len(splits.val))
-        images, labels = sample_batch(splits.val, n_val, seed=seed + 1)
-        return cls(recal, images, labels, splits, seed)
-
-
-@torch.no_grad()
-def _top1(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 256) -> float:
-    model.eval()
-    correct = 0
-    for x, y in zip(images.split(batch_size), labels.split(batch_size)):
-        correct += int((model(x).argmax(1) == y).sum())
-    return 100.0 * correct / max(1, len(labels))
-
-
-def _sgd_steps(model: nn.Module, data: EstimateData, config: EstimateConfig) -> None:
-    from slimforge.data import make_loader
-
-    loader = make_loader(data.splits.train, config.batch_size, train=True, seed=data.seed)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=config.finetune_lr, momentum=0.9, nesterov=True)
-    model.train()
-    step, epoch = 0, 0
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(data.seed)  # dropout draws: the same candidate gets the same estimate
-        while step < config.finetune_steps:
-            for images, labels in loader.epoch(epoch):
-                loss = nn.functional.cross_entropy(model(images), labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                if step >= config.finetune_steps:
-                    break
-            epoch += 1
-    model.zero_grad(set_to_none=True)
-    model.eval()
-
-
-def estimate_accuracy(model: nn.Module, data: EstimateData, config: EstimateConfig) -> float:
-    """The search's accuracy estimate (%) of ``model``: SGD steps, BN re-calibration, validation top-1.
-
-    ``model`` is changed in place (its BN statistics, and its weights when ``finetune_steps`` > 0).
+    ``base_config`` rebuilds the model compression started from; ``history`` names what was done
+    to it (written into the ``compressed`` config).
     """
-    from slimforge.supernet import recalibrate_bn
 
-    if config.finetune_steps:
-        _sgd_steps(model, data, config)
-    if len(data.recal_images) and has_batchnorm(model):
-        recalibrate_bn(model, data.recal_images, batch_size=config.batch_size)
-    return _top1(model, data.val_images, data.val_labels)
-
-
-# ---- the search ------------------------------------------------------------------------------------
+    name: str
+    model: Any
+    base_config: Mapping[str, Any]
+    history: tuple[str, ...]
+    input_shape: tuple[int, ...]
 
 
-@dataclass(frozen=True)
-class SearchArgs:
-    """The checked arguments every automated search shares (see :func:`check_search_args`)."""
+@dataclass(frozen=True, eq=False)
+class Finished:
+    """What a task's ``_finish`` returns: the record and the models to save."""
 
-    budget: Any
-    search_budget: int
-    algorithm: str
-    finetune_epochs: int
-    out: Path | None
+    record: JsonRecord
+    models: tuple[SavedModel, ...] = ()
 
 
-def check_search_args(
-    budget: Any,
-    keys: Sequence[str],
-    what: str,
-    search_budget: int,
-    algorithm: str,
-    finetune_epochs: int,
-    out_dir: str | Path | None,
-    overwrite: bool,
-) -> SearchArgs:
-    """Check what every automated search takes, before any work: budget, sizes, algorithm, output."""
-    from slimforge.compress._budget import parse_budget
+@dataclass(frozen=True, eq=False)
+class Found:
+    """What the search found: the chosen evaluation and how the search went.
 
-    return SearchArgs(
-        budget=parse_budget(budget, keys, what=what),
-        search_budget=check_count("search budget", search_budget, 1),
-        algorithm=check_algorithm(algorithm),
-        finetune_epochs=check_count("finetune epochs", finetune_epochs, 0),
-        out=check_out_dir(out_dir, overwrite),
-    )
+    ``searches`` maps a name to each :class:`slimforge.search.SearchResult` (written to
+    ``searches.json``; a task's ``_finish`` adds the searches of its baselines there, as the joint
+    search does); ``started`` is the ``time.perf_counter()`` at which the search began.
+    """
+
+    chosen: Any
+    message: str
+    num_evaluations: int
+    num_feasible: int
+    front: tuple[PolicyPoint, ...]
+    started: float
+    searches: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def search_s(self) -> float:
+        """Seconds since the search began."""
+        return time.perf_counter() - self.started
 
 
-def load_source(
-    model: Any, splits: DatasetSplits, width: float | None, model_config: Mapping[str, Any] | None
-) -> Any:
-    """The model to compress (:func:`slimforge.compress._models.resolve_model`); warns when it is untrained."""
-    from slimforge.compress._models import resolve_model
+class PolicyTask(ABC):
+    """One kind of policy search (prune, bits, joint): the engine's hooks.
 
-    source = resolve_model(
-        model, num_classes=splits.num_classes, width=width, config=dict(model_config or {}) or None
-    )
-    if not source.trained:
-        warnings.warn(
-            f"{source.label} is untrained (a zoo name): train it first (slimforge compress --train)",
-            UserWarning,
-            stacklevel=3,
-        )
-    return source
+    Subclasses set the class attributes and implement :meth:`_setup` (load, build the space and the
+    problem), :meth:`unreachable`, :meth:`_finish` (final models, baselines, the record) and
+    :meth:`format` (the text table).
+    """
+
+    #: the result's file name (``auto_prune`` -> ``auto_prune.json``, ``auto_prune.txt``).
+    result_name: ClassVar[str]
+    #: the budget keys the search takes.
+    budget_keys: ClassVar[tuple[str, ...]]
+    #: the search in words, for errors ("the pruning policy search").
+    what: ClassVar[str]
+    #: the name of the main search in ``searches.json``.
+    search_key: ClassVar[str] = "policy"
+    #: what one candidate is called in messages.
+    noun: ClassVar[str] = "policies"
+
+    def setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
+        """Build the search's space and problem under ``budget``."""
+        setup = self._setup(budget, settings)
+        if setup.metric != budget.metric:
+            raise InvalidInputError(f"{self.what} built a problem on {setup.metric}, not {budget.metric}")
+        return setup
+
+    @abstractmethod
+    def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
+        """Hook: load the model and data, build the space, the evaluator and the problem."""
+
+    @abstractmethod
+    def unreachable(self, setup: SearchSetup, budget: Budget) -> str:
+        """The message when even the cheapest policy misses the budget."""
+
+    @abstractmethod
+    def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
+        """Hook: build, finetune and measure the final models and baselines; return the record."""
+
+    def finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
+        """The search's record and final models (:meth:`_finish`)."""
+        finished = self._finish(setup, found, settings)
+        if not isinstance(finished, Finished):
+            raise TypeError(
+                f"{type(self).__name__}._finish must return a Finished, got {type(finished).__name__}"
+            )
+        return finished
+
+    @abstractmethod
+    def format(self, record: JsonRecord) -> str:
+        """The record as the text table the CLI prints."""
 
 
 def check_algorithm(algorithm: str) -> str:
@@ -239,6 +170,20 @@ def check_algorithm(algorithm: str) -> str:
 
     ALGORITHMS.get(algorithm)  # an unknown name raises with close matches
     return algorithm
+
+
+def check_out_dir(out_dir: str | Path | None, overwrite: bool) -> Path | None:
+    """``out_dir`` as a Path, refusing a non-empty one unless ``overwrite`` (then it is emptied)."""
+    if out_dir is None:
+        return None
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InvalidInputError(
+                f"{out} already exists and is not empty; choose another --out or pass --overwrite"
+            )
+        shutil.rmtree(out)
+    return out
 
 
 def search_settings(
@@ -273,38 +218,19 @@ def search_settings(
     return settings
 
 
-def run_policy_search(
-    problem: Any,
-    algorithm: str,
-    *,
-    budget: int,
-    seed: int,
-    settings: Mapping[str, Any] | None,
-    progress: bool,
-) -> Any:
+def run_search(problem: Any, settings: SearchSettings, *, progress: bool = False) -> Any:
     """:func:`slimforge.search.minimize` with :func:`search_settings` (in-process: evaluators hold models)."""
     from slimforge.search import minimize
 
-    budget = check_count("search budget", budget, 1)
-    budget = min(budget, problem.space.size)
+    budget = min(check_count("search budget", settings.search_budget, 1), problem.space.size)
     return minimize(
         problem,
-        algorithm,
+        settings.algorithm,
         budget=budget,
-        seed=seed,
-        settings=search_settings(algorithm, budget, settings),
+        seed=settings.seed,
+        settings=search_settings(settings.algorithm, budget, settings.algorithm_settings),
         progress=progress,
     )
-
-
-@dataclass(frozen=True)
-class PolicyPoint(JsonRecord):
-    """One point of a searched front: the policy (values in gene order), its estimate and its cost."""
-
-    policy: str
-    error: float
-    cost: float
-    feasible: bool
 
 
 def front_points(result: Any, cost: str) -> tuple[PolicyPoint, ...]:
@@ -336,96 +262,60 @@ def closest(result: Any, metric: str) -> Any:
     return min(result.evaluations, key=lambda e: (e.violation, e.metrics["error"]))
 
 
-def finetune_model(
-    model: nn.Module,
-    splits: DatasetSplits,
-    *,
-    epochs: int,
-    lr: float,
-    batch_size: int,
-    seed: int,
-    hooks: Sequence[Any] = (),
-) -> None:
-    """Finetune ``model`` in place (SGD + cosine, :func:`train_classifier`); the seed also fixes dropout."""
-    from slimforge.compress._train import TrainConfig, train_classifier
+def _write(out: Path, task: PolicyTask, finished: Finished, searches: Mapping[str, Any]) -> None:
+    from slimforge.compress._rebuild import save_compressed
+    from slimforge.io import atomic_write_text
 
-    if epochs == 0:
-        return
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        train_classifier(model, splits.train, config, hooks=hooks)
-
-
-# ---- result rows -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AutoRow(JsonRecord):
-    """One compressed model of a comparison, measured after its finetune.
-
-    ``estimate_accuracy_pct`` is the search's estimate (before finetuning, validation split);
-    ``val_accuracy_pct`` / ``test_accuracy_pct`` are measured after finetuning. ``cost`` is the
-    budget's metric, ``within_budget`` whether it meets the bound. ``bytes`` counts weights as stored
-    (4 bytes per float parameter; packed k-bit weights plus their scales or codebooks for quantized
-    layers); ``latency_ms`` is ONNX Runtime's (1 thread, batch 1) where measured.
-    """
-
-    name: str
-    policy: str
-    estimate_accuracy_pct: float
-    val_accuracy_pct: float
-    test_accuracy_pct: float | None
-    macs: int
-    num_params: int
-    bytes: int
-    latency_ms: float | None
-    cost: float
-    within_budget: bool
-    finetune_epochs: int
-    avg_weight_bits: float | None = None
-    bitops: float | None = None
-
-
-def measure_model_latencies(
-    models: Sequence[nn.Module], input_shape: Sequence[int], *, time_cap_s: float
-) -> tuple[list[float], str]:
-    """ONNX Runtime median latencies (1 thread, batch 1) of ``models``, their runs interleaved."""
-    from slimforge.hardware import LatencyProtocol, measure_latencies
-
-    protocol = LatencyProtocol(
-        time_cap_s=time_cap_s, min_time_s=min(0.5, time_cap_s), warmup_s=min(0.2, time_cap_s), warmup_runs=5
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        results = measure_latencies(list(models), tuple(input_shape), threads=1, protocol=protocol)
-    return [r.latency_ms_median for r in results], results[0].conditions() if results else ""
-
-
-def write_result(
-    out_dir: str | Path | None, name: str, result: JsonRecord, searches: Mapping[str, Any]
-) -> None:
-    """Write ``name.json`` (the result) and ``searches.json`` (every evaluation of every search)."""
-    if out_dir is None:
-        return
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / f"{name}.json").write_text(result.to_json() + "\n", encoding="utf-8")
+    atomic_write_text(out / f"{task.result_name}.json", finished.record.to_json() + "\n")
+    atomic_write_text(out / f"{task.result_name}.txt", task.format(finished.record) + "\n")
     doc = {k: v.to_dict(include_evaluations=True) for k, v in searches.items()}
-    (out / "searches.json").write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    atomic_write_text(out / "searches.json", json.dumps(doc, indent=2) + "\n")
+    for m in finished.models:
+        save_compressed(m.model, m.base_config, m.history, m.input_shape, out / m.name)
 
 
-def check_out_dir(out_dir: str | Path | None, overwrite: bool) -> Path | None:
-    """``out_dir`` as a Path, refusing a non-empty one unless ``overwrite`` (then it is emptied)."""
-    import shutil
+def run_task(
+    task: PolicyTask,
+    budget: str | Budget,
+    settings: SearchSettings,
+    out_dir: str | Path | None = None,
+    *,
+    overwrite: bool = False,
+    progress: bool = False,
+) -> JsonRecord:
+    """Run one policy search from budget to record (the outline every kind shares; see the module doc).
 
-    if out_dir is None:
-        return None
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise InvalidInputError(
-                f"{out} already exists and is not empty; choose another --out or pass --overwrite"
-            )
-        shutil.rmtree(out)
-    return out
+    ``out_dir`` gets ``<result_name>.json``, ``<result_name>.txt``, ``searches.json`` (every
+    evaluation) and what the task saves; None writes nothing.
+    """
+    budget = parse_budget(budget, task.budget_keys, what=task.what)
+    check_algorithm(settings.algorithm)
+    out = check_out_dir(out_dir, overwrite)
+    setup = task.setup(budget, settings)
+    started = time.perf_counter()
+    if setup.smallest_cost > setup.bound:
+        # Nothing in the space meets the budget: the cheapest policy is the closest result.
+        found = Found(
+            chosen=setup.problem.evaluate(setup.smallest),
+            message=task.unreachable(setup, budget),
+            num_evaluations=1,
+            num_feasible=0,
+            front=(),
+            started=started,
+        )
+    else:
+        result = run_search(setup.problem, settings, progress=progress)
+        found = Found(
+            chosen=closest(result, setup.metric),
+            message=search_message(result, setup.metric, setup.bound, task.noun),
+            num_evaluations=result.num_evaluations,
+            num_feasible=result.num_feasible,
+            front=front_points(result, setup.metric),
+            started=started,
+            searches={task.search_key: result},
+        )
+    finished = task.finish(setup, found, settings)
+    if out is not None:
+        _write(out, task, finished, found.searches)
+    return finished.record

@@ -1,83 +1,36 @@
-"""Joint architecture + bit-width search on a trained supernet (APQ-style), and its sequential baseline.
+"""The joint architecture + bit-width space (APQ-style) and its analytic costs.
 
-APQ (Wang et al., "APQ: Joint Search for Network Architecture, Pruning and Quantization Policy",
-CVPR 2020) searches the architecture and each layer's bit-width together, because the best
-architecture at 4 bits is not the best float architecture quantized. Here the genome of
-:class:`JointSpace` is the layer-wise space's architecture genes (``mbv2``, ``shufflenet``) followed
-by one weight bit-width gene per conv / linear position (the stem's, each searchable layer's,
-the head's and the classifier's). Accuracy is that of the *quantized inherited-weight*
-sub-network: the chosen path's weights rounded per layer (symmetric per-output-channel, as
-:func:`linear_quantize`), activations fake-quantized to ``activation_bits`` per tensor (each batch's
-range), batch-norm re-calibrated on training images, top-1 on the validation split
-(:func:`slimforge.supernet.score_many`).
-
-Cost: ONNX Runtime on this CPU runs every weight width from 2 to 8 bits with the same INT8
-kernels, so a measured latency cannot see the bit-widths. The bit-aware cost is therefore
-analytic: **BitOps** = sum over layers of MACs x weight bits x activation bits (the cost model of
-bit-serial / mixed-precision accelerators such as BitFusion, used by APQ's and HAQ's follow-ups as
-their latency proxy), with MACs per layer counted once from each block's real shapes; plus the
-model's bytes (packed weights, a float32 scale per output channel, other parameters float32).
-
-The baseline searches the architecture first in float (inherited-weight accuracy, the same engine,
-budget and evaluations), with the budget evaluated at a uniform bit-width, then quantizes that
-architecture uniformly: "architecture, then quantization", once per bit-width in ``baseline_bits``.
+The genome of :class:`JointSpace` is a layer-wise space's architecture genes (``mbv2``,
+``shufflenet``) followed by one weight bit-width gene per conv / linear position (the stem's, each
+searchable layer's, the head's and the classifier's). :class:`JointCosts` counts MACs, BitOps
+(MACs x weight bits x activation bits) and bytes of a joint genome from per-module counts made once;
+:func:`quantized_paths` rounds a network's named layers to their bit-widths for the duration of a block.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
+import copy
 import math
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from slimforge.compress._auto_bits import MixedBitHook, linear_quantize
-from slimforge.compress._auto_common import (
-    AutoRow,
-    PolicyPoint,
-    check_algorithm,
-    check_count,
-    check_out_dir,
-    closest,
-    finetune_model,
-    front_points,
-    run_policy_search,
-    search_message,
-    write_result,
-)
-from slimforge.compress._budget import Budget, parse_budget
-from slimforge.data import DatasetSplits
+from slimforge.compress.quantize import linear_quantize
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
-from slimforge.search.evaluator import Evaluator
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = [
-    "JOINT_BUDGET_KEYS",
-    "BaselineFront",
-    "JointCosts",
-    "JointEvaluator",
-    "JointSearchResult",
-    "JointSpace",
-    "joint_search",
-]
+__all__ = ["JointCosts", "JointSpace", "fake_quant_activation", "quantized_paths"]
 
-#: the budget keys the joint search takes.
-JOINT_BUDGET_KEYS = ("bitops", "macs", "bytes", "size")
 _QUANTIZED = (nn.Conv2d, nn.Linear)
 
 
 def _separate_probe(space: SearchSpace) -> nn.Module:
     """An (untrained) separate-weights supernet of ``space``, for layer paths and costs only."""
-    import copy
-
     probe_space = copy.copy(space)
     if getattr(probe_space, "sharing", "separate") != "separate":
         probe_space.sharing = "separate"  # type: ignore[attr-defined]
@@ -114,9 +67,8 @@ class JointSpace(SearchSpace):
         center: float | None = None,
         supernet: nn.Module | None = None,
     ) -> None:
-        from slimforge.spaces._mbv2_shuffle_layerwise import LayerwiseSpace
-
-        if not isinstance(arch_space, LayerwiseSpace):
+        # A layer-wise space (mbv2, shufflenet): block tokens per layer and an identity choice.
+        if not all(hasattr(arch_space, a) for a in ("block_tokens", "identity_choice")):
             raise InvalidInputError(
                 "joint architecture + bit-width search needs a layer-wise space (mbv2, shufflenet); "
                 f"got {arch_space.name!r}"
@@ -345,7 +297,8 @@ class JointCosts:
         }
 
 
-def _fake_quant_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+def fake_quant_activation(x: torch.Tensor, bits: int) -> torch.Tensor:
+    """``x`` fake-quantized to ``bits`` with the batch's own range (zero included), per tensor."""
     # Asymmetric per-tensor with the batch's own range (zero included): dynamic quantization. The
     # fused kernel passes gradients straight through inside the range, so it also serves QAT.
     lo, hi = torch.aminmax(x.detach())
@@ -372,7 +325,7 @@ def quantized_paths(model: nn.Module, bits: Mapping[str, int], activation_bits: 
             for path in bits:
                 handles.append(
                     model.get_submodule(path).register_forward_pre_hook(
-                        lambda _m, inp: (_fake_quant_activation(inp[0], activation_bits), *inp[1:])
+                        lambda _m, inp: (fake_quant_activation(inp[0], activation_bits), *inp[1:])
                     )
                 )
         yield
@@ -382,389 +335,3 @@ def quantized_paths(model: nn.Module, bits: Mapping[str, int], activation_bits: 
         with torch.no_grad():
             for path, w in saved.items():
                 model.get_submodule(path).weight.copy_(w)
-
-
-class JointEvaluator(Evaluator):
-    """Error of the quantized inherited-weight sub-network, BitOps, MACs and bytes of a joint genome.
-
-    With ``float_arch=True`` it evaluates plain architecture genomes of the arch space in float
-    instead (the sequential baseline's first step), with costs at uniform ``baseline_bits``.
-    Runs in-process: it holds the supernet.
-    """
-
-    def __init__(
-        self,
-        space: SearchSpace,
-        joint: JointSpace,
-        supernet: nn.Module,
-        data: Any,
-        costs: JointCosts,
-        *,
-        activation_bits: int,
-        baseline_bits: int | None = None,
-    ) -> None:
-        super().__init__(space, ("error", "accuracy", "macs", "bitops", "bytes", "avg_bits"))
-        self.joint = joint
-        self.supernet = supernet
-        self.data = data
-        self.costs = costs
-        self.activation_bits = activation_bits
-        self.baseline_bits = baseline_bits
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        from slimforge.supernet import score_many
-
-        if self.baseline_bits is not None:  # a float architecture, costed at uniform bits
-            joint_genome = self.joint.join(genome, self.baseline_bits)
-            score = score_many(self.supernet, [genome], self.data)[0]
-        elif hasattr(self.supernet, "choices"):  # quantize the supernet's own modules of the path
-            joint_genome = self.joint.validate(genome)
-            arch = genome[: self.joint.num_arch_genes]
-            bits = self.joint.supernet_bit_policy(joint_genome)
-            with quantized_paths(self.supernet, bits, self.activation_bits):
-                score = score_many(self.supernet, [arch], self.data)[0]
-        else:  # an elastic supernet shares its modules between choices: quantize the extracted network
-            joint_genome = self.joint.validate(genome)
-            net = self.supernet.extract(genome[: self.joint.num_arch_genes]).eval()
-            acc = _quantized_accuracy(net, self.joint.bit_policy(joint_genome), self.activation_bits, self.data)
-            score = _Score(acc / 100.0)
-        costs = self.costs.of(self.joint, joint_genome, self.activation_bits)
-        acc = 100.0 * score.accuracy
-        metrics = {k: costs[k] for k in ("macs", "bitops", "bytes", "avg_bits")}
-        return {"error": 100.0 - acc, "accuracy": acc, **metrics}
-
-
-@dataclass(frozen=True)
-class _Score:
-    accuracy: float
-
-
-# ---- the search -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BaselineFront(JsonRecord):
-    """The float architecture search's front of one sequential baseline (costs at uniform ``bits``)."""
-
-    bits: int
-    front: tuple[PolicyPoint, ...]
-
-
-@dataclass(frozen=True)
-class JointSearchResult(JsonRecord):
-    """What :func:`joint_search` found, and the sequential baselines at the same budget.
-
-    ``reference`` holds the costs fractions are taken of: the space's largest network (the block
-    with most MACs in every layer) at 8-bit weights and ``activation_bits`` activations.
-    ``rows`` are the joint result and, per bit-width of ``baseline_bits``, "float architecture
-    search, then uniform quantization"; every row is the quantized inherited-weight network
-    (finetuned ``finetune_epochs`` with quantization-aware training when > 0), BN re-calibrated,
-    accuracy on validation and test. ``policy`` is the joint genome as ``ARCH|BITS,...`` and
-    ``bits`` maps the standalone network's layers to their bit-widths.
-    """
-
-    supernet: str
-    data: str
-    budget: str
-    budget_metric: str
-    budget_bound: float
-    budget_met: bool
-    message: str
-    reference: dict[str, float]
-    cost_model: str
-    activation_bits: int
-    bit_choices: tuple[int, ...]
-    estimate: str
-    algorithm: str
-    search_budget: int
-    num_evaluations: int
-    num_feasible: int
-    search_s: float
-    seed: int
-    policy: str
-    bits: dict[str, int]
-    front: tuple[PolicyPoint, ...]
-    baseline_fronts: tuple[BaselineFront, ...]
-    rows: tuple[AutoRow, ...]
-    finetune_epochs: int
-
-
-def _block_macs(space: JointSpace, costs: JointCosts, layer: int, choice: int) -> int:
-    return sum(costs.macs[f"choices.{layer}.{choice}.{sub}"] for sub in space.slot_paths[layer][choice])
-
-
-def _largest(space: JointSpace, costs: JointCosts) -> Genome:
-    """The block with the most MACs in every layer, every weight at 8 bits (the fractions' reference)."""
-    blocks = len(space.arch_space.block_tokens)
-    arch = tuple(
-        max(range(min(n, blocks)), key=lambda c, i=i: _block_macs(space, costs, i, c))
-        for i, n in enumerate(space.arch_space.num_choices)
-    )
-    return space.join(arch, 8 if 8 in space.bits else space.bits[-1])
-
-
-def _smallest(space: JointSpace, costs: JointCosts) -> Genome:
-    """The identity wherever allowed, else the cheapest block; every weight at the fewest bits."""
-    blocks = len(space.arch_space.block_tokens)
-    identity = space.arch_space.identity_choice
-    arch = tuple(
-        identity if n > blocks else min(range(n), key=lambda c, i=i: _block_macs(space, costs, i, c))
-        for i, n in enumerate(space.arch_space.num_choices)
-    )
-    return space.canonical(space.join(arch, space.bits[0]))
-
-
-@torch.no_grad()
-def _quantized_accuracy(
-    net: nn.Module, bits: Mapping[str, int], activation_bits: int, data: Any, *, recalibrate: bool = True
-) -> float:
-    """Top-1 (%) of ``net`` with its weights and activations quantized, after BN re-calibration.
-
-    ``recalibrate=False`` keeps the running statistics, for a network finetuned quantization-aware:
-    they already follow its quantized weights, and a few hundred un-augmented images estimate them worse.
-    """
-    from slimforge.supernet import recalibrate_bn
-
-    with quantized_paths(net, bits, activation_bits):
-        if recalibrate and len(data.recal_images):
-            recalibrate_bn(net, data.recal_images, batch_size=data.recal_batch_size)
-        net.eval()
-        correct = 0
-        for x, y in zip(data.images.split(data.batch_size), data.labels.split(data.batch_size)):
-            correct += int((net(x).argmax(1) == y).sum())
-    return 100.0 * correct / len(data.labels)
-
-
-def _final_row(
-    name: str,
-    space: JointSpace,
-    supernet: Any,
-    genome: Genome,
-    splits: DatasetSplits,
-    evals: Mapping[str, Any],
-    costs: JointCosts,
-    *,
-    estimate: float,
-    activation_bits: int,
-    metric: str,
-    bound: float,
-    train: Mapping[str, Any],
-) -> AutoRow:
-    """Extract the genome's network, finetune it quantization-aware if asked, measure it."""
-    # Channels-last like the evaluation tensors: NHWC convolutions run about twice as fast on CPU.
-    net = supernet.extract(space.split(genome)[0]).eval().to(memory_format=torch.channels_last)
-    bits = space.bit_policy(genome)
-    if train["epochs"] and activation_bits < 32:
-        handles = [
-            net.get_submodule(p).register_forward_pre_hook(
-                lambda _m, inp: (_fake_quant_activation(inp[0], activation_bits), *inp[1:])
-            )
-            for p in bits
-        ]
-    else:
-        handles = []
-    try:
-        finetune_model(net, splits, hooks=[MixedBitHook(bits, linear_quantize)], **train)
-    finally:
-        for h in handles:
-            h.remove()
-    accs = {
-        split: _quantized_accuracy(net, bits, activation_bits, data, recalibrate=not train["epochs"])
-        for split, data in evals.items()
-    }
-    c = costs.of(space, genome, activation_bits)
-    return AutoRow(
-        name=name,
-        policy=space.to_string(genome),
-        estimate_accuracy_pct=estimate,
-        val_accuracy_pct=accs["val"],
-        test_accuracy_pct=accs.get("test"),
-        macs=int(c["macs"]),
-        num_params=sum(p.numel() for p in net.parameters()),
-        bytes=int(c["bytes"]),
-        latency_ms=None,
-        cost=c[metric],
-        within_budget=c[metric] <= bound,
-        finetune_epochs=int(train["epochs"]),
-        avg_weight_bits=c["avg_bits"],
-        bitops=c["bitops"],
-    )
-
-
-def _load(
-    supernet: str | Path | nn.Module, data: str | DatasetSplits | None
-) -> tuple[Any, DatasetSplits, str]:
-    if isinstance(supernet, nn.Module):
-        if not isinstance(data, DatasetSplits):
-            raise InvalidInputError(
-                "a supernet module needs its data as loaded splits (slimforge.data.load_dataset)"
-            )
-        return supernet, data, type(supernet).__name__
-    from slimforge.data import load_dataset
-    from slimforge.supernet import load_supernet
-
-    net, config, _ = load_supernet(supernet)
-    if not isinstance(data, DatasetSplits):
-        # The run's own split: the same validation images its trainer held out.
-        data = load_dataset(data or config.data, val_fraction=config.val_fraction, seed=config.seed)
-    return net, data, str(supernet)
-
-
-def joint_search(
-    supernet: str | Path | nn.Module,
-    data: str | DatasetSplits | None,
-    budget: str | Budget,
-    out_dir: str | Path | None = None,
-    *,
-    search_budget: int = 100,
-    algorithm: str = "nsga2",
-    algorithm_settings: Mapping[str, Any] | None = None,
-    seed: int = 0,
-    bit_choices: Sequence[int] = (2, 3, 4, 5, 6, 8),
-    activation_bits: int = 8,
-    baseline_bits: Sequence[int] = (4, 8),
-    recal_images: int = 256,
-    finetune_epochs: int = 0,
-    finetune_lr: float = 0.01,
-    batch_size: int = 64,
-    overwrite: bool = False,
-    progress: bool = False,
-) -> JointSearchResult:
-    """Search architecture and per-layer bit-widths together on a trained supernet, under ``budget``.
-
-    Args:
-        supernet: a ``slimforge supernet train`` run directory (layer-wise space), or a supernet
-            module (then give ``data`` as loaded splits).
-        data: a data spec or splits; None uses the run's data and validation split.
-        budget: ``bitops=F``, ``macs=F``, ``size=F`` (fractions of the reference, see
-            :class:`JointSearchResult`) or ``bytes=N``.
-        out_dir: gets ``joint_search.json``, ``joint_search.txt`` and ``searches.json``; None writes nothing.
-        search_budget: distinct genomes evaluated by the joint search, and again by each baseline search.
-        algorithm, algorithm_settings: the engine's algorithm and setting overrides.
-        seed: seeds the searches, the re-calibration images and the finetuning.
-        bit_choices: weight bit-widths a layer may take.
-        activation_bits: activation bit-width (fake-quantized, and counted in BitOps); 32 leaves
-            activations float (and counts them at 32 bits).
-        baseline_bits: uniform bit-widths of the sequential baselines.
-        recal_images: training images that re-calibrate BN for every evaluation.
-        finetune_epochs, finetune_lr, batch_size: quantization-aware finetune of each final network
-            (0: none; the rows are then the inherited weights).
-        overwrite: replace a non-empty ``out_dir``.
-        progress: progress bars on stderr.
-    """
-    from slimforge.search import Constraint, Problem
-    from slimforge.supernet import EvalData
-
-    budget = parse_budget(budget, JOINT_BUDGET_KEYS, what="the joint architecture + bit-width search")
-    search_budget = check_count("search budget", search_budget, 1)
-    algorithm = check_algorithm(algorithm)
-    finetune_epochs = check_count("finetune epochs", finetune_epochs, 0)
-    activation_bits = check_count("activation bits", activation_bits, 2)
-    if 16 < activation_bits < 32 or activation_bits > 32:
-        raise InvalidInputError(
-            f"activation bits must be 2 to 16, or 32 for float activations; got {activation_bits}"
-        )
-    out = check_out_dir(out_dir, overwrite)
-    net, splits, label = _load(supernet, data)
-    net.eval()
-    space = JointSpace(net.space, bit_choices, supernet=net)
-    for b in baseline_bits:
-        if b not in space.bits:
-            raise InvalidInputError(f"baseline bit-width {b} is not one of the choices {space.bits}")
-    arch_space = space.arch_space
-    costs = JointCosts.measure(space, space.probe, (1, *splits.input_shape))
-    evals = {"val": EvalData.from_splits(splits, split="val", recal_images=recal_images, seed=seed)}
-    if splits.test is not None:
-        evals["test"] = EvalData.from_splits(splits, split="test", recal_images=recal_images, seed=seed)
-    largest = costs.of(space, _largest(space, costs), activation_bits)
-    reference = {"bitops": largest["bitops"], "macs": largest["macs"], "bytes": largest["float_bytes"]}
-    metric = budget.metric
-    bound = budget.bound(reference[metric])
-    constraint = Constraint(metric, "<=", bound)
-    smallest = _smallest(space, costs)
-    start = time.perf_counter()
-    evaluator = JointEvaluator(space, space, net, evals["val"], costs, activation_bits=activation_bits)
-    problem = Problem(space, ("error", metric), [evaluator], [constraint])
-    search = dict(
-        algorithm=algorithm, budget=search_budget, seed=seed, settings=algorithm_settings, progress=progress
-    )
-    searches: dict[str, Any] = {}
-    fronts: list[BaselineFront] = []
-    if costs.of(space, smallest, activation_bits)[metric] > bound:
-        chosen = problem.evaluate(smallest)
-        num_evaluations, num_feasible, front = 1, 0, ()
-        message = (
-            f"budget {budget.text} cannot be met: the smallest network at {space.bits[0]} bits has {metric} "
-            f"{chosen.metrics[metric]:.4g} > {bound:.4g}; showing that closest network"
-        )
-    else:
-        result = run_policy_search(problem, **search)
-        searches["joint"] = result
-        chosen = closest(result, metric)
-        num_evaluations, num_feasible = result.num_evaluations, result.num_feasible
-        front = front_points(result, metric)
-        message = search_message(result, metric, bound, "genomes")
-    train = dict(epochs=finetune_epochs, lr=finetune_lr, batch_size=batch_size, seed=seed)
-    row = functools.partial(
-        _final_row, space=space, supernet=net, splits=splits, evals=evals, costs=costs,
-        activation_bits=activation_bits, metric=metric, bound=bound, train=train,
-    )
-    rows = [row("joint", genome=chosen.genome, estimate=chosen.metrics["accuracy"])]
-    for b in baseline_bits:
-        base_eval = JointEvaluator(
-            arch_space, space, net, evals["val"], costs, activation_bits=activation_bits, baseline_bits=b
-        )
-        base_problem = Problem(arch_space, ("error", metric), [base_eval], [constraint])
-        if costs.of(space, space.join(space.split(smallest)[0], b), activation_bits)[metric] > bound:
-            message += f"; no architecture meets the budget at uniform {b} bits: no sequential baseline there"
-            continue
-        found = run_policy_search(base_problem, **search)
-        searches[f"float_arch_then_{b}bit"] = found
-        fronts.append(BaselineFront(int(b), front_points(found, metric)))
-        if not found.num_feasible:
-            message += f"; the float search at {b} bits found no architecture within budget (closest shown)"
-        genome = space.canonical(space.join(closest(found, metric).genome, b))
-        quantized = evaluator.evaluate(genome)["accuracy"]
-        rows.append(row(f"float arch, then {b}-bit", genome=genome, estimate=quantized))
-    search_s = time.perf_counter() - start
-    record = JointSearchResult(
-        supernet=label,
-        data=str(splits.spec),
-        budget=budget.text,
-        budget_metric=metric,
-        budget_bound=bound,
-        budget_met=bool(rows[0].within_budget),
-        message=message,
-        reference=reference,
-        cost_model=(
-            f"BitOps = sum of MACs x weight bits x {activation_bits} activation bits per conv/linear layer "
-            "(analytic, bit-aware latency proxy); bytes = packed weights + float32 scale per channel "
-            "+ float32 other parameters"
-        ),
-        activation_bits=activation_bits,
-        bit_choices=space.bits,
-        estimate=(
-            f"top-1 accuracy on {len(evals['val'].labels)} validation images of the inherited-weight "
-            f"sub-network, weights rounded per layer (symmetric per-channel), activations "
-            f"{activation_bits}-bit per tensor, BN re-calibrated on {len(evals['val'].recal_images)} "
-            "training images"
-        ),
-        algorithm=algorithm,
-        search_budget=search_budget,
-        num_evaluations=num_evaluations,
-        num_feasible=num_feasible,
-        search_s=search_s,
-        seed=seed,
-        policy=space.to_string(chosen.genome),
-        bits=space.bit_policy(chosen.genome),
-        front=front,
-        baseline_fronts=tuple(fronts),
-        rows=tuple(rows),
-        finetune_epochs=finetune_epochs,
-    )
-    if out is not None:
-        from slimforge.compress._auto_report import format_joint
-
-        write_result(out, "joint_search", record, searches)
-        (out / "joint_search.txt").write_text(format_joint(record) + "\n", encoding="utf-8")
-    return record

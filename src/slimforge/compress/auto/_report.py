@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slimforge.compress._auto_common import AutoRow
+from slimforge.compress.auto._results import AutoRow
 
 __all__ = ["format_auto_bits", "format_auto_prune", "format_joint"]
 

@@ -179,7 +179,7 @@ class PrunePolicySpace(LayerPolicySpace):
         self.round_to = round_to
 
     def _build(self, genome: Genome, num_classes: int) -> nn.Module:
-        from slimforge.compress._auto_prune import apply_prune_policy
+        from slimforge.compress.prune import apply_prune_policy
 
         model = copy.deepcopy(self.model)
         apply_prune_policy(
@@ -234,7 +234,7 @@ class BitPolicySpace(LayerPolicySpace):
         return {k: int(v) for k, v in self.policy(genome).items()}
 
     def _build(self, genome: Genome, num_classes: int) -> nn.Module:
-        from slimforge.compress._auto_bits import quantize_weights
+        from slimforge.compress.quantize import quantize_weights
 
         model = copy.deepcopy(self.model)
         quantize_weights(model, self.bits(genome), quantizer=self.quantizer)

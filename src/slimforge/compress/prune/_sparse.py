@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from slimforge.compress._structured import check_ratio
-from slimforge.compress._train import TrainHook
+from slimforge.compress.prune._structured import check_ratio
 from slimforge.errors import InvalidInputError
+from slimforge.training import TrainHook
 
 __all__ = ["MaskHook", "magnitude_masks", "prunable_weights", "sparsity"]
 

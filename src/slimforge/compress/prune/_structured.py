@@ -19,10 +19,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from slimforge.compress._train import TrainHook
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 from slimforge.registry import Registry
+from slimforge.training import TrainHook
 
 __all__ = [
     "IMPORTANCES",

@@ -20,9 +20,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from slimforge.compress._sparse import prunable_weights
-from slimforge.compress._train import TrainHook
+from slimforge.compress.prune import prunable_weights
 from slimforge.errors import InvalidInputError
+from slimforge.training import TrainHook
 
 __all__ = ["LowBitHook", "binarize", "first_and_last", "ternarize"]
 

@@ -28,7 +28,7 @@ from torch import nn
 
 from slimforge.data import ArrayDataset
 from slimforge.errors import InputShapeError, InvalidInputError, MissingDependencyError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -37,6 +37,7 @@ __all__ = [
     "check_calibration",
     "int8_sensitivity",
     "onnx_weight_layers",
+    "quantize_int8",
     "quantize_onnx_int8",
 ]
 
@@ -354,9 +355,9 @@ def quantize_int8(
     :func:`int8_sensitivity` are kept in float, 1, 2, 4, ... of them, until the floor is met (the
     most accurate attempt is kept if it never is). ``model`` is not changed.
     """
-    from slimforge.compress._train import onnx_accuracy
     from slimforge.data import sample_batch
     from slimforge.hardware import export_onnx
+    from slimforge.training import onnx_accuracy
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from slimforge.compress._sparse import prunable_weights
-from slimforge.compress._train import TrainHook
+from slimforge.compress.prune import prunable_weights
 from slimforge.errors import InvalidInputError
+from slimforge.training import TrainHook
 
 __all__ = ["SharedWeightHook", "kmeans_1d", "share_weights"]
 

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from slimforge.compress._measure import StageResult, measure_stage
-from slimforge.compress._stage import Stage, StageContext
+from slimforge.compress.recipe._measure import StageResult, measure_stage
+from slimforge.compress.recipe._stage import Stage, StageContext
 
 __all__ = ["direct_int8", "direct_prune"]
 
@@ -70,7 +70,7 @@ def direct_int8(ctx: StageContext, out_dir: Path, *, index: int) -> StageResult:
     """``onnxruntime.quantization.quantize_static`` with its defaults on the original model."""
     from onnxruntime.quantization import CalibrationDataReader, quantize_static
 
-    from slimforge.compress._int8 import _quiet
+    from slimforge.compress.quantize._int8 import _quiet
     from slimforge.hardware import export_onnx
 
     images = ctx.calibration().numpy().astype(np.float32)

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
-__all__ = ["GATE_OBJECTIVES", "GateConfig", "Gatekeeper", "GateVerdict"]
+__all__ = ["GATE_OBJECTIVES", "GateConfig", "GateVerdict", "Gatekeeper"]
 
 #: what a stage must not make worse: latency (default), size (slower is allowed when smaller), none.
 GATE_OBJECTIVES = ("latency", "size", "none")

@@ -12,7 +12,7 @@ from typing import Any
 from torch import nn
 
 from slimforge.data import DatasetSplits
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
 
 __all__ = ["StageResult", "measure_latencies", "measure_stage"]
 
@@ -75,8 +75,8 @@ def measure_stage(
     With ``compact`` the file gets short tensor names first (:func:`compact_onnx`), as slimforge
     deploys it; the side-by-side rows of the tools used directly keep their files as written.
     """
-    from slimforge.compress._train import onnx_accuracy
     from slimforge.hardware import count_macs, export_onnx
+    from slimforge.training import onnx_accuracy
 
     name = onnx_name or f"{index:02d}_{kind}.onnx"
     path = Path(out_dir) / "stages" / name
@@ -87,7 +87,7 @@ def measure_stage(
     else:
         export_onnx(model, tuple(input_shape), path)
     if compact:
-        from slimforge.compress._onnx_compact import compact_onnx
+        from slimforge.compress.recipe._onnx_compact import compact_onnx
 
         compact_onnx(path)
     val = onnx_accuracy(path, splits.val)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from torch import nn
 
-from slimforge.compress._recipe import StageSpec
-from slimforge.compress._stage import (
+from slimforge.compress.recipe._spec import StageSpec
+from slimforge.compress.recipe._stage import (
     Stage,
     StageContext,
     StageOutcome,
@@ -59,7 +59,7 @@ class DistillStage(Stage):
         )
 
     def _teacher(self, ctx: StageContext) -> nn.Module:
-        from slimforge.runs.model_io import load_model
+        from slimforge.io import load_model
 
         if self.teacher in ("self", "original"):
             return copy.deepcopy(ctx.original)
@@ -77,7 +77,7 @@ class DistillStage(Stage):
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._distill import DistillHook
+        from slimforge.compress.distill import DistillHook
 
         hook = DistillHook(
             self._teacher(ctx),
@@ -146,7 +146,7 @@ class LowRankStage(Stage):
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
-        from slimforge.compress._lowrank import FINETUNE_LR_SCALE, LOWRANK_METHODS
+        from slimforge.compress.lowrank import FINETUNE_LR_SCALE, LOWRANK_METHODS
 
         if not spec.args:
             raise InvalidInputError(
@@ -175,8 +175,8 @@ class LowRankStage(Stage):
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._lowrank import factorise
-        from slimforge.compress._sparse import prunable_weights
+        from slimforge.compress.lowrank import factorise
+        from slimforge.compress.prune import prunable_weights
 
         exclude = [] if self.first else list(prunable_weights(ctx.model))[:1]
         done = factorise(

@@ -14,16 +14,16 @@ from typing import Any
 
 from torch import nn
 
-from slimforge.compress._gate import GateConfig, Gatekeeper
-from slimforge.compress._measure import StageResult, measure_latencies, measure_stage
-from slimforge.compress._models import resolve_model
-from slimforge.compress._recipe import parse_recipe
-from slimforge.compress._stage import Stage, StageContext
-from slimforge.compress._stages import build_stage
-from slimforge.compress._train import TrainConfig
+from slimforge.compress._rebuild import save_compressed
+from slimforge.compress.recipe._gate import GateConfig, Gatekeeper
+from slimforge.compress.recipe._measure import StageResult, measure_latencies, measure_stage
+from slimforge.compress.recipe._registry import build_stage
+from slimforge.compress.recipe._spec import parse_recipe
+from slimforge.compress.recipe._stage import Stage, StageContext
 from slimforge.data import DatasetSplits
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._json import JsonRecord
+from slimforge.io import JsonRecord
+from slimforge.training import TrainSettings, resolve_model
 
 __all__ = ["CompressionReport", "compress", "parse_stages"]
 
@@ -129,7 +129,7 @@ def compress(
             its validation part decides the budget and the fallbacks, its test part is reported.
         recipe: stages, e.g. ``"prune:l1:0.5,distill:teacher=self,quantize:int8"``.
         out_dir: gets ``model.onnx`` (the kept result), ``model/`` (its PyTorch state_dict and JSON
-            config, reloadable with :func:`slimforge.runs.model_io.load_model`), ``stages/`` (each
+            config, reloadable with :func:`slimforge.io.load_model`), ``stages/`` (each
             stage's ONNX), ``compression.json`` and ``compression.txt``.
         model_config: the config that rebuilds an ``nn.Module`` passed as ``model``.
         width: width multiplier for a zoo name.
@@ -182,7 +182,7 @@ def compress(
         original_config=source.config,
         input_shape=input_shape,
         splits=splits,
-        finetune=TrainConfig(epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, seed=seed),
+        finetune=TrainSettings(epochs=finetune_epochs, batch_size=batch_size, lr=finetune_lr, seed=seed),
         work_dir=work_dir,
         seed=seed,
         calibration_images=calibration_images,
@@ -253,7 +253,7 @@ def compress(
     rows, comparisons = measured[: len(rows)], measured[len(rows) :]
     index, kept_model, kept_onnx, kept_history = kept
     shutil.copyfile(kept_onnx, out_dir / "model.onnx")
-    _save_torch(kept_model, source.config, kept_history, input_shape, out_dir / "model")
+    save_compressed(kept_model, source.config, kept_history, input_shape, out_dir / "model")
     report = CompressionReport(
         model=source.label,
         data=str(splits.spec),
@@ -273,7 +273,7 @@ def compress(
         gate=gatekeeper.settings(),
     )
     (out_dir / "compression.json").write_text(report.to_json() + "\n", encoding="utf-8")
-    from slimforge.compress._report import format_report
+    from slimforge.compress.recipe._report import format_report
 
     (out_dir / "compression.txt").write_text(format_report(report) + "\n", encoding="utf-8")
     shutil.rmtree(work_dir, ignore_errors=True)
@@ -307,30 +307,16 @@ def _verdict(rows: list[StageResult], kept: int, max_drop: float | None) -> tupl
 
 
 def _packed_bytes(ctx: StageContext, *, force: bool = False) -> int | None:
-    from slimforge.compress._coding import has_packable_weights, packed_size
+    from slimforge.compress.coding import has_packable_weights, packed_size
 
     if ctx.deployed_onnx is not None or not (force or ctx.huffman or has_packable_weights(ctx.model)):
         return None
     return packed_size(ctx.model, huffman=ctx.huffman)
 
 
-def _save_torch(
-    model: nn.Module, config: dict, history: list[str], input_shape: tuple[int, ...], path: Path
-) -> None:
-    from slimforge.compress._structure import compressed_config
-    from slimforge.runs.model_io import save_model
-
-    if history:
-        cfg = compressed_config(model, config, stages=history, input_shape=list(input_shape))
-    else:
-        cfg = {k: v for k, v in config.items() if k not in ("format", "version")}
-        cfg["input_shape"] = list(input_shape)
-    save_model(model, cfg, path, overwrite=True)
-
-
 def _comparisons(stages: list[Stage], ctx: StageContext, out_dir: Path) -> list[StageResult]:
     """torch-pruning and ONNX Runtime's quantizer used directly on the original, as a user would."""
-    from slimforge.compress._direct import direct_int8, direct_prune
+    from slimforge.compress.recipe._direct import direct_int8, direct_prune
 
     rows = []
     prune = next((s for s in stages if s.name == "prune"), None)

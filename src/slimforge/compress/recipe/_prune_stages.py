@@ -5,8 +5,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
-from slimforge.compress._recipe import StageSpec
-from slimforge.compress._stage import (
+from slimforge.compress.recipe._spec import StageSpec
+from slimforge.compress.recipe._stage import (
     Stage,
     StageContext,
     StageOutcome,
@@ -60,7 +60,7 @@ class PruneStage(Stage):
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
-        from slimforge.compress._structured import IMPORTANCES
+        from slimforge.compress.prune import IMPORTANCES
 
         if not spec.args:
             raise InvalidInputError(
@@ -95,7 +95,7 @@ class PruneStage(Stage):
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._structured import SlimmingHook, prune_channels
+        from slimforge.compress.prune import SlimmingHook, prune_channels
 
         outcome = StageOutcome()
         if self.criterion == "bn" and self.slimming > 0:
@@ -135,7 +135,7 @@ class PruneStage(Stage):
         """
         import copy
 
-        from slimforge.compress._structured import prune_channels
+        from slimforge.compress.prune import prune_channels
 
         candidates = []
         for k in ROUND_TO_CANDIDATES:
@@ -202,7 +202,7 @@ class SparsifyStage(Stage):
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._sparse import MaskHook, magnitude_masks, sparsity
+        from slimforge.compress.prune import MaskHook, magnitude_masks, sparsity
 
         epochs = split_epochs(ctx.finetune.epochs, self.steps)
         hook = None

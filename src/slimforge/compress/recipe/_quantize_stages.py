@@ -5,8 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from slimforge.compress._recipe import StageSpec
-from slimforge.compress._stage import Stage, StageContext, StageOutcome, flag_option, int_option, no_more_args
+from slimforge.compress.recipe._spec import StageSpec
+from slimforge.compress.recipe._stage import (
+    Stage,
+    StageContext,
+    StageOutcome,
+    flag_option,
+    int_option,
+    no_more_args,
+)
 from slimforge.errors import InvalidInputError
 
 __all__ = ["Int8Stage", "KMeansStage", "LowBitStage", "QatStage"]
@@ -36,7 +43,7 @@ class Int8Stage(Stage):
 
     @classmethod
     def _parse(cls, spec: StageSpec) -> dict:
-        from slimforge.compress._int8 import CALIBRATION_METHODS
+        from slimforge.compress.quantize import CALIBRATION_METHODS
 
         no_more_args(spec, 1)
         method = spec.option("method", "minmax")
@@ -56,7 +63,7 @@ class Int8Stage(Stage):
         return cls(spec, **cls._parse(spec))
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._int8 import quantize_int8
+        from slimforge.compress.quantize import quantize_int8
 
         calib = ctx.calibration(self.calib or None)
         result = quantize_int8(
@@ -104,7 +111,7 @@ class QatStage(Int8Stage):
         return cls(spec, **cls._parse(spec), epochs=int_option(spec, "epochs", -1, 0, 10_000))
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._qat import from_qat, to_qat
+        from slimforge.compress.quantize import from_qat, to_qat
 
         swapped = to_qat(ctx.model)
         try:
@@ -146,7 +153,7 @@ class KMeansStage(Stage):
         return cls(spec, bits=bits)
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._kmeans import SharedWeightHook, share_weights
+        from slimforge.compress.quantize import SharedWeightHook, share_weights
 
         hook = SharedWeightHook(share_weights(ctx.model, self.bits))
         ctx.train(hooks=[hook], desc="finetune centroids")
@@ -197,7 +204,7 @@ class LowBitStage(Stage):
         return f"quantize:{self.mode}"
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress._binary import LowBitHook
+        from slimforge.compress.quantize import LowBitHook
 
         hook = LowBitHook(self.mode, scale=self.scale, exclude=None if self.keep_first_last else [])
         ctx.train(hooks=[hook], desc=self.mode)

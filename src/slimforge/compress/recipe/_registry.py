@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from slimforge.compress._recipe import StageSpec
-from slimforge.compress._stage import Stage
+from slimforge.compress.recipe._spec import StageSpec
+from slimforge.compress.recipe._stage import Stage
 from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
 
@@ -11,11 +11,11 @@ __all__ = ["QUANTIZE_MODES", "STAGES", "build_stage"]
 
 #: quantize modes: ``quantize:MODE[:...]`` -> stage class.
 QUANTIZE_MODES: Registry[type[Stage]] = Registry("quantization mode")
-QUANTIZE_MODES.register("int8", "slimforge.compress._stages_quantize:Int8Stage")
-QUANTIZE_MODES.register("qat", "slimforge.compress._stages_quantize:QatStage")
-QUANTIZE_MODES.register("kmeans", "slimforge.compress._stages_quantize:KMeansStage")
-QUANTIZE_MODES.register("binary", "slimforge.compress._stages_quantize:LowBitStage")
-QUANTIZE_MODES.register("ternary", "slimforge.compress._stages_quantize:LowBitStage")
+QUANTIZE_MODES.register("int8", "slimforge.compress.recipe._quantize_stages:Int8Stage")
+QUANTIZE_MODES.register("qat", "slimforge.compress.recipe._quantize_stages:QatStage")
+QUANTIZE_MODES.register("kmeans", "slimforge.compress.recipe._quantize_stages:KMeansStage")
+QUANTIZE_MODES.register("binary", "slimforge.compress.recipe._quantize_stages:LowBitStage")
+QUANTIZE_MODES.register("ternary", "slimforge.compress.recipe._quantize_stages:LowBitStage")
 
 
 class _QuantizeDispatch:
@@ -32,12 +32,12 @@ class _QuantizeDispatch:
 
 #: recipe stage name -> class with ``from_spec(spec) -> Stage``.
 STAGES: Registry = Registry("compression stage")
-STAGES.register("prune", "slimforge.compress._stages_prune:PruneStage")
-STAGES.register("sparsify", "slimforge.compress._stages_prune:SparsifyStage")
-STAGES.register("lowrank", "slimforge.compress._stages_other:LowRankStage")
-STAGES.register("distill", "slimforge.compress._stages_other:DistillStage")
-STAGES.register("finetune", "slimforge.compress._stages_other:FinetuneStage")
-STAGES.register("huffman", "slimforge.compress._stages_other:HuffmanStage")
+STAGES.register("prune", "slimforge.compress.recipe._prune_stages:PruneStage")
+STAGES.register("sparsify", "slimforge.compress.recipe._prune_stages:SparsifyStage")
+STAGES.register("lowrank", "slimforge.compress.recipe._other_stages:LowRankStage")
+STAGES.register("distill", "slimforge.compress.recipe._other_stages:DistillStage")
+STAGES.register("finetune", "slimforge.compress.recipe._other_stages:FinetuneStage")
+STAGES.register("huffman", "slimforge.compress.recipe._other_stages:HuffmanStage")
 STAGES.register("quantize", _QuantizeDispatch)
 
 

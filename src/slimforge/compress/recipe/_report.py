@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from slimforge.compress._measure import StageResult
+from slimforge.compress.recipe._measure import StageResult
 
-__all__ = ["format_report"]
+__all__ = ["format_report", "format_sensitivity"]
 
 
 def _count(value: float) -> str:

@@ -17,9 +17,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from slimforge.compress._recipe import StageSpec
-from slimforge.compress._train import TrainConfig, TrainHook, train_classifier
+from slimforge.compress.recipe._spec import StageSpec
 from slimforge.errors import InvalidInputError
+from slimforge.training import TrainHook, TrainSettings, train_classifier
 
 __all__ = [
     "Stage",
@@ -126,7 +126,7 @@ class StageContext:
     original_config: dict[str, Any]
     input_shape: tuple[int, ...]
     splits: Any
-    finetune: TrainConfig
+    finetune: TrainSettings
     work_dir: Path
     seed: int = 0
     calibration_images: int = 128
@@ -140,7 +140,7 @@ class StageContext:
     deployed_onnx: Path | None = None
     #: whether the packed weights are Huffman-coded (set by the ``huffman`` stage).
     huffman: bool = False
-    #: times models on the target runtime (:class:`slimforge.compress._gate.Gatekeeper`); None: no gate.
+    #: times models on the target runtime (:class:`slimforge.compress.recipe._gate.Gatekeeper`); None: no gate.
     gate: Any = None
 
     def train(

@@ -114,7 +114,7 @@ def deploy(
 
     ``model`` is the network or a function building it (only called when nothing is stored yet).
     """
-    from slimforge.compress import accuracy, onnx_accuracy
+    from slimforge.training import accuracy, onnx_accuracy
 
     record_path = directory / "final.json"
     if record_path.exists() and (directory / "int8.onnx").exists():

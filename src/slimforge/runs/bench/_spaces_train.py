@@ -47,7 +47,7 @@ def train_standalone(
     Raises:
         InvalidInputError: ``directory`` holds weights trained with other settings.
     """
-    from slimforge.compress import TrainConfig, train_classifier
+    from slimforge.training import TrainSettings as TrainConfig, train_classifier
 
     train_config = TrainConfig(
         epochs=config.epochs,
