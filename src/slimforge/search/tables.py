@@ -148,13 +148,16 @@ def write_arch_table(
     columns: Sequence[str],
 ) -> Path:
     """Write ``(index, arch, values)`` rows as a table :func:`read_arch_table` reads back."""
-    path = Path(path)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["index", "arch", *columns])
-        for index, arch, values in rows:
-            writer.writerow([index, arch, *(repr(float(v)) for v in values)])
-    return path
+    import io
+
+    from slimforge.io import atomic_write_text
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["index", "arch", *columns])
+    for index, arch, values in rows:
+        writer.writerow([index, arch, *(repr(float(v)) for v in values)])
+    return atomic_write_text(Path(path), buffer.getvalue())
 
 
 def _first_missing(space: SearchSpace, rows: dict[Genome, object]) -> Genome:

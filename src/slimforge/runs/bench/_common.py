@@ -6,13 +6,13 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
+from slimforge.io import atomic_write_text
 
 __all__ = [
     "claim_out_dir",
@@ -41,17 +41,8 @@ def jsonable(value: Any) -> Any:
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
-    """Write ``text`` through a temporary file, so a reader never sees half of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``text`` through a temporary file (:func:`slimforge.io.atomic_write_text`)."""
+    return atomic_write_text(path, text)
 
 
 def write_json_atomic(path: Path, data: Any) -> Path:
