@@ -26,6 +26,7 @@ from slimforge.estimators import (
     vote,
 )
 from slimforge.spaces import NB201Space
+from slimforge.testing.proxies import ProxyContract
 from slimforge.zoo import create_model
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -80,20 +81,12 @@ def _assert_same(before: dict, after: dict) -> None:
         assert (a is None and b is None) or torch.equal(a, b)
 
 
-@pytest.mark.parametrize("name", PROXIES.list())
-def test_proxy_leaves_model_unchanged_and_is_deterministic(name, batch):
-    model = build_network(tiny_space(), GENOME, seed=0)
-    # A mixed state: eval mode with one submodule training, some frozen weights, a stale gradient.
-    model.eval()
-    model.cells.train()
-    model.stem[0].weight.requires_grad_(False)
-    model.classifier.weight.grad = torch.ones_like(model.classifier.weight)
-    before = _snapshot(model)
-    proxy = get_proxy(name)
-    first = proxy.score(model, batch, seed=3)
-    _assert_same(before, _snapshot(model))
-    assert isinstance(first, float) and math.isfinite(first)
-    assert proxy.score(model, batch, seed=3) == first
+class TestEveryRegisteredProxy(ProxyContract):
+    """The shipped contract (slimforge.testing.proxies): pure, deterministic, finite, for every proxy."""
+
+    @pytest.fixture(params=PROXIES.list())
+    def proxy(self, request):
+        return get_proxy(request.param)
 
 
 @pytest.mark.parametrize("name", PROXIES.list())
