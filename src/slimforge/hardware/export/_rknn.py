@@ -55,10 +55,13 @@ class RknnExporter(Exporter):
             )
         if shape[0] != 1:
             raise InvalidInputError(f"RKNN export takes batch 1, got input shape {shape}")
-        work = out_dir / "rknn-work"
+        # Absolute paths: the toolkit reads the calibration list relative to the list's own folder.
+        work = out_dir.resolve() / "rknn-work"
         work.mkdir()
-        onnx_path = source if isinstance(source, Path) else export_onnx(source, shape, work / "float.onnx")
-        path = out_dir / f"model{self.suffix}"
+        onnx_path = (
+            source.resolve() if isinstance(source, Path) else export_onnx(source, shape, work / "float.onnx")
+        )
+        path = out_dir.resolve() / f"model{self.suffix}"
         request: dict = {
             "onnx": str(onnx_path),
             "out": str(path),
@@ -90,7 +93,7 @@ class RknnExporter(Exporter):
             leftover.unlink()
         work.rmdir()
         where = "rknn-toolkit2 simulator" + (f" ({python})" if python else "")
-        return Converted((path,), outputs=outputs, outputs_by=where, note=f"target {target}")
+        return Converted((out_dir / path.name,), outputs=outputs, outputs_by=where, note=f"target {target}")
 
 
 def _run(request: dict, python: str | None, work: Path) -> dict:

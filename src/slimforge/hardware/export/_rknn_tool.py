@@ -47,6 +47,8 @@ def convert(request: dict) -> dict:
         return {"ok": True}
     except Exception as exc:  # noqa: BLE001 - the reply carries it
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        if lines and lines[0].startswith("Traceback"):
+            lines = lines[-1:]  # the toolkit wraps its own tracebacks into the message: the cause is last
         return {"error": lines[0] if lines else type(exc).__name__}
     finally:
         rknn.release()
