@@ -99,6 +99,18 @@ def test_warmup_trains_only_convolution_paths_then_samples_uniformly() -> None:
     assert any(op not in CONVS for genome in seen[2:] for op in genome)
 
 
+def test_drop_path_drops_edges_to_none_and_layers_to_the_identity() -> None:
+    assert make_supernet(NB201Space(**TINY), 10, 0).drop_choices() == [0] * 6
+    space = MBV2Space(width=0.25, resolution=32, stage_depths=(1, 2, 1, 1, 1, 1))
+    dropped = make_supernet(space, 10, 0).drop_choices()
+    assert [d is not None for d in dropped] == [n > space.identity_choice for n in space.num_choices]
+    trainer = _trainer("spos", total_steps=3, method_options={"drop_path": 0.9})
+    seen = _record_paths(trainer)
+    for batch in _batches(3):
+        trainer.step(batch)
+    assert sum(op == 0 for genome in seen for op in genome) >= 12  # about 0.92 of 18 edges
+
+
 # --- batch norm -------------------------------------------------------------------------------------
 
 
@@ -173,6 +185,7 @@ def test_fewshot_options_out_of_range_raise() -> None:
         ({"gene": -1}, "gene must be"),
         ({"split": 1.0}, "split must be a number in"),
         ({"warmup": -0.1}, "warmup must be a number in"),
+        ({"drop_path": 1.0}, "drop_path must be a number in"),
     ):
         with pytest.raises(InvalidInputError, match=fragment):
             _trainer("fewshot", total_steps=2, method_options=options)

@@ -128,6 +128,11 @@ class ElasticMBV2Supernet(Supernet):
         """Every block choice; the identity (no weights) is left out."""
         return [tuple(range(len(self.blocks))) for _ in self.layers]
 
+    def drop_choices(self) -> list[int | None]:
+        """The identity where a layer may be the identity."""
+        identity = self.space.identity_choice  # type: ignore[attr-defined]
+        return [identity if n > identity else None for n in self.space.num_choices]
+
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The (sliced) batch-norm layers of every searchable layer."""
         return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

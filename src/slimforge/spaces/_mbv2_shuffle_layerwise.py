@@ -103,6 +103,11 @@ class LayerwiseSupernet(Supernet):
         """Every block choice; the identity (no weights) is left out."""
         return [tuple(range(len(self.space.block_tokens))) for _ in self.space.num_choices]
 
+    def drop_choices(self) -> list[int | None]:
+        """The identity where a layer may be the identity."""
+        identity = self.space.identity_choice
+        return [identity if n > identity else None for n in self.space.num_choices]
+
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The batch-norm layers of every block choice."""
         return [m for m in self.choices.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]

@@ -51,6 +51,10 @@ class Supernet(nn.Module, ABC):
         """
         return [tuple(range(n)) for n in self.space.num_choices]
 
+    def drop_choices(self) -> list[int | None]:
+        """Per gene, the choice that drops it from the path (path dropout), None where none does."""
+        return [None for _ in self.space.num_choices]
+
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The batch-norm layers inside the searchable choices (not the stem, head or fixed blocks)."""
         return []

@@ -149,6 +149,10 @@ class NB201Supernet(Supernet):
         )
         return [ops] * len(NB201_EDGES)
 
+    def drop_choices(self) -> list[int | None]:
+        """``none`` on every edge."""
+        return [_NONE] * len(NB201_EDGES)
+
     def size_extremes(self) -> tuple[Genome, Genome]:
         """(largest, smallest) paths for the sandwich rule: every edge a 3x3 convolution, and every edge
         a skip connection (the smallest network that still computes; all-``none`` outputs a constant)."""
