@@ -89,6 +89,7 @@ def test_int8_export_goes_through_the_formats_own_quantizer(fmt, tmp_path) -> No
     assert result.top1_agreement_pct >= 50
 
 
+@pytest.mark.slow
 def test_an_onnx_file_exports_and_is_checked_against_onnx_runtime(tmp_path) -> None:
     source = export_onnx(tiny_net(), SHAPE, tmp_path / "in.onnx")
     result = export_model(source, "onnx", tmp_path / "out", check_images=images())
