@@ -377,7 +377,7 @@ def test_auto_compression_and_export_formats_are_checked():
     with pytest.raises(ConfigError, match="compress.auto must be one of prune, bits"):
         RunConfig.from_dict({"compress": {"auto": "lowrank", "budget": "macs=0.5"}})
     with pytest.raises(ConfigError, match="export.formats\\[1\\] must be one of onnx, pytorch"):
-        RunConfig.from_dict({"export": {"formats": ["onnx", "tflite"]}})
+        RunConfig.from_dict({"export": {"formats": ["onnx", "coreml"]}})
 
 
 def test_preflight_checks_the_automated_compression_budget(tmp_path, capsys):
@@ -409,3 +409,47 @@ def test_disk_full_while_writing_leaves_a_store_that_resumes(tmp_path, monkeypat
     monkeypatch.setattr(model_io, "save_model", real_save)
     result = run_pipeline(config, out, progress=False, log=lambda _: None)
     assert set(result.stages.values()) == {"done"} and "search:ort" in result.resumed
+
+
+@needs_tables
+@pytest.mark.slow
+def test_further_export_formats_and_runtimes_and_mlflow(tmp_path, capsys):
+    import importlib.util
+
+    formats = ["onnx", "pytorch", "torchscript"] + (["openvino"] if importlib.util.find_spec("openvino") else [])
+    config = _table_config(
+        search={"budget": 20},
+        export={"formats": formats},
+        measure={"runtimes": ["local-torch", "local-cpu"], "time_cap_s": 0.2, "rounds": 2},
+    )
+    path = _write(tmp_path, config)
+    out = tmp_path / "run"
+    argv = ["run", str(path), "--out", str(out), "--json", "--threads", "1"]
+    mlflow = importlib.util.find_spec("mlflow") is not None
+    if mlflow:
+        argv += ["--mlflow", (tmp_path / "mlruns").as_uri()]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    with RunStore(out / "store.sqlite", create=False) as store:
+        exported = store.get_stage("export").outputs["models"]
+        runtimes = store.get_stage("measure").outputs["runtimes"]
+    for m in exported:
+        done = {f["format"]: f for f in m["formats"]}
+        assert set(done) == set(formats) - {"onnx", "pytorch"}
+        for f in done.values():  # FP32 conversions agree with the PyTorch model on every test image
+            assert f["path"] and (out / f["path"]).is_file() and f["top1_agreement_pct"] == 100.0
+    assert {r["device"] for r in runtimes} == {"local-torch", "local-cpu"}
+    assert all(r["latency_ms"] > 0 for r in runtimes)
+    html = (out / "report.html").read_text()
+    assert "The deployed models on other runtimes" in html and "<h3>Exports</h3>" in html
+    if mlflow:
+        assert result["mlflow"]["run_id"] and (tmp_path / "mlruns").is_dir()
+
+
+def test_bad_runtime_and_format_names_are_one_line(tmp_path, capsys):
+    path = _write(tmp_path, {"measure": {"runtimes": ["local-gpu"]}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "measure.runtimes[0] 'local-gpu' is not a local runtime device" in capsys.readouterr().err
+    path = _write(tmp_path, {"export": {"formats": ["onnx", "coreml"]}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
+    assert "export.formats[1] must be one of onnx, pytorch, tflite" in capsys.readouterr().err

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     result = render_report(args.run_dir, png=not args.no_png)
     logged = None
     if args.mlflow is not None:
-        from slimforge.runs._mlflow import log_run
+        from slimforge.runs import log_run
 
         logged = log_run(args.run_dir, args.mlflow or None)
     if args.json:

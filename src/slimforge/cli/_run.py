@@ -31,6 +31,14 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--wait", action="store_true", help="wait for another process using the run directory")
     parser.add_argument(
+        "--mlflow",
+        nargs="?",
+        const="",
+        metavar="URI",
+        help="when the run ends, log it to MLflow (config, stage metrics, Pareto fronts, report, models); URI "
+        "defaults to a file store beside the run directory (needs slimforge[mlflow])",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="no progress on stderr (default: bars on a terminal, "
         "otherwise one plain line per stage every ~10 s)"
     )
@@ -63,14 +71,36 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
             for p in planned:
                 print(f"  {p.stage.key:<16} {p.action}")
         return 0
+    if args.mlflow is not None:
+        _check_mlflow()
     result = run_pipeline(config, out, progress=not args.no_progress, stop_after=args.stop_after,
                           threads=threads, wait=args.wait)
+    logged = None
+    if args.mlflow is not None:
+        from slimforge.runs import log_run
+
+        logged = log_run(out, args.mlflow or None)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=1))
+        payload = result.to_dict()
+        if logged is not None:
+            payload["mlflow"] = logged.to_dict()
+        print(json.dumps(payload, indent=1))
         return 0
     print(result.summary.format())
     print(f"run directory: {result.run_dir}{again}")
+    if logged is not None:
+        print(f"mlflow: run {logged.run_id} in {logged.uri}")
     return 0
+
+
+def _check_mlflow() -> None:
+    """A missing MLflow is said before hours of training, not after."""
+    import importlib.util
+
+    from slimforge.errors import MissingDependencyError
+
+    if importlib.util.find_spec("mlflow") is None:
+        raise MissingDependencyError("--mlflow needs MLflow: pip install 'slimforge[mlflow]'")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -91,6 +91,15 @@ def measurement_section(run: RunData) -> Section:
             charts[f"measured-{name}"] = chart
             figures.append(Figure(f"measured_{name}.png", (chart,)))
             parts.append(chart_box(f"measured-{name}", f"measured_{name}.png"))
+    runtimes = run.outputs("measure").get("runtimes") or []
+    if runtimes:
+        rows = [[r["name"], r["device"], r["format"], r.get("latency_ms"), r.get("latency_iqr_ms"), r.get("size_bytes"),
+                 r.get("note") or r.get("conditions", "")] for r in runtimes]
+        parts.append("<h3>The deployed models on other runtimes</h3>")
+        parts.append(table(["model", "runtime", "format", "latency ms", "IQR ms", "bytes", "conditions / note"], rows))
+        parts.append('<p class="note">Each runtime\'s models were measured interleaved in one session of their own; '
+                     "compare across runtimes with that in mind.</p>")
+    parts += _exports(run)
     parts.append(
         '<p class="note">deployed: the file the run ships (INT8 when the measured gate kept quantization); '
         "FP32 export: the same model uncompressed; reference: hand-designed networks trained on the same data, "
@@ -98,3 +107,18 @@ def measurement_section(run: RunData) -> Section:
         "file itself in ONNX Runtime. All files of a device were measured interleaved in one session.</p>"
     )
     return Section(key=key, title=title, body=Html("".join(parts)), charts=charts, figures=tuple(figures))
+
+
+def _exports(run: RunData) -> list[str]:
+    """The deployed models in the further formats of ``export.formats``, with their output checks."""
+    try:
+        models = run.outputs("export").get("models", [])
+    except SectionMissing:
+        return []
+    rows = [[m["name"], f["format"], f["precision"], f.get("path") or "not shipped", f.get("size_bytes"),
+             f.get("top1_agreement_pct"), f.get("max_abs_diff"), f.get("note") or ""]
+            for m in models for f in m.get("formats", [])]
+    if not rows:
+        return []
+    return ["<h3>Exports</h3>", table(["model", "format", "precision", "file", "bytes", "top-1 agreement %",
+                                       "max |diff|", "note"], rows)]

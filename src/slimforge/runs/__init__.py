@@ -7,18 +7,21 @@
 
 from __future__ import annotations
 
+from slimforge.runs._mlflow import MlflowLog, log_run
 from slimforge.runs.config import ConfigError, RunConfig, dump_config, load_config
 from slimforge.runs.pipeline import RUN_STAGES, PlannedStage, RunResult, check_run, run_pipeline, stage_plan
 
 __all__ = [
     "RUN_STAGES",
     "ConfigError",
+    "MlflowLog",
     "PlannedStage",
     "RunConfig",
     "RunResult",
     "check_run",
     "dump_config",
     "load_config",
+    "log_run",
     "run_pipeline",
     "stage_plan",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "CompressedModel",
     "DeviceMeasurements",
     "ExportOutput",
+    "ExportedFormat",
     "ExportedModel",
     "ExportedReference",
     "MeasureOutput",
@@ -25,6 +26,7 @@ __all__ = [
     "ReferenceOutput",
     "ReportOutput",
     "RetrainOutput",
+    "RuntimeFigure",
     "SearchOutput",
     "SelectOutput",
     "SupernetOutput",
@@ -176,6 +178,24 @@ class CompressOutput(JsonRecord):
 
 
 @dataclass(frozen=True)
+class ExportedFormat(JsonRecord):
+    """The model in another deployment format, and its output check against the PyTorch model.
+
+    ``path`` is None when the conversion failed or fell below the agreement threshold (``note``
+    says why); nothing is shipped then.
+    """
+
+    format: str
+    precision: str
+    path: str | None
+    size_bytes: int | None
+    top1_agreement_pct: float | None
+    max_abs_diff: float | None
+    checked: bool
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class ExportedModel(JsonRecord):
     """A chosen model's deliverables: the deployable ONNX (INT8 when kept), its FP32 export, a state_dict dir."""
 
@@ -188,6 +208,8 @@ class ExportedModel(JsonRecord):
     compressed: bool
     accuracy_pct: float | None
     pytorch: str | None = None
+    formats: tuple[ExportedFormat, ...] = ()
+    model_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,10 +284,25 @@ class DeviceMeasurements(JsonRecord):
 
 
 @dataclass(frozen=True)
+class RuntimeFigure(JsonRecord):
+    """One deployed model on one further runtime (``measure.runtimes``), in that runtime's format."""
+
+    name: str
+    device: str
+    format: str
+    latency_ms: float | None
+    latency_iqr_ms: float | None
+    size_bytes: int | None
+    conditions: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class MeasureOutput(JsonRecord):
-    """The re-measurement of every exported file on every device."""
+    """The re-measurement of every exported file on every device, and on the further runtimes."""
 
     devices: tuple[DeviceMeasurements, ...] = field(default_factory=tuple)
+    runtimes: tuple[RuntimeFigure, ...] = ()
 
     def on(self, device: str) -> DeviceMeasurements | None:
         """The measurements on device ``device`` (a config device name), or None."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from slimforge.io import atomic_path
 from slimforge.runs._context import RunContext, StageError
-from slimforge.runs._outputs import ExportedModel, ExportedReference, ExportOutput
+from slimforge.runs._outputs import ExportedFormat, ExportedModel, ExportedReference, ExportOutput
 from slimforge.runs._stage import RunStage
 from slimforge.runs.config import EXPORT_FORMATS, ConfigError, RunConfig
 from slimforge.runs.layout import model_dir, reference_dir
@@ -66,6 +66,26 @@ def _accuracy(path: Path, ctx: RunContext) -> float:
         raise StageError(f"exported model {path} does not run in ONNX Runtime: {exc}") from None
 
 
+def _convert(ctx: RunContext, model_dir: Path, fmt: str, out: Path, precision: str) -> ExportedFormat:
+    """The deployed model in ``fmt`` (at its deployed precision), checked; a failure is recorded, not raised."""
+    from slimforge.errors import SlimforgeError
+    from slimforge.hardware.export import EXPORT_RECORD, ExportResult, export_model
+    from slimforge.io import load_model
+
+    record = out / EXPORT_RECORD
+    if record.is_file():
+        result = ExportResult.from_json(record.read_text(encoding="utf-8"))
+    else:
+        ctx.log(f"  exporting {model_dir.parent.name} as {fmt} ({precision})")
+        try:
+            result = export_model(load_model(model_dir), fmt, out, input_shape=ctx.input_shape, precision=precision,
+                                  data=ctx.splits, threads=ctx.threads, seed=ctx.config.seed)
+        except SlimforgeError as exc:
+            return ExportedFormat(fmt, precision, None, None, None, None, False, note=str(exc))
+    return ExportedFormat(fmt, result.precision, ctx.rel(out / Path(result.path).name), result.size_bytes,
+                          result.top1_agreement_pct, result.max_abs_diff, result.checked, result.note)
+
+
 def _precision(path: Path) -> str:
     import onnx
 
@@ -92,7 +112,7 @@ class ExportStage(RunStage):
                 raise ConfigError(f"export.formats[{i}] {fmt!r} is not one of {', '.join(EXPORT_FORMATS)}")
 
     def artifacts(self, ctx: RunContext) -> list[Path]:
-        names = ("model.onnx", "fp32.onnx", "auto.onnx", "pytorch")
+        names = ("model.onnx", "fp32.onnx", "auto.onnx", "pytorch", *(f for f in EXPORT_FORMATS if f not in ("onnx", "pytorch")))
         out = [p for name in names for p in ctx.path("models").glob(f"*/{name}")]
         out += [p for name in ("fp32.onnx", "int8.onnx") for p in ctx.path("references").glob(f"*/{name}")]
         return sorted(out)
@@ -125,16 +145,23 @@ class ExportStage(RunStage):
         pytorch = None
         if "pytorch" in ctx.config.export.formats:
             pytorch = ctx.rel(_copy_model(model, base / "pytorch"))
+        precision = _precision(deployable)
+        formats = tuple(
+            _convert(ctx, model, fmt, base / fmt, precision)
+            for fmt in ctx.config.export.formats if fmt not in ("onnx", "pytorch")
+        )
         return ExportedModel(
             name=m.name,
             onnx=ctx.rel(deployable),
             bytes=deployable.stat().st_size,
             fp32_onnx=ctx.rel(fp32),
             fp32_bytes=fp32.stat().st_size,
-            precision=_precision(deployable),
+            precision=precision,
             compressed=bool(c is not None and (c.dir or c.auto)),
             accuracy_pct=_accuracy(deployable, ctx),
             pytorch=pytorch,
+            formats=formats,
+            model_dir=ctx.rel(model),
         )
 
     def _reference(self, ctx: RunContext, r: Any, int8: bool) -> ExportedReference:

@@ -12,11 +12,15 @@ from dataclasses import asdict
 from typing import Any
 
 from slimforge.runs._context import RunContext
-from slimforge.runs._outputs import DeviceMeasurements, MeasuredFile, MeasureOutput
+from slimforge.runs._outputs import DeviceMeasurements, MeasuredFile, MeasureOutput, RuntimeFigure
 from slimforge.runs._stage import RunStage
-from slimforge.runs.config import RunConfig
+from slimforge.runs.config import ConfigError, RunConfig
 
-__all__ = ["MeasureStage"]
+__all__ = ["MeasureStage", "local_runtime_kinds", "runtime_table"]
+
+#: device kind -> the export format whose file it runs (the deployed precision, when exported).
+_FORMAT_OF = {"local-cpu": "onnx", "local-openvino": "openvino", "local-litert": "tflite",
+              "local-executorch": "executorch", "local-torch": "pytorch"}
 
 
 class MeasureStage(RunStage):
@@ -32,6 +36,15 @@ class MeasureStage(RunStage):
         return {"measure": asdict(config.measure), "devices": [asdict(d) for d in config.devices],
                 "seed": config.seed}
 
+    def check(self, config: RunConfig) -> None:
+        kinds = local_runtime_kinds()
+        for i, kind in enumerate(config.measure.runtimes):
+            if kind != "installed" and kind not in kinds:
+                raise ConfigError(
+                    f"measure.runtimes[{i}] {kind!r} is not a local runtime device; use installed or one of "
+                    f"{', '.join(kinds)}"
+                )
+
     def _run(self, ctx: RunContext) -> MeasureOutput:
         from slimforge.runs._stage_search import make_device
 
@@ -42,7 +55,7 @@ class MeasureStage(RunStage):
                 out.append(self._files(ctx, device, dev))
             else:
                 out.append(self._architectures(ctx, device, dev))
-        return MeasureOutput(tuple(out))
+        return MeasureOutput(tuple(out), tuple(runtime_table(ctx)))
 
     def _files(self, ctx: RunContext, device: Any, dev: Any) -> DeviceMeasurements:
         from slimforge.hardware.compare import compare_latencies
@@ -92,3 +105,59 @@ class MeasureStage(RunStage):
                                       accuracy_pct=m.accuracy_pct, energy_mj=result.energy_mj))
         return DeviceMeasurements(device=device.name, spec=device.spec,
                                   conditions=f"figures of the device table {device.spec}", files=tuple(files))
+
+
+def local_runtime_kinds(installed_only: bool = False) -> list[str]:
+    """Device kinds that measure on this machine through a runtime (``local-*``); optionally installed ones."""
+    from slimforge.hardware import DEVICES
+    from slimforge.hardware.runtimes import installed_runtimes
+
+    kinds = [k for k in DEVICES.list() if k.startswith("local-")]
+    if not installed_only:
+        return kinds
+    have = set(installed_runtimes())
+    return [k for k in kinds if DEVICES.get(k).runtime in have]
+
+
+def runtime_table(ctx: RunContext) -> list[RuntimeFigure]:
+    """Every deployed model on every runtime of ``measure.runtimes``, each runtime's models interleaved.
+
+    A model exported in the runtime's format (``export.formats``) is measured as exported (its
+    deployed precision); otherwise the runtime converts the PyTorch model (FP32) or, for OpenVINO
+    and ONNX Runtime, runs the deployed ONNX file. A runtime that cannot run is a row with a note.
+    """
+    from slimforge.errors import SlimforgeError
+    from slimforge.hardware import get_device
+    from slimforge.hardware.compare import compare_latencies
+    from slimforge.io import load_model
+
+    wanted = ctx.config.measure.runtimes
+    kinds = local_runtime_kinds(installed_only=True) if "installed" in wanted else list(dict.fromkeys(wanted))
+    exported = ctx.output("export").models
+    rows: list[RuntimeFigure] = []
+    cfg = ctx.config.measure
+    for kind in kinds:
+        fmt = _FORMAT_OF.get(kind, "")
+        items = []
+        for m in exported:
+            done = next((f for f in m.formats if f.format == fmt and f.path), None)
+            if done is not None:
+                items.append((m.name, f"{fmt} ({done.precision})", ctx.path(done.path), done.size_bytes))
+            elif kind in ("local-cpu", "local-openvino"):
+                items.append((m.name, f"onnx ({m.precision})", ctx.path(m.onnx), m.bytes))
+            else:
+                items.append((m.name, "PyTorch model, converted as FP32", load_model(ctx.path(m.model_dir or m.pytorch)), None))
+        if not items:
+            continue
+        ctx.log(f"  measuring {len(items)} model(s) on {kind}")
+        try:
+            files = [i[2] for i in items]
+            cmp = compare_latencies(get_device(kind), files if len(files) > 1 else files * 2, ctx.input_shape,
+                                    threads=cfg.threads, rounds=cfg.rounds, time_cap_s=cfg.time_cap_s,
+                                    seed=ctx.config.seed)
+        except SlimforgeError as exc:
+            rows += [RuntimeFigure(name, kind, form, None, None, size, note=str(exc)) for name, form, _, size in items]
+            continue
+        rows += [RuntimeFigure(name, kind, form, lat, iqr, size, cmp.conditions)
+                 for (name, form, _, size), lat, iqr in zip(items, cmp.latency_ms, cmp.latency_iqr_ms)]
+    return rows

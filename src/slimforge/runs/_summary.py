@@ -74,6 +74,8 @@ def _chosen(ctx: RunContext, m: Any) -> ChosenSummary:
     if exported is not None:
         values.update(deployed_accuracy_pct=exported.accuracy_pct, precision=exported.precision,
                       deployed_bytes=exported.bytes, fp32_bytes=exported.fp32_bytes)
+        regressions += [f"the {f.format} {f.precision} export was not shipped: {f.note}"
+                        for f in exported.formats if f.path is None]
     measured = r.get("measure")
     device = m.devices[0] if m.devices else None
     session = measured.on(device) if measured is not None and device is not None else None

@@ -41,7 +41,7 @@ __all__ = [
 
 
 #: the deliverables ``export.formats`` may list.
-EXPORT_FORMATS = ("onnx", "pytorch")
+EXPORT_FORMATS = ("onnx", "pytorch", "tflite", "openvino", "executorch", "rknn", "torchscript")
 
 
 class ConfigError(InvalidInputError):
@@ -196,7 +196,11 @@ class CompressConfig:
 @dataclass(frozen=True)
 class ExportConfig:
     """What each model is delivered as: ``onnx`` (the deployable file, INT8 when quantized, plus its
-    FP32 export) and ``pytorch`` (a ``state_dict`` + JSON config directory that rebuilds it)."""
+    FP32 export), ``pytorch`` (a ``state_dict`` + JSON config directory that rebuilds it), and any of
+    ``tflite``, ``openvino``, ``executorch``, ``rknn``, ``torchscript`` (converted by
+    :func:`slimforge.hardware.export.export_model` at the deployed precision, each checked for top-1
+    agreement with the PyTorch model on the test split; a conversion below the threshold is
+    reported, not shipped)."""
 
     formats: tuple[str, ...] = ("onnx", "pytorch")
 
@@ -207,13 +211,17 @@ class MeasureConfig:
 
     Every file of a device is measured in ``rounds`` interleaved rounds (``time_cap_s`` of timed
     runs per file in all); a deployed model more than ``tolerance`` slower than its own FP32 export
-    is reported as a regression in the summary and the report.
+    is reported as a regression in the summary and the report. ``runtimes`` re-measures every
+    deployed model on further local runtimes (``local-openvino``, ``local-litert``,
+    ``local-executorch``, ``local-torch``, ``local-cpu``; ``installed`` for every one installed
+    here) in that runtime's format, for the report's per-runtime table.
     """
 
     threads: int = 1
     time_cap_s: float = 3.0
     rounds: int = 5
     tolerance: float = 0.10
+    runtimes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,14 @@ from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["LatencyPredictorEvaluator", "LutLatencyEvaluator", "MeasuredLatencyEvaluator", "search_protocol"]
 
-# Measured devices, by the kind before the ':' of their spec.
-_MEASURED_KINDS = ("local-cpu", "local-torch", "remote")
 _REMOTE_OPTIONS = ("token", "token_file", "timeout_s")
+
+
+def measured_kinds() -> tuple[str, ...]:
+    """Device kinds that measure files (every registered device but tables), e.g. ``local-cpu``, ``remote``."""
+    from slimforge.hardware import DEVICES
+
+    return tuple(k for k in DEVICES.list() if k != "table")
 
 
 def search_protocol(time_cap_s: float) -> Any:
@@ -55,7 +60,8 @@ class MeasuredLatencyEvaluator(Evaluator):
 
     Args:
         space: the search space.
-        device: ``local-cpu`` (ONNX Runtime), ``local-torch`` (PyTorch eager) or ``remote:http://HOST:PORT``.
+        device: a measured device: ``local-cpu`` (ONNX Runtime), ``local-torch`` (PyTorch eager),
+            ``local-litert``, ``local-openvino``, ``local-executorch`` or ``remote:http://HOST:PORT``.
         input_shape: batch included, e.g. ``"1x3x32x32"``; default the space's natural input.
         threads: intra-op threads.
         time_cap_s: seconds of timed runs per network at most (see :func:`search_protocol`).
@@ -86,10 +92,11 @@ class MeasuredLatencyEvaluator(Evaluator):
 
         super().__init__(space, ("latency_ms", "energy_mj", "latency_iqr_ms"))
         kind = str(device).strip().partition(":")[0]
-        if kind not in _MEASURED_KINDS:
+        if kind not in measured_kinds():
             raise InvalidInputError(
-                f"measured_latency: device {device!r} is not a measured device; use local-cpu, local-torch "
-                "or remote:http://HOST:PORT (a device table goes to the device_table evaluator)"
+                f"measured_latency: device {device!r} is not a measured device; use one of "
+                f"{', '.join(measured_kinds())} (remote:http://HOST:PORT; a device table goes to the "
+                "device_table evaluator)"
             )
         given = {k: v for k, v in zip(_REMOTE_OPTIONS, (token, token_file, timeout_s)) if v is not None}
         if given and kind != "remote":

@@ -227,6 +227,9 @@ DEVICE_SOURCES.register("predictor", Source("predictor:FILE", "latency_predictor
 for _kind, _form, _has_argument in (
     ("local-cpu", "local-cpu", False),
     ("local-torch", "local-torch", False),
+    ("local-litert", "local-litert", False),
+    ("local-openvino", "local-openvino", False),
+    ("local-executorch", "local-executorch", False),
     ("remote", "remote:http://HOST:PORT", True),
 ):
     DEVICE_SOURCES.register(
