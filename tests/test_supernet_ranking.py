@@ -90,6 +90,7 @@ def test_weighted_choices_leave_out_parameter_free_choices() -> None:
     assert all(space.identity_choice not in c and len(c) == len(space.block_tokens) for c in choices)
 
 
+@pytest.mark.slow
 def test_warmup_trains_only_convolution_paths_then_samples_uniformly() -> None:
     trainer = _trainer("spos", total_steps=4, method_options={"warmup": 0.5})
     seen = _record_paths(trainer)
@@ -161,6 +162,7 @@ def test_bad_bn_modes_raise() -> None:
 # --- few-shot ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fewshot_shares_one_supernet_until_the_split_then_routes_by_the_split_gene() -> None:
     trainer = _trainer("fewshot", total_steps=4, method_options={"gene": 3, "split": 0.5})
     supernet = trainer.supernet
@@ -177,6 +179,14 @@ def test_fewshot_shares_one_supernet_until_the_split_then_routes_by_the_split_ge
     assert unchanged.count(False) == 1  # every copy got the split weights, one has trained since
     momentum = trainer.optimizer.state[next(supernet.parts[1].parameters())]
     assert "momentum_buffer" in momentum
+
+
+@pytest.mark.slow
+def test_fewshot_splits_nb201_on_the_input_to_output_edge_and_layerwise_on_the_first_layer() -> None:
+    assert _trainer("fewshot", total_steps=1).supernet.gene == 3
+    space = MBV2Space(width=0.25, resolution=32, stage_depths=(1, 1, 1, 1, 1, 1))
+    supernet = _trainer("fewshot", total_steps=1, space=space).supernet
+    assert supernet.gene == 0 and len(supernet.parts) == space.num_choices[0]
 
 
 def test_fewshot_options_out_of_range_raise() -> None:

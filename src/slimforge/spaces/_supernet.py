@@ -51,6 +51,10 @@ class Supernet(nn.Module, ABC):
         """
         return [tuple(range(n)) for n in self.space.num_choices]
 
+    def few_shot_gene(self) -> int:
+        """The gene a few-shot supernet splits on by default (Zhao et al., 2021): the first."""
+        return 0
+
     def drop_choices(self) -> list[int | None]:
         """Per gene, the choice that drops it from the path (path dropout), None where none does."""
         return [None for _ in self.space.num_choices]

@@ -149,6 +149,11 @@ class NB201Supernet(Supernet):
         )
         return [ops] * len(NB201_EDGES)
 
+    def few_shot_gene(self) -> int:
+        """The edge from the cell input to its output (0 -> 3): its operation decides whether the cell
+        is residual, plain or cut, the split the ranking study found best (BENCHMARKS, issue 16)."""
+        return NB201_EDGES.index((0, 3))
+
     def drop_choices(self) -> list[int | None]:
         """``none`` on every edge."""
         return [_NONE] * len(NB201_EDGES)

@@ -32,15 +32,22 @@ class FewShotSupernet(Supernet):
     Args:
         space: the search space.
         num_classes: classifier outputs.
-        gene: the gene whose choice picks the sub-supernet.
+        gene: the gene whose choice picks the sub-supernet; None takes the space supernet's
+            :meth:`~slimforge.spaces._supernet.Supernet.few_shot_gene`.
         seed: initialises every copy alike.
     """
 
-    def __init__(self, space: SearchSpace, num_classes: int, gene: int, seed: int) -> None:
+    def __init__(self, space: SearchSpace, num_classes: int, gene: int | None, seed: int) -> None:
         super().__init__(space, num_classes)
-        self.gene = gene
+        first = make_supernet(space, num_classes, seed)
+        self.gene = first.few_shot_gene() if gene is None else gene
+        if not 0 <= self.gene < len(space.num_choices):
+            raise InvalidInputError(
+                f"method 'fewshot': gene {self.gene} does not exist; the {space.name!r} space has genes "
+                f"0..{len(space.num_choices) - 1}"
+            )
         self.parts = nn.ModuleList(
-            make_supernet(space, num_classes, seed) for _ in range(space.num_choices[gene])
+            [first] + [make_supernet(space, num_classes, seed) for _ in range(space.num_choices[self.gene] - 1)]
         )
         self.register_buffer("is_split", torch.zeros((), dtype=torch.bool))
 
@@ -79,19 +86,20 @@ class FewShotTrainer(SPOSTrainer):
     """SPOS on a :class:`FewShotSupernet`: one-shot until ``split`` (a fraction of the steps), then
     each step trains the sampled path in its own sub-supernet.
 
-    Options: ``gene`` (the gene split on; default 0, the first edge in NAS-Bench-201), ``split``
-    (0.5), and SPOS's ``sampling`` and ``warmup``.
+    Options: ``gene`` (the gene split on; default the supernet's
+    :meth:`~slimforge.spaces._supernet.Supernet.few_shot_gene`: NAS-Bench-201's edge 0 -> 3, a
+    layer-wise space's first layer), ``split`` (0.5), and SPOS's.
     """
 
     name = "fewshot"
-    default_options: ClassVar[dict[str, Any]] = {**SPOSTrainer.default_options, "gene": 0, "split": 0.5}
+    default_options: ClassVar[dict[str, Any]] = {**SPOSTrainer.default_options, "gene": None, "split": 0.5}
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:
         super()._check_options(options)
         check_fraction(cls.name, "split", options["split"])
         gene = options["gene"]
-        if isinstance(gene, bool) or not isinstance(gene, int) or gene < 0:
+        if gene is not None and (isinstance(gene, bool) or not isinstance(gene, int) or gene < 0):
             raise InvalidInputError(f"method 'fewshot': gene must be an integer >= 0, got {gene!r}")
 
     @classmethod
@@ -105,11 +113,6 @@ class FewShotTrainer(SPOSTrainer):
     @classmethod
     def build_supernet(cls, space: SearchSpace, num_classes: int, config: TrainConfig) -> Supernet:
         gene = cls.resolve_options(config.method_options)["gene"]
-        if gene >= len(space.num_choices):
-            raise InvalidInputError(
-                f"method 'fewshot': gene {gene} does not exist; the {space.name!r} space has genes "
-                f"0..{len(space.num_choices) - 1}"
-            )
         return FewShotSupernet(space, num_classes, gene, config.seed)
 
     def _step(
