@@ -91,6 +91,7 @@ def test_every_torch_layer_maps_to_its_onnx_node(trained):
     assert len(set(mapping.values())) == len(names)
 
 
+@pytest.mark.slow
 def test_compacting_names_keeps_outputs_and_shrinks_the_file(trained, tmp_path):
     import shutil
 

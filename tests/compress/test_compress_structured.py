@@ -60,6 +60,7 @@ def test_every_criterion_prunes_a_runnable_smaller_network(criterion):
     assert all(p.grad is None for p in model.parameters())
 
 
+@pytest.mark.slow
 def test_criteria_choose_different_channels_and_random_is_seeded():
     def kept(criterion: str, seed: int = 0) -> torch.Tensor:
         model = _model()

@@ -15,6 +15,74 @@ HELP = (
 )
 
 
+#: the --auto group: (flag, default, metavar (None: a switch), help).
+_AUTO_OPTIONS = (
+    (
+        "--budget",
+        None,
+        "KEY=VALUE",
+        "cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means "
+        "this), latency_ms=X (or Xms), macs=F (fraction of the original's MACs), bytes=N, size=F (fraction of the "
+        "float32 bytes); bits: bits=B (the size of uniform B-bit), size=F (a bare F), bytes=N; joint: bitops=F "
+        "(a bare F), macs=F, size=F (fractions of the largest network at 8 bits), bytes=N",
+    ),
+    ("--search-budget", "40", "N", "distinct policies evaluated (default 40)"),
+    ("--algorithm", "nsga2", "NAME", "search algorithm (default nsga2; see slimforge search)"),
+    ("--criterion", "l1", "NAME", "prune: channel criterion l1, l2, bn, taylor, random (default l1)"),
+    (
+        "--round-to",
+        None,
+        "K",
+        "prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)",
+    ),
+    ("--bit-choices", "2,3,4,5,6,8", "LIST", "bits/joint: bit-widths a layer may take"),
+    ("--quantizer", "linear", "NAME", "bits: linear (per-channel scales) or kmeans (per-layer codebook)"),
+    (
+        "--baseline-bits",
+        "4,8",
+        "LIST",
+        "bits: uniform baselines reported (plus the one at equal size); joint: uniform bits of the sequential "
+        "baselines (default 4,8)",
+    ),
+    ("--activation-bits", "8", "B", "joint: activation bits (default 8)"),
+    (
+        "--estimate",
+        None,
+        "NAME",
+        "prune/bits: the candidate estimate, one of bn (BN re-calibration, validation top-1; the default), "
+        "bn-fidelity, kd, kd-fidelity (see --audit-estimates)",
+    ),
+    ("--recal", None, "N", "training images re-calibrating BN per candidate (default 256)"),
+    (
+        "--estimate-steps",
+        None,
+        "N",
+        "prune/bits: SGD steps per candidate before scoring it (default: the estimate's, 0 for bn)",
+    ),
+    (
+        "--no-fill",
+        None,
+        None,
+        "prune/bits: keep the searched policy as found (default: spend what it leaves of the budget, most "
+        "sensitive layer first)",
+    ),
+    (
+        "--audit-estimates",
+        None,
+        "N",
+        "prune: instead of a search, draw N seeded policies at --budget, score them with every estimate of "
+        "--estimates, finetune each (--finetune-epochs) and report each estimate's rank correlation and noise",
+    ),
+    (
+        "--estimates",
+        "bn,bn-fidelity,kd,kd-fidelity",
+        "LIST",
+        "--audit-estimates: the estimates compared (default bn,bn-fidelity,kd,kd-fidelity)",
+    ),
+    ("--no-latency", None, None, "prune: do not measure the final models' latency"),
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
     parser.add_argument(
@@ -116,68 +184,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input", metavar="SHAPE", help="--check: input shape (default: the saved model's, or 1x3x32x32)"
     )
     auto = parser.add_argument_group("--auto policy search")
-    auto.add_argument(
-        "--budget",
-        metavar="KEY=VALUE",
-        help="cost bound: macs=F (fraction of the original's MACs), latency=F (fraction of its measured "
-        "latency), latency_ms=X, bytes=N, size=F (fraction "
-        "of the float32 bytes); bits: bits=B (the size of uniform B-bit), size=F, bytes=N; joint: bitops=F, "
-        "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N",
-    )
-    auto.add_argument(
-        "--search-budget", default="40", metavar="N", help="distinct policies evaluated (default 40)"
-    )
-    auto.add_argument(
-        "--algorithm",
-        default="nsga2",
-        metavar="NAME",
-        help="search algorithm (default nsga2; see slimforge search)",
-    )
-    auto.add_argument(
-        "--criterion",
-        default="l1",
-        metavar="NAME",
-        help="prune: channel criterion l1, l2, bn, taylor, random (default l1)",
-    )
-    auto.add_argument(
-        "--round-to",
-        metavar="K",
-        help="prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)",
-    )
-    auto.add_argument(
-        "--bit-choices", default="2,3,4,5,6,8", metavar="LIST", help="bits/joint: bit-widths a layer may take"
-    )
-    auto.add_argument(
-        "--quantizer",
-        default="linear",
-        metavar="NAME",
-        help="bits: linear (per-channel scales) or kmeans (per-layer codebook)",
-    )
-    auto.add_argument(
-        "--baseline-bits",
-        default="4,8",
-        metavar="LIST",
-        help="bits: uniform baselines reported (plus the one at equal size); joint: uniform bits of the "
-        "sequential baselines (default 4,8)",
-    )
-    auto.add_argument(
-        "--activation-bits", default="8", metavar="B", help="joint: activation bits (default 8)"
-    )
-    auto.add_argument(
-        "--recal",
-        default="256",
-        metavar="N",
-        help="training images re-calibrating BN per candidate (default 256)",
-    )
-    auto.add_argument(
-        "--estimate-steps",
-        default="0",
-        metavar="N",
-        help="prune/bits: SGD steps per candidate before scoring it (default 0: BN re-calibration only)",
-    )
-    auto.add_argument(
-        "--no-latency", action="store_true", help="prune: do not measure the final models' latency"
-    )
+    for flag, default, metavar, text in _AUTO_OPTIONS:
+        if metavar is None:
+            auto.add_argument(flag, action="store_true", help=text)
+        else:
+            auto.add_argument(flag, default=default, metavar=metavar, help=text)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -353,6 +364,7 @@ def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> 
         criterion=args.criterion,
         round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
         estimate=_estimate(args),
+        fill=not args.no_fill,
         measure_latency=not args.no_latency,
         latency_time_cap_s=float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
         **common,
@@ -373,6 +385,7 @@ def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> t
         quantizer=args.quantizer,
         compare_bits=_int_list("--baseline-bits", args.baseline_bits),
         estimate=_estimate(args),
+        fill=not args.no_fill,
         **common,
     )
     return result, format_auto_bits(result)
@@ -391,26 +404,50 @@ def _auto_joint(args: argparse.Namespace, width: float | None, common: dict) -> 
         bit_choices=_int_list("--bit-choices", args.bit_choices),
         activation_bits=int(_number("--activation-bits", args.activation_bits, int, 2)),
         baseline_bits=_int_list("--baseline-bits", args.baseline_bits),
-        recal_images=int(_number("--recal", args.recal, int, 0)),
+        recal_images=256 if args.recal is None else int(_number("--recal", args.recal, int, 0)),
         **common,
     )
     return result, format_joint(result)
 
 
 def _estimate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from slimforge.compress import EstimateConfig
+    import dataclasses
 
-    return EstimateConfig(
-        recal_images=int(_number("--recal", args.recal, int, 0)),
-        finetune_steps=int(_number("--estimate-steps", args.estimate_steps, int, 0)),
+    from slimforge.compress import ESTIMATES
+
+    config = ESTIMATES.get(args.estimate or "bn")
+    if args.recal is not None:
+        config = dataclasses.replace(config, recal_images=int(_number("--recal", args.recal, int, 0)))
+    if args.estimate_steps is not None:
+        steps = int(_number("--estimate-steps", args.estimate_steps, int, 0))
+        config = dataclasses.replace(config, finetune_steps=steps)
+    return config
+
+
+def _audit(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
+    from slimforge.compress import audit_estimates, format_estimate_audit
+
+    names = tuple(t.strip() for t in args.estimates.split(",") if t.strip())
+    result = audit_estimates(
+        args.model,
+        args.data,
+        args.budget,
+        args.out,
+        estimates=names,
+        policies=int(_number("--audit-estimates", args.audit_estimates, int, 5)),
+        width=width,
+        criterion=args.criterion,
+        round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
+        **{k: v for k, v in common.items() if k not in ("progress", "search_budget", "algorithm")},
     )
+    return result, format_estimate_audit(result)
 
 
-#: --auto KIND -> (the name of its budget keys in slimforge.compress, the runner).
+#: --auto KIND -> (the name of its budget keys in slimforge.compress, the key of a bare number, the runner).
 _AUTO = {
-    "prune": ("PRUNE_BUDGET_KEYS", _auto_prune),
-    "bits": ("BITS_BUDGET_KEYS", _auto_bits),
-    "joint": ("JOINT_BUDGET_KEYS", _auto_joint),
+    "prune": ("PRUNE_BUDGET_KEYS", "latency", _auto_prune),
+    "bits": ("BITS_BUDGET_KEYS", "size", _auto_bits),
+    "joint": ("JOINT_BUDGET_KEYS", "bitops", _auto_joint),
 }
 
 
@@ -429,9 +466,17 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         raise InvalidInputError("give either --recipe or --auto, not both")
     if not args.budget:
         raise InvalidInputError(f"--auto {kind} needs --budget KEY=VALUE, e.g. --budget macs=0.5")
-    keys, runner = _AUTO[kind]
+    keys, default_key, runner = _AUTO[kind]
+    if args.audit_estimates is not None:
+        if kind != "prune":
+            raise InvalidInputError(
+                "--audit-estimates audits the pruning search's estimates: use it with --auto prune"
+            )
+        runner = _audit
     # The budget is checked before any data or model is loaded, so a typo costs nothing.
-    args.budget = compress_api.parse_budget(args.budget, getattr(compress_api, keys), what=f"--auto {kind}")
+    args.budget = compress_api.parse_budget(
+        args.budget, getattr(compress_api, keys), what=f"--auto {kind}", default_key=default_key
+    )
     if not args.out:
         raise InvalidInputError(
             f"--auto {kind} needs --out DIR for the chosen policy, the front and the comparison"
@@ -448,6 +493,6 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
     )
     result, text = runner(args, width, common)
     print(result.to_json() if args.json else text)  # type: ignore[attr-defined]
-    if not result.budget_met:  # type: ignore[attr-defined]
+    if not getattr(result, "budget_met", True):
         print(f"slimforge compress: warning: {result.message}", file=sys.stderr)  # type: ignore[attr-defined]
     return 0

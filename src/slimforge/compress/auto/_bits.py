@@ -12,9 +12,13 @@ so a candidate costs only the estimate's forward passes.
 
 A per-layer sensitivity analysis (each layer alone at the lowest bit-width, the rest float) ranks
 the layers; the space's guided samples give the sensitive layers more bits, which seeds the initial
-population. The best feasible policy and the uniform baselines (4-bit, 8-bit, and the largest
-uniform bit-width within the budget, "at equal size") are then finetuned with the same
-quantization-aware epochs (straight-through estimator) and measured.
+population. The best feasible policy is then filled (one more bit at a time for the most
+sensitive layer that still fits, :func:`fill_budget`), and it and the uniform baselines (4-bit,
+8-bit, and the largest uniform bit-width within the budget, "at equal size") are finetuned with the
+same quantization-aware epochs (straight-through estimator) and measured.
+
+The budget is bytes (a bare ``--budget 0.25`` is ``size=0.25``), not a measured latency: see
+:data:`COST_NOTE`, which every result repeats.
 
 Size accounting (:func:`mixed_precision_bytes`): each quantized layer stores its weights packed at
 its bit-width plus its dequantization data (a float32 scale per output channel for ``linear``, a
@@ -26,7 +30,7 @@ into the conv before it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +42,15 @@ from torch import nn
 from slimforge.compress.auto._budget import Budget
 from slimforge.compress.auto._common import finetune_model, load_source, load_splits
 from slimforge.compress.auto._engine import Finished, Found, PolicyTask, SavedModel, SearchSetup, run_task
-from slimforge.compress.auto._estimate import EstimateData, estimate_accuracy, has_batchnorm
+from slimforge.compress.auto._estimate import (
+    EstimateData,
+    EstimateNoise,
+    estimate_accuracy,
+    estimate_noise,
+    has_batchnorm,
+)
+from slimforge.compress.auto._fill import FillResult, fill_budget
+from slimforge.compress.auto._prune_eval import sensitivity_guide
 from slimforge.compress.auto._results import AutoBitsResult, AutoRow
 from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, apply_fields
 from slimforge.compress.auto._spaces import BitPolicySpace
@@ -69,6 +81,14 @@ __all__ = [
 #: the budget keys the mixed-precision search takes.
 BITS_BUDGET_KEYS = ("bytes", "size", "bits")
 
+#: why a mixed-precision budget is bytes, not a measured latency (also in every result).
+COST_NOTE = (
+    "budgeted in bytes, not measured latency: no runtime slimforge measures on (ONNX Runtime, and the "
+    "OpenVINO, LiteRT, ExecuTorch and RKNN devices) runs convolution weights below 8 bits with faster "
+    "kernels, so a measured latency cannot see the bit-widths; their speed needs a low-bit accelerator "
+    "(BitOps, the joint search's cost, is that latency proxy)"
+)
+
 
 @dataclass(frozen=True)
 class BitsOptions(JsonRecord):
@@ -98,14 +118,6 @@ class BitsOptions(JsonRecord):
         object.__setattr__(self, "bit_choices", choices)
         object.__setattr__(self, "keep_float", tuple(self.keep_float))
         object.__setattr__(self, "compare_bits", tuple(int(b) for b in self.compare_bits))
-
-
-def _guide(layers: Sequence[str], ranking: Sequence[BitSensitivity]) -> tuple[float, ...]:
-    """+1 for the most sensitive layer down to -1 for the least, linearly in rank."""
-    if len(layers) == 1:
-        return (0.0,)
-    rank = {r.layer: i for i, r in enumerate(ranking)}
-    return tuple(1.0 - 2.0 * rank[n] / (len(layers) - 1) for n in layers)
 
 
 # ---- the evaluator ----------------------------------------------------------------------------------
@@ -167,6 +179,7 @@ class _Context:
     input_shape: tuple[int, ...]
     space: BitPolicySpace
     data: EstimateData
+    estimate: EstimateConfig
     layers: tuple[str, ...]
     skipped: tuple[SkippedLayer, ...]
     ranking: tuple[BitSensitivity, ...]
@@ -183,6 +196,8 @@ class BitsTask(PolicyTask):
     budget_keys = BITS_BUDGET_KEYS
     what = "the mixed-precision search"
     search_key = "bits"
+    #: no runtime slimforge measures on runs weights below 8 bits with faster kernels (see the module doc).
+    default_key = "size"
 
     def __init__(
         self,
@@ -214,7 +229,6 @@ class BitsTask(PolicyTask):
             warnings.warn(
                 f"the mixed-precision search skips {s.layer}: {s.reason}", UserWarning, stacklevel=4
             )
-        data_t = EstimateData.from_splits(splits, settings.estimate, settings.seed)
         float_bytes = 4 * sum(p.numel() for p in base.parameters())
         uniform_bytes = {
             b: mixed_precision_bytes(base, dict.fromkeys(layers, b), quantizer=opts.quantizer)
@@ -227,6 +241,16 @@ class BitsTask(PolicyTask):
         else:
             reference = float_bytes
         bound = budget.bound(reference)
+        lowest = BitPolicySpace(base, layers, choices, quantizer=opts.quantizer).genome_of(choices[0])
+        smallest = f"the smallest policy (every layer at {choices[0]} bits, float layers and scales included)"
+        if uniform_bytes[choices[0]] > bound:
+            return SearchSetup(
+                None, "bytes", bound, reference, lowest, float(uniform_bytes[choices[0]]), smallest
+            )
+        estimate = settings.estimate
+        data_t = EstimateData.from_splits(
+            splits, estimate, settings.seed, teacher=base if estimate.needs_teacher else None
+        )
         n_sens = min(opts.sensitivity_images, len(data_t.val_labels))
         ranking = bit_sensitivity(
             base,
@@ -240,35 +264,61 @@ class BitsTask(PolicyTask):
         # Guided samples centre on the bit-width whose uniform size meets the budget exactly.
         center = float(np.interp(bound, [uniform_bytes[b] for b in choices], choices))
         space = BitPolicySpace(
-            base, layers, choices, quantizer=opts.quantizer, center=center, guide=_guide(layers, ranking)
+            base,
+            layers,
+            choices,
+            quantizer=opts.quantizer,
+            center=center,
+            guide=sensitivity_guide(layers, ranking),
         )
-        evaluator = BitPolicyEvaluator(space, data_t, settings.estimate)
+        evaluator = BitPolicyEvaluator(space, data_t, estimate)
         problem = Problem(space, ("error", "bytes"), [evaluator], [Constraint("bytes", "<=", bound)])
         context = _Context(
-            source,
-            base,
-            splits,
-            input_shape,
-            space,
-            data_t,
-            tuple(layers),
-            tuple(skipped),
-            tuple(ranking),
-            float_bytes,
-            uniform_bytes,
-            max(fitting) if fitting else None,
-            budget,
+            source=source,
+            base=base,
+            splits=splits,
+            input_shape=input_shape,
+            space=space,
+            data=data_t,
+            estimate=estimate,
+            layers=tuple(layers),
+            skipped=tuple(skipped),
+            ranking=tuple(ranking),
+            float_bytes=float_bytes,
+            uniform_bytes=uniform_bytes,
+            equal_size=max(fitting) if fitting else None,
+            budget=budget,
         )
         return SearchSetup(
-            problem, "bytes", bound, space.genome_of(choices[0]), float(uniform_bytes[choices[0]]), context
+            problem, "bytes", bound, reference, lowest, float(uniform_bytes[choices[0]]), smallest, context
         )
 
-    def unreachable(self, setup: SearchSetup, budget: Budget) -> str:
-        low = self.options.bit_choices[0]
-        return (
-            f"budget {budget.text} cannot be met: every layer at {low} bits takes "
-            f"{setup.smallest_cost:,.0f} bytes > {setup.bound:,.0f} (float layers and scales included); "
-            "showing that closest policy"
+    def fill(self, setup: SearchSetup, genome: Genome) -> tuple[Genome, FillResult] | None:
+        """One more bit at a time, the most quantization-sensitive layer first."""
+        c: _Context = setup.context
+        index = {n: i for i, n in enumerate(c.layers)}
+        quantizer = self.options.quantizer
+        return fill_budget(
+            genome,
+            c.space.num_choices,
+            lambda g: float(mixed_precision_bytes(c.base, c.space.bits(g), quantizer=quantizer)),
+            setup.bound,
+            [index[r.layer] for r in c.ranking],
+            direction=1,
+            names=c.layers,
+            values=lambda i, k: c.space.values[k],
+            to_string=c.space.to_string,
+        )
+
+    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise:
+        c: _Context = setup.context
+        return estimate_noise(
+            lambda: c.space.build(genome, num_classes=1),
+            c.splits,
+            c.estimate,
+            c.data.seed,
+            repeats=repeats,
+            teacher=c.data.teacher,
         )
 
     def _final(
@@ -379,6 +429,9 @@ class BitsTask(PolicyTask):
             front=found.front,
             rows=tuple(rows),
             finetune_epochs=settings.finetune_epochs,
+            cost_note=COST_NOTE,
+            fill=found.fill,
+            estimate_noise=found.noise,
         )
         saved = SavedModel(
             "searched", searched, c.source.config, (f"auto:bits:{c.budget.text}",), c.input_shape

@@ -6,6 +6,10 @@ cost (the model being compressed, or for the joint search the space's largest ne
 ``latency_ms`` and ``bytes`` are absolute; ``bits`` is the size of the reference with every
 quantizable layer at that many bits (``bits=4``: "as small as uniform 4-bit"). Each search accepts
 the keys that make sense for it and names the others in its error.
+
+Users budget in milliseconds, so a search may read a bare value as its default key: for pruning a
+bare fraction (``0.7``) is ``latency=0.7``, the original's latency measured on the target runtime,
+and ``2.5ms`` is ``latency_ms=2.5``.
 """
 
 from __future__ import annotations
@@ -115,9 +119,38 @@ class Budget(JsonRecord):
             return self.value * reference
         return reference if self.kind == "bits" else self.value
 
+    def reachable(self, cost: float, reference: float) -> str:
+        """The smallest budget meeting ``cost``, in this budget's own key where it can be (rounded up).
 
-def parse_budget(text: str | Budget, allowed: Sequence[str], *, what: str = "this search") -> Budget:
+        A ``bits`` budget is named in ``bytes`` (uniform k-bit sizes are steps, not a scale).
+        """
+        if self.kind == "fraction":
+            return f"{self.key}={math.ceil(cost / reference * 1e4) / 1e4:g}"
+        if self.kind == "bits":
+            return f"bytes={math.ceil(cost)}"
+        return f"{self.key}={math.ceil(cost * 1e3) / 1e3:g}"
+
+
+def _bare(text: str, allowed: Sequence[str], default_key: str | None) -> str:
+    """``text`` with its key filled in when it is a bare value (``0.7``, ``2.5ms``) and a default exists."""
+    raw = text.strip()
+    if raw.lower().endswith("ms") and "latency_ms" in allowed:
+        return f"latency_ms={raw[:-2].strip()}"
+    if default_key is not None:
+        try:
+            float(raw)
+        except ValueError:
+            return text
+        return f"{default_key}={raw}"
+    return text
+
+
+def parse_budget(
+    text: str | Budget, allowed: Sequence[str], *, what: str = "this search", default_key: str | None = None
+) -> Budget:
     """Parse ``KEY=VALUE`` into a :class:`Budget`, accepting only the keys in ``allowed``.
+
+    A bare number means ``default_key`` (when given) and ``Xms`` means ``latency_ms=X`` (when allowed).
 
     Raises:
         InvalidInputError: a malformed text, a value that is not a finite number or is out of range,
@@ -125,6 +158,8 @@ def parse_budget(text: str | Budget, allowed: Sequence[str], *, what: str = "thi
     """
     if isinstance(text, Budget):
         text = f"{text.key}={text.value!r}"
+    if isinstance(text, str) and "=" not in text:
+        text = _bare(text, allowed, default_key)
     if not isinstance(text, str) or "=" not in text:
         raise InvalidInputError(
             f"cannot read budget {text!r}; write KEY=VALUE, e.g. {BUDGET_KEYS.get(allowed[0]).example} "

@@ -2,12 +2,14 @@
 
 Every automated compression search follows one outline: check the budget and the settings before any
 work; build the policy space and the problem (estimated error, the budget's cost, the budget as a
-hard constraint); refuse nothing silently when even the cheapest policy misses the budget; search
-with slimforge's multi-objective engine (:func:`slimforge.search.minimize`, NSGA-II by default);
-take the best feasible policy; finetune it and the baselines identically and measure them; write the
-record. What differs between pruning, mixed precision and the joint search is a :class:`PolicyTask`:
-its ``_setup`` hook builds the space and the problem, its ``_finish`` hook builds the final models,
-the baselines and the record. :func:`run_task` is the outline.
+hard constraint); refuse a budget even the cheapest policy misses, naming the smallest reachable
+value (:class:`BudgetUnreachableError`); search with slimforge's multi-objective engine
+(:func:`slimforge.search.minimize`, NSGA-II by default); take the best feasible policy; fill what it
+leaves of the budget (:func:`fill_budget`, when the task can); measure the estimate's noise on it;
+finetune it and the baselines identically and measure them; write the record. What differs between
+pruning, mixed precision and the joint search is a :class:`PolicyTask`: its ``_setup`` hook builds
+the space and the problem, ``fill`` and ``noise`` are optional hooks, its ``_finish`` hook builds
+the final models, the baselines and the record. :func:`run_task` is the outline.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slimforge.compress.auto._budget import Budget, parse_budget
+from slimforge.compress.auto._estimate import EstimateNoise
+from slimforge.compress.auto._fill import FillResult
 from slimforge.compress.auto._results import PolicyPoint
 from slimforge.compress.auto._settings import SearchSettings, check_count
 from slimforge.errors import InvalidInputError
@@ -29,6 +33,7 @@ from slimforge.io import JsonRecord
 from slimforge.spaces import Genome
 
 __all__ = [
+    "BudgetUnreachableError",
     "Finished",
     "Found",
     "PolicyTask",
@@ -44,25 +49,33 @@ __all__ = [
 ]
 
 
+class BudgetUnreachableError(InvalidInputError):
+    """A budget that even the cheapest policy of the space misses; the message names the smallest reachable one."""
+
+
 @dataclass(frozen=True, eq=False)
 class SearchSetup:
     """What a task's ``_setup`` hands the engine.
 
     Args:
         problem: the :class:`slimforge.search.Problem` (objectives ``error`` and ``metric``, the bound
-            as a constraint).
+            as a constraint); None when the budget is out of reach (the engine then refuses it).
         metric: the budget's metric (``macs``, ``latency_ms``, ``bytes``, ``bitops``).
         bound: the absolute bound on ``metric``.
+        reference: the cost a fraction budget is a fraction of (the original's, the reference network's).
         smallest: the cheapest policy of the space.
         smallest_cost: its ``metric``.
-        context: the task's own state for its ``_finish`` hook (the loaded model, data, space).
+        smallest_text: the cheapest policy in words ("every group at ratio 0.8").
+        context: the task's own state for its hooks (the loaded model, data, space).
     """
 
     problem: Any
     metric: str
     bound: float
+    reference: float
     smallest: Genome
     smallest_cost: float
+    smallest_text: str
     context: Any = None
 
 
@@ -105,6 +118,10 @@ class Found:
     front: tuple[PolicyPoint, ...]
     started: float
     searches: dict[str, Any] = field(default_factory=dict)
+    #: what budget filling did (None: not filled); ``chosen`` is then the filled policy.
+    fill: FillResult | None = None
+    #: the chosen policy's estimate repeated with other image draws (None: not measured).
+    noise: EstimateNoise | None = None
 
     @property
     def search_s(self) -> float:
@@ -116,8 +133,8 @@ class PolicyTask(ABC):
     """One kind of policy search (prune, bits, joint): the engine's hooks.
 
     Subclasses set the class attributes and implement :meth:`_setup` (load, build the space and the
-    problem), :meth:`unreachable`, :meth:`_finish` (final models, baselines, the record) and
-    :meth:`format` (the text table).
+    problem), :meth:`_finish` (final models, baselines, the record) and :meth:`format` (the text
+    table); :meth:`fill` and :meth:`noise` are optional.
     """
 
     #: the result's file name (``auto_prune`` -> ``auto_prune.json``, ``auto_prune.txt``).
@@ -130,6 +147,8 @@ class PolicyTask(ABC):
     search_key: ClassVar[str] = "policy"
     #: what one candidate is called in messages.
     noun: ClassVar[str] = "policies"
+    #: the budget key a bare number (``--budget 0.7``) stands for.
+    default_key: ClassVar[str | None] = None
 
     def setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         """Build the search's space and problem under ``budget``."""
@@ -142,9 +161,13 @@ class PolicyTask(ABC):
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         """Hook: load the model and data, build the space, the evaluator and the problem."""
 
-    @abstractmethod
-    def unreachable(self, setup: SearchSetup, budget: Budget) -> str:
-        """The message when even the cheapest policy misses the budget."""
+    def fill(self, setup: SearchSetup, genome: Genome) -> tuple[Genome, FillResult] | None:
+        """Spend what ``genome`` leaves of the budget (:func:`fill_budget`); None: the task does not fill."""
+        return None
+
+    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise | None:
+        """The estimate of ``genome`` repeated ``repeats`` times with other image draws; None: not measured."""
+        return None
 
     @abstractmethod
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
@@ -286,35 +309,43 @@ def run_task(
 ) -> JsonRecord:
     """Run one policy search from budget to record (the outline every kind shares; see the module doc).
 
+    Raises:
+        BudgetUnreachableError: even the cheapest policy misses ``budget`` (before any search).
+
     ``out_dir`` gets ``<result_name>.json``, ``<result_name>.txt``, ``searches.json`` (every
     evaluation) and what the task saves; None writes nothing.
     """
-    budget = parse_budget(budget, task.budget_keys, what=task.what)
+    budget = parse_budget(budget, task.budget_keys, what=task.what, default_key=task.default_key)
     check_algorithm(settings.algorithm)
     out = check_out_dir(out_dir, overwrite)
     setup = task.setup(budget, settings)
+    if setup.problem is None or setup.smallest_cost > setup.bound:
+        raise BudgetUnreachableError(
+            f"budget {budget.text} cannot be met: {setup.smallest_text} has {setup.metric} "
+            f"{setup.smallest_cost:.4g} > {setup.bound:.4g}; the smallest reachable budget is "
+            f"{budget.reachable(setup.smallest_cost, setup.reference)}"
+        )
     started = time.perf_counter()
-    if setup.smallest_cost > setup.bound:
-        # Nothing in the space meets the budget: the cheapest policy is the closest result.
-        found = Found(
-            chosen=setup.problem.evaluate(setup.smallest),
-            message=task.unreachable(setup, budget),
-            num_evaluations=1,
-            num_feasible=0,
-            front=(),
-            started=started,
-        )
-    else:
-        result = run_search(setup.problem, settings, progress=progress)
-        found = Found(
-            chosen=closest(result, setup.metric),
-            message=search_message(result, setup.metric, setup.bound, task.noun),
-            num_evaluations=result.num_evaluations,
-            num_feasible=result.num_feasible,
-            front=front_points(result, setup.metric),
-            started=started,
-            searches={task.search_key: result},
-        )
+    result = run_search(setup.problem, settings, progress=progress)
+    chosen = closest(result, setup.metric)
+    message = search_message(result, setup.metric, setup.bound, task.noun)
+    filled = task.fill(setup, chosen.genome) if settings.fill and chosen.feasible else None
+    if filled is not None and filled[0] != chosen.genome:
+        # A fresh evaluation of the filled policy (not counted in the search budget).
+        chosen = setup.problem.evaluate(filled[0])
+        message += f"; filled to {setup.metric} {filled[1].cost_after:.4g} ({len(filled[1].steps)} step(s))"
+    noise = task.noise(setup, chosen.genome, settings.noise_repeats) if settings.noise_repeats else None
+    found = Found(
+        chosen=chosen,
+        message=message,
+        num_evaluations=result.num_evaluations,
+        num_feasible=result.num_feasible,
+        front=front_points(result, setup.metric),
+        started=started,
+        searches={task.search_key: result},
+        fill=None if filled is None else filled[1],
+        noise=noise,
+    )
     finished = task.finish(setup, found, settings)
     if out is not None:
         _write(out, task, finished, found.searches)

@@ -119,6 +119,7 @@ class JointTask(PolicyTask):
     what = "the joint architecture + bit-width search"
     search_key = "joint"
     noun = "genomes"
+    default_key = "bitops"
 
     def __init__(
         self,
@@ -165,14 +166,10 @@ class JointTask(PolicyTask):
         problem = Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
         context = _Context(net, splits, label, space, costs, evals, evaluator, reference, budget)
         smallest_cost = costs.of(space, smallest, opts.activation_bits)[metric]
-        return SearchSetup(problem, metric, bound, smallest, smallest_cost, context)
-
-    def unreachable(self, setup: SearchSetup, budget: Budget) -> str:
-        c: _Context = setup.context
-        return (
-            f"budget {budget.text} cannot be met: the smallest network at {c.space.bits[0]} bits has "
-            f"{setup.metric} {setup.smallest_cost:.4g} > {setup.bound:.4g}; showing that closest network"
-        )
+        text = f"the smallest network (identity or the cheapest block per layer, every layer at {space.bits[0]} bits)"
+        if smallest_cost > bound:
+            problem = None
+        return SearchSetup(problem, metric, bound, reference[metric], smallest, smallest_cost, text, context)
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
         from slimforge.search import Constraint, Problem

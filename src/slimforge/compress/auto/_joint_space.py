@@ -80,7 +80,9 @@ class JointSpace(SearchSpace):
         self.center = center
         # Layer paths and costs come from a separate-weights probe: one module per block choice,
         # named as the standalone network's blocks whatever the trained supernet shares.
-        probe = supernet if supernet is not None and hasattr(supernet, "choices") else _separate_probe(arch_space)
+        probe = (
+            supernet if supernet is not None and hasattr(supernet, "choices") else _separate_probe(arch_space)
+        )
         self.probe = probe
         self.front_paths = tuple(_weighted(probe.stem, "stem."))
         self.back_paths = tuple(_weighted(probe.head, "head.")) + ("classifier",)

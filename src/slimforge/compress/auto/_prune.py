@@ -30,15 +30,26 @@ from torch import nn
 from slimforge.compress.auto._budget import Budget
 from slimforge.compress.auto._common import finetune_model, load_source, load_splits, measure_model_latencies
 from slimforge.compress.auto._engine import Finished, Found, PolicyTask, SavedModel, SearchSetup, run_task
-from slimforge.compress.auto._estimate import EstimateData, estimate_accuracy, has_batchnorm
+from slimforge.compress.auto._estimate import (
+    EstimateData,
+    EstimateNoise,
+    estimate_accuracy,
+    estimate_noise,
+    has_batchnorm,
+)
+from slimforge.compress.auto._fill import FillResult, fill_budget
 from slimforge.compress.auto._prune_eval import (
+    GroupSensitivity,
+    LatencyRatio,
     PrunePolicyEvaluator,
     cost_function,
     float_bytes,
+    prune_sensitivity,
+    sensitivity_guide,
     uniform_ratio_for_budget,
 )
 from slimforge.compress.auto._results import AutoPruneResult, AutoRow
-from slimforge.compress.auto._settings import SearchSettings, apply_fields
+from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, apply_fields
 from slimforge.compress.auto._spaces import PrunePolicySpace
 from slimforge.compress.prune import (
     IMPORTANCES,
@@ -50,6 +61,7 @@ from slimforge.compress.prune import (
 from slimforge.data import DatasetSplits
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
+from slimforge.spaces import Genome
 
 __all__ = [
     "PRUNE_BUDGET_KEYS",
@@ -133,6 +145,7 @@ class _Context:
     input_shape: tuple[int, ...]
     space: PrunePolicySpace
     data: EstimateData
+    estimate: EstimateConfig
     groups: tuple[str, ...]
     skipped: tuple[SkippedLayer, ...]
     reference: dict[str, float]
@@ -140,6 +153,8 @@ class _Context:
     prune_uniform: Callable[[float], nn.Module]
     uniform_ratio: float | None
     budget: Budget
+    ranking: tuple[GroupSensitivity, ...]
+    latency_conditions: str | None
 
 
 class PruneTask(PolicyTask):
@@ -149,6 +164,7 @@ class PruneTask(PolicyTask):
     budget_keys = PRUNE_BUDGET_KEYS
     what = "the pruning policy search"
     search_key = "policy"
+    default_key = "latency"
 
     def __init__(
         self,
@@ -184,21 +200,43 @@ class PruneTask(PolicyTask):
         for s in skipped:
             if not s.reason.startswith("output layer"):
                 warnings.warn(f"the pruning search skips {s.layer}: {s.reason}", UserWarning, stacklevel=4)
-        if not has_batchnorm(base) and estimate.recal_images and not estimate.finetune_steps:
+        if (
+            not has_batchnorm(base)
+            and estimate.recal_images
+            and not (estimate.finetune_steps or estimate.distill_steps)
+        ):
             warnings.warn(
                 f"{source.label} has no BatchNorm: candidates are scored right after pruning, without "
                 "re-calibration; give the estimate finetune steps for a better score",
                 UserWarning,
                 stacklevel=4,
             )
-        data_t = EstimateData.from_splits(splits, estimate, seed)
         metric = budget.metric
-        cost_of = cost_function(metric, input_shape, opts.candidate_latency_cap_s)
+        latency = (
+            LatencyRatio(base, input_shape, opts.candidate_latency_cap_s) if metric == "latency_ms" else None
+        )
+        cost_of = cost_function(metric, input_shape, latency)
         reference = {"macs": float(count_macs(base, input_shape)), "bytes": float(float_bytes(base))}
-        if metric == "latency_ms":
-            reference["latency_ms"] = cost_of(base)
+        if latency is not None:
+            reference["latency_ms"] = latency.reference_ms
         bound = budget.bound(reference[metric])
         top = max(opts.ratios)
+        space = PrunePolicySpace(
+            base,
+            input_shape,
+            groups,
+            opts.ratios,
+            criterion=opts.criterion,
+            ignored=ignored,
+            seed=seed,
+            batches=batches,
+            round_to=opts.round_to,
+        )
+        extreme = space.genome_of(top)
+        smallest_cost = cost_of(space.build(extreme, num_classes=splits.num_classes))
+        smallest = f"the smallest policy (every group at ratio {top:g})"
+        if smallest_cost > bound:
+            return SearchSetup(None, metric, bound, reference[metric], extreme, smallest_cost, smallest)
 
         def prune_uniform(r: float) -> nn.Module:
             m = copy.deepcopy(base)
@@ -217,6 +255,11 @@ class PruneTask(PolicyTask):
         uniform_ratio = uniform_ratio_for_budget(
             lambda r: cost_of(prune_uniform(r)) if r else reference[metric], bound, max_ratio=top
         )
+        data_t = EstimateData.from_splits(
+            splits, estimate, seed, teacher=base if estimate.needs_teacher else None
+        )
+        ranking = prune_sensitivity(space, data_t, estimate)
+        # Guided samples centre on the uniform ratio that meets the budget and prune sensitive groups less.
         space = PrunePolicySpace(
             base,
             input_shape,
@@ -226,40 +269,59 @@ class PruneTask(PolicyTask):
             ignored=ignored,
             seed=seed,
             batches=batches,
-            center=uniform_ratio if uniform_ratio is not None else top,
             round_to=opts.round_to,
+            center=uniform_ratio if uniform_ratio is not None else top,
+            guide=tuple(-g for g in sensitivity_guide(groups, ranking)),
         )
-        evaluator = PrunePolicyEvaluator(
-            space,
-            data_t,
-            estimate,
-            latency_cap_s=opts.candidate_latency_cap_s if metric == "latency_ms" else None,
-        )
+        evaluator = PrunePolicyEvaluator(space, data_t, estimate, latency=latency)
         problem = Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
-        extreme = space.genome_of(top)
         context = _Context(
-            source,
-            base,
-            splits,
-            input_shape,
-            space,
-            data_t,
-            tuple(groups),
-            tuple(skipped),
-            reference,
-            cost_of,
-            prune_uniform,
-            uniform_ratio,
-            budget,
+            source=source,
+            base=base,
+            splits=splits,
+            input_shape=input_shape,
+            space=space,
+            data=data_t,
+            estimate=estimate,
+            groups=tuple(groups),
+            skipped=tuple(skipped),
+            reference=reference,
+            cost_of=cost_of,
+            prune_uniform=prune_uniform,
+            uniform_ratio=uniform_ratio,
+            budget=budget,
+            ranking=ranking,
+            latency_conditions=None if latency is None else latency.conditions,
         )
-        smallest_cost = cost_of(space.build(extreme, num_classes=splits.num_classes))
-        return SearchSetup(problem, metric, bound, extreme, smallest_cost, context)
+        return SearchSetup(
+            problem, metric, bound, reference[metric], extreme, smallest_cost, smallest, context
+        )
 
-    def unreachable(self, setup: SearchSetup, budget: Budget) -> str:
-        top = max(self.options.ratios)
-        return (
-            f"budget {budget.text} cannot be met: even every group at ratio {top:g} leaves "
-            f"{setup.metric} {setup.smallest_cost:.4g} > {setup.bound:.4g}; showing that closest policy"
+    def fill(self, setup: SearchSetup, genome: Genome) -> tuple[Genome, FillResult] | None:
+        """Un-prune one ratio step at a time, the group with the highest drop per MAC first."""
+        c: _Context = setup.context
+        index = {g: i for i, g in enumerate(c.space.layers)}
+        return fill_budget(
+            genome,
+            c.space.num_choices,
+            lambda g: c.cost_of(c.space.build(g, num_classes=1)),
+            setup.bound,
+            [index[r.layer] for r in c.ranking],
+            direction=-1,
+            names=c.space.layers,
+            values=lambda i, k: c.space.values[k],
+            to_string=c.space.to_string,
+        )
+
+    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise:
+        c: _Context = setup.context
+        return estimate_noise(
+            lambda: c.space.build(genome, num_classes=1),
+            c.splits,
+            c.estimate,
+            c.data.seed,
+            repeats=repeats,
+            teacher=c.data.teacher,
         )
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
@@ -326,11 +388,20 @@ class PruneTask(PolicyTask):
             latencies, conditions = measure_model_latencies(
                 models, c.input_shape, time_cap_s=opts.latency_time_cap_s
             )
+            # The models ran interleaved with the original (row 0): a latency budget bounds their ratio to it.
+            ref = c.reference.get("latency_ms", latencies[0])
             rows = [
                 replace(
                     r,
                     latency_ms=lat,
-                    **({"cost": lat, "within_budget": lat <= bound} if metric == "latency_ms" else {}),
+                    **(
+                        {
+                            "cost": ref * lat / latencies[0],
+                            "within_budget": ref * lat / latencies[0] <= bound * (1 + 1e-9),
+                        }
+                        if metric == "latency_ms"
+                        else {}
+                    ),
                 )
                 for r, lat in zip(rows, latencies)
             ]
@@ -349,7 +420,12 @@ class PruneTask(PolicyTask):
             message=message,
             reference=c.reference,
             criterion=opts.criterion,
-            estimate=settings.estimate.describe("pruning", len(c.data.val_labels), has_batchnorm(c.base)),
+            estimate=settings.estimate.describe(
+                "pruning",
+                len(c.data.val_labels),
+                has_batchnorm(c.base),
+                None if c.data.score_images is None else len(c.data.score_images),
+            ),
             algorithm=settings.algorithm,
             search_budget=settings.search_budget,
             num_evaluations=found.num_evaluations,
@@ -363,8 +439,11 @@ class PruneTask(PolicyTask):
             front=found.front,
             rows=tuple(rows),
             finetune_epochs=settings.finetune_epochs,
-            latency_conditions=conditions,
+            latency_conditions=conditions or c.latency_conditions,
             macs_note=MACS_NOTE,
+            sensitivity=c.ranking,
+            fill=found.fill,
+            estimate_noise=found.noise,
         )
         return Finished(record, tuple(saved))
 

@@ -1,8 +1,15 @@
-"""How the pruning search costs and scores a policy: the candidate evaluator, costs, the uniform baseline."""
+"""How the pruning search costs and scores a policy: costs, the candidate evaluator, the sensitivity prior.
+
+Latency is measured as a ratio: each model runs interleaved with the unpruned original in one process
+(ONNX Runtime, 1 thread, batch 1), and its latency is the original's reference latency times that
+ratio. On a busy machine back-to-back timings drift with the load; interleaved ones share it, so the
+ratio holds, and a ``latency=F`` budget bounds exactly that ratio.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
@@ -11,10 +18,20 @@ from slimforge.compress.auto._common import measure_model_latencies
 from slimforge.compress.auto._estimate import EstimateData, estimate_accuracy
 from slimforge.compress.auto._settings import EstimateConfig
 from slimforge.compress.auto._spaces import PrunePolicySpace
+from slimforge.io import JsonRecord
 from slimforge.search.evaluator import Evaluator
 from slimforge.spaces import Genome
 
-__all__ = ["PrunePolicyEvaluator", "cost_function", "float_bytes", "uniform_ratio_for_budget"]
+__all__ = [
+    "GroupSensitivity",
+    "LatencyRatio",
+    "PrunePolicyEvaluator",
+    "cost_function",
+    "float_bytes",
+    "prune_sensitivity",
+    "sensitivity_guide",
+    "uniform_ratio_for_budget",
+]
 
 
 def float_bytes(model: nn.Module) -> int:
@@ -22,8 +39,38 @@ def float_bytes(model: nn.Module) -> int:
     return 4 * sum(p.numel() for p in model.parameters())
 
 
+class LatencyRatio:
+    """A model's latency as ``reference_ms`` times its ratio to ``original``, timed interleaved with it.
+
+    Args:
+        original: the unpruned model (the ratio's denominator).
+        input_shape: input, batch 1 included.
+        time_cap_s: seconds of timed runs per model and measurement.
+    """
+
+    def __init__(self, original: nn.Module, input_shape: Sequence[int], time_cap_s: float) -> None:
+        self.original = original
+        self.input_shape = tuple(input_shape)
+        self.time_cap_s = time_cap_s
+        latencies, self.conditions = measure_model_latencies(
+            [original, original], self.input_shape, time_cap_s=time_cap_s
+        )
+        #: the original's latency (ms), the median of two interleaved measurements.
+        self.reference_ms = (latencies[0] + latencies[1]) / 2
+
+    def ratio(self, model: nn.Module) -> float:
+        """``model``'s latency over the original's, measured interleaved."""
+        latencies, _ = measure_model_latencies(
+            [self.original, model], self.input_shape, time_cap_s=self.time_cap_s
+        )
+        return latencies[1] / latencies[0]
+
+    def __call__(self, model: nn.Module) -> float:
+        return self.reference_ms * self.ratio(model)
+
+
 def cost_function(
-    metric: str, input_shape: Sequence[int], latency_cap_s: float
+    metric: str, input_shape: Sequence[int], latency: LatencyRatio | None = None
 ) -> Callable[[nn.Module], float]:
     """``metric`` (``macs``, ``bytes`` or ``latency_ms``) of a model, as the pruning search counts it."""
     from slimforge.hardware import count_macs
@@ -32,13 +79,16 @@ def cost_function(
         return lambda m: float(count_macs(m, tuple(input_shape)))
     if metric == "bytes":
         return lambda m: float(float_bytes(m))
-    return lambda m: measure_model_latencies([m], input_shape, time_cap_s=latency_cap_s)[0][0]
+    if latency is None:
+        raise ValueError("a latency_ms cost needs a LatencyRatio")
+    return latency
 
 
 class PrunePolicyEvaluator(Evaluator):
     """Error (estimate), MACs, bytes and optionally measured latency of a pruning policy.
 
     It holds the model and the estimate's tensors, so it runs in-process (no process executor).
+    ``latency`` (a :class:`LatencyRatio`) adds ``latency_ms``, timed interleaved with the original.
     """
 
     def __init__(
@@ -47,15 +97,15 @@ class PrunePolicyEvaluator(Evaluator):
         data: EstimateData,
         config: EstimateConfig,
         *,
-        latency_cap_s: float | None = None,
+        latency: LatencyRatio | None = None,
     ) -> None:
         metrics = ("error", "accuracy", "macs", "macs_ratio", "num_params", "bytes")
-        super().__init__(space, metrics + (("latency_ms",) if latency_cap_s else ()))
+        super().__init__(space, metrics + (("latency_ms",) if latency is not None else ()))
         from slimforge.hardware import count_macs
 
         self.data = data
         self.config = config
-        self.latency_cap_s = latency_cap_s
+        self.latency = latency
         self.macs0 = count_macs(space.model, space.input_shape)
 
     def _evaluate(self, genome: Genome) -> dict[str, float]:
@@ -70,9 +120,8 @@ class PrunePolicyEvaluator(Evaluator):
             "num_params": float(sum(p.numel() for p in model.parameters())),
             "bytes": float(float_bytes(model)),
         }
-        if self.latency_cap_s:
-            latencies, _ = measure_model_latencies([model], space.input_shape, time_cap_s=self.latency_cap_s)
-            out["latency_ms"] = latencies[0]
+        if self.latency is not None:
+            out["latency_ms"] = self.latency(model)
         acc = estimate_accuracy(model, self.data, self.config)
         out.update(accuracy=acc, error=100.0 - acc)
         return out
@@ -103,3 +152,53 @@ def uniform_ratio_for_budget(
         else:
             low = mid
     return round(high, 4)
+
+
+@dataclass(frozen=True)
+class GroupSensitivity(JsonRecord):
+    """What pruning one group alone does: the estimate's drop, the MACs it saves, drop per MACs share.
+
+    ``drop_per_macs`` is the drop (points) divided by the share of the original's MACs saved: the
+    price in accuracy of each MAC the group gives up.
+    """
+
+    layer: str
+    ratio: float
+    estimate_drop_pct: float
+    macs_saved: int
+    drop_per_macs: float
+
+
+def prune_sensitivity(
+    space: PrunePolicySpace, data: EstimateData, config: EstimateConfig, *, ratio: float | None = None
+) -> tuple[GroupSensitivity, ...]:
+    """Each group pruned alone at ``ratio`` (default: the space's largest), most sensitive per MAC first.
+
+    Scored with ``config`` without its training steps (BN re-calibration and the score only): the
+    prior costs one cheap estimate per group (Li et al., "Pruning Filters for Efficient ConvNets",
+    ICLR 2017, rank layers by such a sensitivity analysis).
+    """
+    import copy
+
+    from slimforge.hardware import count_macs
+
+    quick = replace(config, finetune_steps=0, distill_steps=0)
+    ratio = max(space.values) if ratio is None else ratio
+    macs0 = count_macs(space.model, space.input_shape)
+    base = estimate_accuracy(copy.deepcopy(space.model), data, quick)
+    rows = []
+    for layer in space.layers:
+        policy = {g: (ratio if g == layer else 0.0) for g in space.layers}
+        model = space.build(space.genome_of(policy), num_classes=1)
+        saved = macs0 - count_macs(model, space.input_shape)
+        drop = base - estimate_accuracy(model, data, quick)
+        rows.append(GroupSensitivity(layer, ratio, drop, int(saved), drop / max(saved / macs0, 1e-9)))
+    return tuple(sorted(rows, key=lambda r: -r.drop_per_macs))
+
+
+def sensitivity_guide(layers: Sequence[str], ranking: Sequence[Any]) -> tuple[float, ...]:
+    """+1 for the first layer of ``ranking`` (most sensitive) down to -1 for the last, linearly in rank."""
+    if len(layers) == 1:
+        return (0.0,)
+    rank = {r.layer: i for i, r in enumerate(ranking)}
+    return tuple(1.0 - 2.0 * rank[n] / (len(layers) - 1) for n in layers)

@@ -45,6 +45,26 @@ def _front(points: Sequence, label: str, limit: int = 8) -> list[str]:
     return lines
 
 
+def _extras(result) -> list[str]:  # type: ignore[no-untyped-def]
+    """Budget filling and the estimate's noise, where the result has them."""
+    lines = []
+    fill = getattr(result, "fill", None)
+    if fill is not None:
+        moved = ", ".join(f"{s.layer}->{s.value:g}" for s in fill.steps) or "nothing fitted"
+        lines.append(
+            f"budget filling: {fill.cost_before:.4g} -> {fill.cost_after:.4g} of {fill.bound:.4g} "
+            f"({len(fill.steps)} step(s), {fill.evaluations} costed): {moved}"
+        )
+    noise = getattr(result, "estimate_noise", None)
+    if noise is not None:
+        draws = ", ".join(f"{v:.2f}" for v in noise.values_pct)
+        lines.append(
+            f"estimate noise on the chosen policy: +/- {noise.std_pct:.2f} points (other image draws "
+            f"{draws}: sd {noise.draw_std_pct:.2f}; sampling error of its images {noise.sampling_se_pct:.2f})"
+        )
+    return lines
+
+
 def format_auto_prune(result) -> str:  # type: ignore[no-untyped-def]
     """The pruning search's comparison table, chosen policy and front."""
     lines = [
@@ -61,6 +81,12 @@ def format_auto_prune(result) -> str:  # type: ignore[no-untyped-def]
     skipped = [s for s in result.skipped if not s.reason.startswith("output layer")]
     if skipped:
         lines.append("skipped: " + "; ".join(f"{s.layer} ({s.reason})" for s in skipped))
+    if result.sensitivity:
+        lines.append(
+            "most sensitive per MAC (drop when pruned alone): "
+            + ", ".join(f"{s.layer} ({s.estimate_drop_pct:+.1f})" for s in result.sensitivity[:5])
+        )
+    lines += _extras(result)
     lines += _front(result.front, "front")
     if result.latency_conditions:
         lines.append(f"latency: {result.latency_conditions}")
@@ -77,7 +103,7 @@ def format_auto_bits(result) -> str:  # type: ignore[no-untyped-def]
         f"({result.num_feasible} feasible) in {result.search_s:.0f} s",
         f"  {result.message}",
         f"  candidates scored by {result.estimate}; final models finetuned {result.finetune_epochs} epoch(s) "
-        "(quantization-aware), then BN re-calibrated",
+        "(quantization-aware; with 0 epochs, PTQ and BN re-calibration)",
         f"  float32 {result.float_bytes:,} bytes; uniform: {uniform}",
         "",
         *_rows(result.rows, "bytes", "avg bits"),
@@ -88,6 +114,9 @@ def format_auto_bits(result) -> str:  # type: ignore[no-untyped-def]
     ]
     if result.skipped:
         lines.append("kept in float: " + "; ".join(f"{s.layer} ({s.reason})" for s in result.skipped))
+    lines += _extras(result)
+    if result.cost_note:
+        lines.append(f"note: {result.cost_note}")
     lines += _front(result.front, "front")
     return "\n".join(lines)
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from slimforge.compress.auto._estimate import EstimateNoise
+from slimforge.compress.auto._fill import FillResult
+from slimforge.compress.auto._prune_eval import GroupSensitivity
 from slimforge.compress.prune import SkippedLayer
 from slimforge.compress.quantize import BitSensitivity
 from slimforge.io import JsonRecord
@@ -64,6 +67,10 @@ class AutoPruneResult(JsonRecord):
     forward order, also in ``groups``); ``front`` lists the feasible non-dominated policies as
     comma-separated ratios in that order. ``rows`` are the original, the searched policy and the
     uniform baseline, each finetuned ``finetune_epochs`` (the original is not finetuned).
+    ``sensitivity`` is the prior that guides the search and orders the budget filling (``fill``: what
+    it did; the policy is the filled one), ``estimate_noise`` the chosen policy's estimate repeated
+    with other image draws. Under a latency budget the rows' ``cost`` is the original's reference
+    latency times their ratio to it, timed interleaved (``latency_ms`` is the raw median).
     """
 
     model: str
@@ -91,6 +98,9 @@ class AutoPruneResult(JsonRecord):
     finetune_epochs: int
     latency_conditions: str | None
     macs_note: str
+    sensitivity: tuple[GroupSensitivity, ...] = ()
+    fill: FillResult | None = None
+    estimate_noise: EstimateNoise | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +139,9 @@ class AutoBitsResult(JsonRecord):
     front: tuple[PolicyPoint, ...]
     rows: tuple[AutoRow, ...]
     finetune_epochs: int
+    cost_note: str = ""
+    fill: FillResult | None = None
+    estimate_noise: EstimateNoise | None = None
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
 
-__all__ = ["EstimateConfig", "SearchSettings", "apply_fields", "check_count"]
+__all__ = ["ESTIMATE_SCORES", "EstimateConfig", "SearchSettings", "apply_fields", "check_count"]
 
-R = TypeVar("R")
+#: what a candidate's estimate measures (see :class:`EstimateConfig`).
+ESTIMATE_SCORES = ("top1", "fidelity")
 
 
 def check_count(name: str, value: object, lowest: int) -> int:
@@ -37,14 +38,20 @@ def _positive(name: str, value: object) -> float:
 
 @dataclass(frozen=True)
 class EstimateConfig(JsonRecord):
-    """How a candidate policy's accuracy is estimated during a search.
+    """How a candidate policy's accuracy is estimated during a search (see :func:`estimate_accuracy`).
 
     Args:
         recal_images: training images that re-calibrate batch-norm statistics (0: off).
-        val_images: validation images the accuracy is measured on (0: the whole validation split).
-        finetune_steps: SGD steps on training batches before re-calibration (0: none).
-        finetune_lr: learning rate of those steps.
+        val_images: validation images the ``top1`` score is measured on (0: the whole validation split).
+        finetune_steps: plain SGD steps (cross-entropy) on training batches before re-calibration.
+        finetune_lr: learning rate of those steps and of the distillation steps.
         batch_size: batch size of those steps and of re-calibration.
+        distill_steps: knowledge-distillation steps from the unpruned (float) network before
+            re-calibration: soft targets at temperature 4 on training batches (0: none).
+        score: ``top1`` (top-1 % on the validation images) or ``fidelity`` (agreement % with the
+            unpruned network's output distribution, 100 x (1 - total variation), on the validation
+            images plus ``score_images`` training images: no labels needed, so the set can be larger).
+        score_images: training images added to the ``fidelity`` score set.
     """
 
     recal_images: int = 256
@@ -52,16 +59,30 @@ class EstimateConfig(JsonRecord):
     finetune_steps: int = 0
     finetune_lr: float = 0.01
     batch_size: int = 64
+    distill_steps: int = 0
+    score: str = "top1"
+    score_images: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("recal_images", "val_images", "finetune_steps"):
+        for name in ("recal_images", "val_images", "finetune_steps", "distill_steps", "score_images"):
             check_count(name, getattr(self, name), 0)
         check_count("batch_size", self.batch_size, 1)
         _positive("finetune_lr", self.finetune_lr)
+        if self.score not in ESTIMATE_SCORES:
+            raise InvalidInputError(
+                f"estimate score {self.score!r} is not one of {', '.join(ESTIMATE_SCORES)}"
+            )
 
-    def describe(self, what: str, num_val: int, bn: bool = True) -> str:
+    @property
+    def needs_teacher(self) -> bool:
+        """Whether the estimate compares with (or distils from) the unpruned network."""
+        return self.distill_steps > 0 or self.score == "fidelity"
+
+    def describe(self, what: str, num_val: int, bn: bool = True, num_score: int | None = None) -> str:
         """The estimate in one sentence, for reports."""
         steps = f" + {self.finetune_steps} SGD steps (lr {self.finetune_lr:g})" if self.finetune_steps else ""
+        if self.distill_steps:
+            steps += f" + {self.distill_steps} distillation steps from the unpruned network (lr {self.finetune_lr:g})"
         recal = (
             f" + BN re-calibration on {self.recal_images} training images"
             if self.recal_images and bn
@@ -69,6 +90,9 @@ class EstimateConfig(JsonRecord):
             if self.recal_images
             else ""
         )
+        if self.score == "fidelity":
+            n = num_score if num_score is not None else num_val + self.score_images
+            return f"fidelity to the unpruned network (100 x (1 - total variation)) on {n} images after {what}{steps}{recal}"
         return f"top-1 accuracy on {num_val} validation images after {what}{steps}{recal}"
 
 
@@ -86,6 +110,10 @@ class SearchSettings(JsonRecord):
         finetune_epochs: epochs of the identical finetune every final model gets (0: none).
         finetune_lr: its peak learning rate (cosine to 0).
         batch_size: its batch size.
+        fill: spend what the chosen policy leaves of the budget: greedily give back the most
+            sensitive layer's next step (fewer pruned channels, more bits) while the budget holds.
+        noise_repeats: how often the chosen policy's estimate is repeated with other image draws
+            to measure the estimate's noise (0: not measured).
     """
 
     search_budget: int = 40
@@ -97,9 +125,12 @@ class SearchSettings(JsonRecord):
     finetune_epochs: int = 5
     finetune_lr: float = 0.01
     batch_size: int = 64
+    fill: bool = True
+    noise_repeats: int = 3
 
     def __post_init__(self) -> None:
         check_count("search budget", self.search_budget, 1)
+        check_count("noise repeats", self.noise_repeats, 0)
         check_count("finetune epochs", self.finetune_epochs, 0)
         check_count("seed", self.seed, 0)
         check_count("split seed", self.split_seed, 0)

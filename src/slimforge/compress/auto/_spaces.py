@@ -73,6 +73,7 @@ class LayerPolicySpace(SearchSpace):
 
     def genome_of(self, policy: Mapping[str, float] | float) -> Genome:
         """The genome nearest to ``policy`` (a value per layer, or one value for every layer)."""
+
         def index(value: float) -> int:
             return int(np.argmin([abs(v - value) for v in self.values]))
 
@@ -144,6 +145,8 @@ class PrunePolicySpace(LayerPolicySpace):
         ignored: layers never pruned (the output layer and the groups :func:`check_prunable` skips).
         seed: seeds the ``random`` criterion.
         batches: labelled batches for the ``taylor`` criterion.
+        center, guide: see :class:`LayerPolicySpace` (the guide comes from the sensitivity prior:
+            -1 for the most sensitive group, which guided samples prune less).
         round_to: keep channel counts multiples of this (None: any count).
 
     A ratio that would leave a small group without channels is not applied (torch-pruning keeps the
@@ -165,11 +168,12 @@ class PrunePolicySpace(LayerPolicySpace):
         seed: int = 0,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]] = (),
         center: float | None = None,
+        guide: Sequence[float] | None = None,
         round_to: int | None = None,
     ) -> None:
         if any(not 0.0 <= r < 1.0 for r in ratios):
             raise InvalidInputError(f"pruning ratios {tuple(ratios)!r} must lie in [0, 1)")
-        super().__init__(groups, ratios, center=center)
+        super().__init__(groups, ratios, center=center, guide=guide)
         self.model = model
         self.input_shape = tuple(int(d) for d in input_shape)
         self.criterion = criterion
