@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import functools
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,11 +44,12 @@ from slimforge.compress.auto._prune_eval import (
     PrunePolicyEvaluator,
     cost_function,
     float_bytes,
+    prune_row,
     prune_sensitivity,
     sensitivity_guide,
     uniform_ratio_for_budget,
 )
-from slimforge.compress.auto._results import AutoPruneResult, AutoRow
+from slimforge.compress.auto._results import AutoPruneResult
 from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, apply_fields
 from slimforge.compress.auto._spaces import PrunePolicySpace
 from slimforge.compress.prune import (
@@ -102,37 +103,6 @@ class PruneOptions(JsonRecord):
             isinstance(self.round_to, bool) or not isinstance(self.round_to, int) or self.round_to < 1
         ):
             raise InvalidInputError(f"round_to must be an integer >= 1, got {self.round_to!r}")
-
-
-def _row(
-    name: str,
-    policy: str,
-    model: nn.Module,
-    splits: DatasetSplits,
-    input_shape: Sequence[int],
-    *,
-    estimate: float,
-    cost: float,
-    bound: float,
-    epochs: int,
-) -> AutoRow:
-    from slimforge.hardware import count_macs
-    from slimforge.training import accuracy
-
-    return AutoRow(
-        name=name,
-        policy=policy,
-        estimate_accuracy_pct=estimate,
-        val_accuracy_pct=accuracy(model, splits.val),
-        test_accuracy_pct=None if splits.test is None else accuracy(model, splits.test),
-        macs=count_macs(model, tuple(input_shape)),
-        num_params=sum(p.numel() for p in model.parameters()),
-        bytes=float_bytes(model),
-        latency_ms=None,
-        cost=cost,
-        within_budget=cost <= bound * (1 + 1e-9),
-        finetune_epochs=epochs,
-    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -298,13 +268,23 @@ class PruneTask(PolicyTask):
         )
 
     def fill(self, setup: SearchSetup, genome: Genome) -> tuple[Genome, FillResult] | None:
-        """Un-prune one ratio step at a time, the group with the highest drop per MAC first."""
+        """Un-prune one ratio step at a time, the group with the highest drop per MAC first.
+
+        Under a latency budget each step is timed three times longer than a search candidate: a
+        step is kept when its measured ratio fits, and a short, noisy timing would keep steps that
+        only fit by chance.
+        """
         c: _Context = setup.context
         index = {g: i for i, g in enumerate(c.space.layers)}
+        if isinstance(c.cost_of, LatencyRatio):
+            cap = 3 * c.cost_of.time_cap_s
+            cost = lambda g: c.cost_of(c.space.build(g, num_classes=1), time_cap_s=cap)
+        else:
+            cost = lambda g: c.cost_of(c.space.build(g, num_classes=1))
         return fill_budget(
             genome,
             c.space.num_choices,
-            lambda g: c.cost_of(c.space.build(g, num_classes=1)),
+            cost,
             setup.bound,
             [index[r.layer] for r in c.ranking],
             direction=-1,
@@ -331,7 +311,7 @@ class PruneTask(PolicyTask):
         opts, metric, bound, chosen = self.options, setup.metric, setup.bound, found.chosen
         searched = c.space.build(chosen.genome, num_classes=c.splits.num_classes)
         finetune_model(searched, c.splits, **settings.train)
-        row = functools.partial(_row, splits=c.splits, input_shape=c.input_shape, bound=bound)
+        row = functools.partial(prune_row, splits=c.splits, input_shape=c.input_shape, bound=bound)
         rows = [
             row(
                 "original",

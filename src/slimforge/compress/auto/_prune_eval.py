@@ -9,16 +9,17 @@ ratio holds, and a ``latency=F`` budget bounds exactly that ratio.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from torch import nn
 
 from slimforge.compress.auto._common import measure_model_latencies
 from slimforge.compress.auto._estimate import EstimateData, estimate_accuracy
+from slimforge.compress.auto._results import AutoRow, GroupSensitivity
 from slimforge.compress.auto._settings import EstimateConfig
 from slimforge.compress.auto._spaces import PrunePolicySpace
-from slimforge.io import JsonRecord
+from slimforge.data import DatasetSplits
 from slimforge.search.evaluator import Evaluator
 from slimforge.spaces import Genome
 
@@ -28,6 +29,7 @@ __all__ = [
     "PrunePolicyEvaluator",
     "cost_function",
     "float_bytes",
+    "prune_row",
     "prune_sensitivity",
     "sensitivity_guide",
     "uniform_ratio_for_budget",
@@ -58,15 +60,14 @@ class LatencyRatio:
         #: the original's latency (ms), the median of two interleaved measurements.
         self.reference_ms = (latencies[0] + latencies[1]) / 2
 
-    def ratio(self, model: nn.Module) -> float:
-        """``model``'s latency over the original's, measured interleaved."""
-        latencies, _ = measure_model_latencies(
-            [self.original, model], self.input_shape, time_cap_s=self.time_cap_s
-        )
+    def ratio(self, model: nn.Module, *, time_cap_s: float | None = None) -> float:
+        """``model``'s latency over the original's, measured interleaved (``time_cap_s``: longer runs)."""
+        cap = self.time_cap_s if time_cap_s is None else time_cap_s
+        latencies, _ = measure_model_latencies([self.original, model], self.input_shape, time_cap_s=cap)
         return latencies[1] / latencies[0]
 
-    def __call__(self, model: nn.Module) -> float:
-        return self.reference_ms * self.ratio(model)
+    def __call__(self, model: nn.Module, *, time_cap_s: float | None = None) -> float:
+        return self.reference_ms * self.ratio(model, time_cap_s=time_cap_s)
 
 
 def cost_function(
@@ -154,21 +155,6 @@ def uniform_ratio_for_budget(
     return round(high, 4)
 
 
-@dataclass(frozen=True)
-class GroupSensitivity(JsonRecord):
-    """What pruning one group alone does: the estimate's drop, the MACs it saves, drop per MACs share.
-
-    ``drop_per_macs`` is the drop (points) divided by the share of the original's MACs saved: the
-    price in accuracy of each MAC the group gives up.
-    """
-
-    layer: str
-    ratio: float
-    estimate_drop_pct: float
-    macs_saved: int
-    drop_per_macs: float
-
-
 def prune_sensitivity(
     space: PrunePolicySpace, data: EstimateData, config: EstimateConfig, *, ratio: float | None = None
 ) -> tuple[GroupSensitivity, ...]:
@@ -202,3 +188,35 @@ def sensitivity_guide(layers: Sequence[str], ranking: Sequence[Any]) -> tuple[fl
         return (0.0,)
     rank = {r.layer: i for i, r in enumerate(ranking)}
     return tuple(1.0 - 2.0 * rank[n] / (len(layers) - 1) for n in layers)
+
+
+def prune_row(
+    name: str,
+    policy: str,
+    model: nn.Module,
+    splits: DatasetSplits,
+    input_shape: Sequence[int],
+    *,
+    estimate: float,
+    cost: float,
+    bound: float,
+    epochs: int,
+) -> AutoRow:
+    """The comparison row of a pruned ``model``, measured on the validation and test splits."""
+    from slimforge.hardware import count_macs
+    from slimforge.training import accuracy
+
+    return AutoRow(
+        name=name,
+        policy=policy,
+        estimate_accuracy_pct=estimate,
+        val_accuracy_pct=accuracy(model, splits.val),
+        test_accuracy_pct=None if splits.test is None else accuracy(model, splits.test),
+        macs=count_macs(model, tuple(input_shape)),
+        num_params=sum(p.numel() for p in model.parameters()),
+        bytes=float_bytes(model),
+        latency_ms=None,
+        cost=cost,
+        within_budget=cost <= bound * (1 + 1e-9),
+        finetune_epochs=epochs,
+    )

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from slimforge.compress.auto._estimate import EstimateNoise
 from slimforge.compress.auto._fill import FillResult
-from slimforge.compress.auto._prune_eval import GroupSensitivity
 from slimforge.compress.prune import SkippedLayer
 from slimforge.compress.quantize import BitSensitivity
 from slimforge.io import JsonRecord
@@ -16,6 +15,7 @@ __all__ = [
     "AutoPruneResult",
     "AutoRow",
     "BaselineFront",
+    "GroupSensitivity",
     "JointSearchResult",
     "PolicyPoint",
 ]
@@ -56,6 +56,21 @@ class AutoRow(JsonRecord):
     finetune_epochs: int
     avg_weight_bits: float | None = None
     bitops: float | None = None
+
+
+@dataclass(frozen=True)
+class GroupSensitivity(JsonRecord):
+    """What pruning one group alone does: the estimate's drop, the MACs it saves, drop per MACs share.
+
+    ``drop_per_macs`` is the drop (points) divided by the share of the original's MACs saved: the
+    price in accuracy of each MAC the group gives up.
+    """
+
+    layer: str
+    ratio: float
+    estimate_drop_pct: float
+    macs_saved: int
+    drop_per_macs: float
 
 
 @dataclass(frozen=True)
