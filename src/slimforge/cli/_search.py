@@ -60,7 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="EXPR",
         help="hard constraint, e.g. 'latency_ms<=5' (repeatable)",
     )
-    parser.add_argument("--algorithm", default="nsga2", help="search algorithm (default: nsga2)")
+    parser.add_argument(
+        "--algorithm",
+        default="auto",
+        help=(
+            "search algorithm (default: auto, focused Pareto local search, optionally after an NSGA-II "
+            "phase: --set global_evaluations=N); also nsga2, pls, regularized_evolution, random, wsea, cea "
+            "(the study's baselines), bo (Bayesian optimisation; pip install 'slimforge[bo]'), rl "
+            "(REINFORCE with MnasNet's reward: --set target_latency=T --set reward=soft|hard)"
+        ),
+    )
     parser.add_argument(
         "--set",
         action="append",
