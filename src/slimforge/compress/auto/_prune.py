@@ -55,7 +55,6 @@ from slimforge.compress.auto._spaces import PrunePolicySpace
 from slimforge.compress.prune import (
     IMPORTANCES,
     SkippedLayer,
-    apply_prune_policy,
     check_criterion,
     prunable_groups,
 )
@@ -120,7 +119,6 @@ class _Context:
     skipped: tuple[SkippedLayer, ...]
     reference: dict[str, float]
     cost_of: Callable[[nn.Module], float]
-    prune_uniform: Callable[[float], nn.Module]
     uniform_ratio: float | None
     budget: Budget
     ranking: tuple[GroupSensitivity, ...]
@@ -208,40 +206,19 @@ class PruneTask(PolicyTask):
         if smallest_cost > bound:
             return SearchSetup(None, metric, bound, reference[metric], extreme, smallest_cost, smallest)
 
-        def prune_uniform(r: float) -> nn.Module:
-            m = copy.deepcopy(base)
-            apply_prune_policy(
-                m,
-                input_shape,
-                dict.fromkeys(groups, r),
-                criterion=opts.criterion,
-                seed=seed,
-                batches=batches,
-                ignored=ignored,
-                round_to=opts.round_to,
-            )
-            return m
-
         uniform_ratio = uniform_ratio_for_budget(
-            lambda r: cost_of(prune_uniform(r)) if r else reference[metric], bound, max_ratio=top
+            lambda r: cost_of(space.prune(dict.fromkeys(groups, r))) if r else reference[metric],
+            bound,
+            max_ratio=top,
         )
         data_t = EstimateData.from_splits(
             splits, estimate, seed, teacher=base if estimate.needs_teacher else None
         )
         ranking = prune_sensitivity(space, data_t, estimate)
         # Guided samples centre on the uniform ratio that meets the budget and prune sensitive groups less.
-        space = PrunePolicySpace(
-            base,
-            input_shape,
-            groups,
-            opts.ratios,
-            criterion=opts.criterion,
-            ignored=ignored,
-            seed=seed,
-            batches=batches,
-            round_to=opts.round_to,
-            center=uniform_ratio if uniform_ratio is not None else top,
-            guide=tuple(-g for g in sensitivity_guide(groups, ranking)),
+        space = space.guided(
+            uniform_ratio if uniform_ratio is not None else top,
+            tuple(-g for g in sensitivity_guide(groups, ranking)),
         )
         evaluator = PrunePolicyEvaluator(space, data_t, estimate, latency=latency)
         problem = Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
@@ -257,7 +234,6 @@ class PruneTask(PolicyTask):
             skipped=tuple(skipped),
             reference=reference,
             cost_of=cost_of,
-            prune_uniform=prune_uniform,
             uniform_ratio=uniform_ratio,
             budget=budget,
             ranking=ranking,
@@ -336,7 +312,7 @@ class PruneTask(PolicyTask):
         ]
         message = found.message
         if c.uniform_ratio is not None:
-            uniform = c.prune_uniform(c.uniform_ratio)
+            uniform = c.space.prune(dict.fromkeys(c.groups, c.uniform_ratio))
             est = estimate_accuracy(copy.deepcopy(uniform), c.data, settings.estimate)
             finetune_model(uniform, c.splits, **settings.train)
             rows.append(

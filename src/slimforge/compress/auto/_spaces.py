@@ -182,14 +182,15 @@ class PrunePolicySpace(LayerPolicySpace):
         self.batches = tuple(batches)
         self.round_to = round_to
 
-    def _build(self, genome: Genome, num_classes: int) -> nn.Module:
+    def prune(self, ratios: Mapping[str, float]) -> nn.Module:
+        """A copy of the model with each group pruned by its ratio (any ratio in [0, 1), not only the choices)."""
         from slimforge.compress.prune import apply_prune_policy
 
         model = copy.deepcopy(self.model)
         apply_prune_policy(
             model,
             self.input_shape,
-            self.policy(genome),
+            ratios,
             criterion=self.criterion,
             seed=self.seed,
             batches=self.batches,
@@ -197,6 +198,25 @@ class PrunePolicySpace(LayerPolicySpace):
             round_to=self.round_to,
         )
         return model
+
+    def guided(self, center: float | None, guide: Sequence[float] | None) -> PrunePolicySpace:
+        """The same space with guided samples drawn around ``center``, shifted per group by ``guide``."""
+        return PrunePolicySpace(
+            self.model,
+            self.input_shape,
+            self.layers,
+            self.values,
+            criterion=self.criterion,
+            ignored=self.ignored,
+            seed=self.seed,
+            batches=self.batches,
+            center=center,
+            guide=guide,
+            round_to=self.round_to,
+        )
+
+    def _build(self, genome: Genome, num_classes: int) -> nn.Module:
+        return self.prune(self.policy(genome))
 
     def __repr__(self) -> str:
         return (
