@@ -51,6 +51,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     tab.add_argument("--budget", type=int, default=1000, help="distinct evaluations per run (default: 1000)")
     tab.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     tab.add_argument("--repeats", type=int, default=1, help="seeds seed..seed+R-1; reports median and min")
+    tab.add_argument(
+        "--checkpoints",
+        default="",
+        metavar="K,K,...",
+        help="also score the first K evaluations of each run (e.g. 100,200: budget-K runs, since no "
+        "algorithm is told its budget)",
+    )
     tab.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_codesign(sub)
     _add_spaces(sub)
@@ -147,13 +154,26 @@ def _add_spaces(sub: Any) -> None:
 
 
 def _summary_rows(results: dict[str, Any]) -> str:
-    header = ["algorithm", "hv_ratio", "(min)", "recall", "igd+", "evals", "wall_s", "overhead_ms"]
+    checkpoints = sorted({k for res in results.values() for k in res.summary if k.startswith("hv_ratio@")})
+    checkpoints.sort(key=lambda k: int(k.split("@")[1]))
+    header = [
+        "algorithm",
+        *checkpoints,
+        "hv_ratio",
+        "(min)",
+        "recall",
+        "igd+",
+        "evals",
+        "wall_s",
+        "overhead_ms",
+    ]
     rows = []
     for name, res in results.items():
         s = res.summary
         rows.append(
             [
                 name,
+                *(f"{s[k]['median']:.3f}" if k in s else "-" for k in checkpoints),
                 f"{s['hv_ratio']['median']:.3f}",
                 f"{s['hv_ratio']['min']:.3f}",
                 f"{s['front_recall']['median']:.2f}",
@@ -196,7 +216,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from slimforge.cli._search import parse_settings
-    from slimforge.errors import InvalidInputError
+    from slimforge.errors import InvalidInputError, MissingDependencyError
     from slimforge.search.algorithms import ALGORITHMS
     from slimforge.search.benchmark import load_tabular_problem, run_tabular_benchmark, tabular_truth
 
@@ -214,28 +234,43 @@ def run(args: argparse.Namespace) -> int:
     settings = parse_settings(args.settings) or None
     if settings is not None and len(names) > 1:
         raise InvalidInputError("--set applies to one algorithm; drop it with --algorithm all")
+    checkpoints = _parse_counts(args.checkpoints, "--checkpoints")
     start = time.perf_counter()
     problem = load_tabular_problem(args.accuracy, args.device, args.objectives)
     truth = tabular_truth(problem)
     load_s = time.perf_counter() - start
     results = {}
+    skipped = []
     for name in names:
-        results[name] = run_tabular_benchmark(
-            args.accuracy,
-            args.device,
-            algorithm=name,
-            budget=args.budget,
-            seed=args.seed,
-            repeats=args.repeats,
-            settings=settings,
-            problem=problem,
-            truth=truth,
-        )
+        try:
+            results[name] = run_tabular_benchmark(
+                args.accuracy,
+                args.device,
+                algorithm=name,
+                budget=args.budget,
+                seed=args.seed,
+                repeats=args.repeats,
+                settings=settings,
+                problem=problem,
+                truth=truth,
+                checkpoints=[k for k in checkpoints if k <= args.budget] if len(names) > 1 else checkpoints,
+            )
+        except MissingDependencyError as exc:
+            if len(names) == 1:
+                raise
+            # `all` runs what is installed and says what it left out.
+            skipped.append(f"{name} skipped: {exc}")
+    notes = [n for r in results.values() for n in r.notes] + skipped
+    names = [n for n in names if n in results]
     if args.json:
-        if len(results) == 1:
+        if len(results) == 1 and not skipped:
             payload = {**results[names[0]].to_dict(), "load_s": load_s}
         else:
-            payload = {"load_s": load_s, "algorithms": {n: r.to_dict() for n, r in results.items()}}
+            payload = {
+                "load_s": load_s,
+                "algorithms": {n: r.to_dict() for n, r in results.items()},
+                "skipped": skipped,
+            }
         print(json.dumps(payload, indent=1))
     else:
         first = results[names[0]]
@@ -247,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
         print()
         print("knee point per algorithm (co-design study format):")
         print(_codesign_rows(results))
+        for note in notes:
+            print(f"note: {note}")
         print(f"protocol: {first.protocol}", file=sys.stderr)
     return 0
 
@@ -326,3 +363,16 @@ def _run_study(args: argparse.Namespace) -> int:
         print(f"wrote {written} ({result.wall_s:.0f} s)")
     return 0
 
+
+def _parse_counts(text: str, flag: str) -> list[int]:
+    """``"100,200"`` -> ``[100, 200]``; anything else is a one-line error naming the flag."""
+    from slimforge.errors import InvalidInputError
+
+    out = []
+    for item in (t.strip() for t in (text or "").split(",")):
+        if not item:
+            continue
+        if not item.isdigit() or int(item) < 1:
+            raise InvalidInputError(f"{flag} {text!r}: give positive evaluation counts, e.g. {flag} 100,200")
+        out.append(int(item))
+    return out

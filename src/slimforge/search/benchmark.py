@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.algorithms import ALGORITHMS, setting_names
+from slimforge.search.algorithms import ALGORITHMS, make_algorithm, setting_names
 from slimforge.search.indicators import hypervolume, igd_plus, normalise
 from slimforge.search.minimize import minimize
 from slimforge.search.pareto import pareto_mask
@@ -59,6 +59,8 @@ class TabularTruth:
         front_norm: their normalised objective values.
         hv: hypervolume of the true front.
         front_all_rows: genomes of the front over all rows; ``hv_all_rows`` its hypervolume.
+        metric_lower: every metric's smallest value over all rows (e.g. the cheapest network's
+            latency, which an RL controller's latency target must not undercut).
     """
 
     objectives: tuple[str, ...]
@@ -73,6 +75,7 @@ class TabularTruth:
     front_all_rows: tuple[Genome, ...]
     front_all_rows_canonical: tuple[Genome, ...]
     hv_all_rows: float
+    metric_lower: dict[str, float] = field(default_factory=dict)
 
 
 def tabular_truth(problem: Problem) -> TabularTruth:
@@ -80,8 +83,13 @@ def tabular_truth(problem: Problem) -> TabularTruth:
     space = problem.space
     genomes = list(itertools.product(*(range(n) for n in space.num_choices)))
     objectives = problem.objectives
-    rows = (problem.metrics(g) for g in genomes)
+    rows = [problem.metrics(g) for g in genomes]
     F = np.array([[m[o] for o in objectives] for m in rows], dtype=float)
+    metric_lower: dict[str, float] = {}
+    for m in rows:
+        for name, value in m.items():
+            if not np.isnan(value) and value < metric_lower.get(name, np.inf):
+                metric_lower[name] = float(value)
     canonical = [space.canonical(g) for g in genomes]
     is_canonical = np.array([c == g for c, g in zip(canonical, genomes)])
     lower, upper = F.min(axis=0), F.max(axis=0)
@@ -103,6 +111,7 @@ def tabular_truth(problem: Problem) -> TabularTruth:
         front_all_rows=tuple(genomes[i] for i in all_idx),
         front_all_rows_canonical=tuple(canonical[i] for i in all_idx),
         hv_all_rows=hypervolume(norm[all_idx], ref),
+        metric_lower=metric_lower,
     )
 
 
@@ -123,15 +132,23 @@ class BenchmarkRun:
     stop_reason: str
     found: tuple[dict[str, Any], ...]
     knee: dict[str, Any] | None
+    #: hv_ratio of the first k evaluations, per checkpoint k (an algorithm is not told its budget,
+    #: so these are the scores of runs with budget k).
+    hv_ratio_at: dict[int, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {**self.__dict__, "found": [dict(f) for f in self.found]}
+        return {
+            **self.__dict__,
+            "found": [dict(f) for f in self.found],
+            "hv_ratio_at": {str(k): v for k, v in self.hv_ratio_at.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BenchmarkRun:
         """Inverse of :meth:`to_dict`."""
-        return cls(**{**data, "found": tuple(data["found"])})
+        at = {int(k): float(v) for k, v in data.get("hv_ratio_at", {}).items()}
+        return cls(**{**data, "found": tuple(data["found"]), "hv_ratio_at": at})
 
 
 _SCORES = (
@@ -163,6 +180,8 @@ class TabularBenchmark:
     protocol: str
     runs: tuple[BenchmarkRun, ...]
     summary: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: what the algorithm says about a run of this budget (e.g. WSEA: calibration ate it whole)
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -170,6 +189,7 @@ class TabularBenchmark:
         out["objectives"] = list(self.objectives)
         out["seeds"] = list(self.seeds)
         out["runs"] = [r.to_dict() for r in self.runs]
+        out["notes"] = list(self.notes)
         return out
 
     @classmethod
@@ -181,6 +201,7 @@ class TabularBenchmark:
                 "objectives": tuple(data["objectives"]),
                 "seeds": tuple(data["seeds"]),
                 "runs": tuple(BenchmarkRun.from_dict(r) for r in data["runs"]),
+                "notes": tuple(data.get("notes", ())),
             }
         )
 
@@ -219,6 +240,7 @@ def run_tabular_benchmark(
     settings: Mapping[str, Any] | None = None,
     problem: Problem | None = None,
     truth: TabularTruth | None = None,
+    checkpoints: Sequence[int] = (),
 ) -> TabularBenchmark:
     """Run ``algorithm`` on seeds ``seed .. seed+repeats-1`` with the tables as oracle and score it.
 
@@ -233,6 +255,13 @@ def run_tabular_benchmark(
         settings: algorithm settings; by default the algorithm's own, except that the
             generational GAs run until the budget is spent (``iterations=None``).
         problem / truth: reuse an already-loaded problem and its truth (several algorithms).
+        checkpoints: evaluation counts below ``budget`` at which each run's hv_ratio is also
+            scored (``hv_ratio_at``; summary keys ``hv_ratio@K``).
+
+    Raises:
+        InvalidInputError: bad counts, or a run the algorithm refuses before evaluating anything
+            (:meth:`~slimforge.search.algorithms.Algorithm.check_run`: a BO budget below its
+            initial design, an RL latency target below the table's cheapest network).
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise InvalidInputError(f"repeats must be a positive int, got {repeats!r}")
@@ -247,14 +276,20 @@ def run_tabular_benchmark(
             f"budget {budget:,} exceeds the {truth.num_distinct:,} distinct networks of the table "
             f"({truth.num_rows:,} rows); lower it"
         )
+    checkpoints = sorted({_check_checkpoint(k, budget) for k in checkpoints})
     settings = default_settings(algorithm) if settings is None else dict(settings)
+    probe = make_algorithm(algorithm, problem.space, seed=seed, **settings)
+    probe.check_run(budget=budget, lower_bounds=truth.metric_lower)
+    notes = tuple(probe.run_notes(budget=budget))
     runs = []
     for s in range(seed, seed + repeats):
         result = minimize(problem, algorithm, budget=budget, seed=s, settings=settings)
-        runs.append(score_run(result, truth))
+        runs.append(score_run(result, truth, checkpoints))
     summary = {}
-    for key in _SCORES:
-        values = np.array([getattr(r, key) for r in runs], dtype=float)
+    columns = {key: [getattr(r, key) for r in runs] for key in _SCORES}
+    columns |= {f"hv_ratio@{k}": [r.hv_ratio_at[k] for r in runs] for k in checkpoints}
+    for key, column in columns.items():
+        values = np.array(column, dtype=float)
         summary[key] = {
             "median": float(np.median(values)),
             "min": float(values.min()),
@@ -274,6 +309,7 @@ def run_tabular_benchmark(
         protocol=PROTOCOL,
         runs=tuple(runs),
         summary=summary,
+        notes=notes,
     )
 
 
@@ -283,8 +319,23 @@ def default_settings(algorithm: str) -> dict[str, Any]:
     return {"iterations": None} if "iterations" in names else {}
 
 
-def score_run(result: SearchResult, truth: TabularTruth) -> BenchmarkRun:
-    """Score one search result against the truth."""
+def _check_checkpoint(k: Any, budget: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= budget:
+        raise InvalidInputError(f"checkpoint {k!r} must be an evaluation count in [1, budget={budget}]")
+    return int(k)
+
+
+def _hv_of_first(result: SearchResult, k: int, truth: TabularTruth) -> float:
+    """hv_ratio of the feasible non-dominated set of the first ``k`` evaluations."""
+    rows = [e.vector for e in result.evaluations[:k] if e.feasible and np.all(np.isfinite(e.vector))]
+    if not rows or truth.hv <= 0:
+        return 0.0 if truth.hv > 0 else float("nan")
+    norm = normalise(np.array(rows, dtype=float), truth.lower, truth.upper)
+    return hypervolume(norm[pareto_mask(norm)], truth.ref_point) / truth.hv
+
+
+def score_run(result: SearchResult, truth: TabularTruth, checkpoints: Sequence[int] = ()) -> BenchmarkRun:
+    """Score one search result against the truth (and its first ``k`` evaluations per checkpoint)."""
     found_F = result.front_matrix()
     norm = normalise(found_F, truth.lower, truth.upper) if len(found_F) else found_F
     hv = hypervolume(norm, truth.ref_point) if len(norm) else 0.0
@@ -307,4 +358,5 @@ def score_run(result: SearchResult, truth: TabularTruth) -> BenchmarkRun:
         stop_reason=result.stop_reason,
         found=tuple({"arch": e.arch, **e.objectives} for e in result.front),
         knee=None if knee is None else {"arch": knee.arch, **knee.metrics},
+        hv_ratio_at={int(k): _hv_of_first(result, int(k), truth) for k in checkpoints},
     )

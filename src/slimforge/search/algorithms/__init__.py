@@ -24,6 +24,9 @@ ALGORITHMS.register("pls", "slimforge.search.algorithms.pareto_local_search:Pare
 ALGORITHMS.register(
     "regularized_evolution", "slimforge.search.algorithms.regularized_evolution:RegularizedEvolution"
 )
+ALGORITHMS.register("auto", "slimforge.search.algorithms.auto:Auto")
+ALGORITHMS.register("bo", "slimforge.search.algorithms.bo:BayesianOptimization")
+ALGORITHMS.register("rl", "slimforge.search.algorithms.rl:ReinforceController")
 
 
 def make_algorithm(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,33 @@ class Algorithm(ABC):
     def settings(self) -> dict[str, Any]:
         """The algorithm's settings as JSON (stored with a run; a resume must match them)."""
         return {}
+
+    def check_run(
+        self, *, budget: int | None = None, lower_bounds: Mapping[str, float] | None = None
+    ) -> None:
+        """Refuse, before anything is evaluated, a run this algorithm cannot do as configured.
+
+        Called by the tabular benchmark (and meant for every caller that knows the run) before
+        the first ask. The default accepts everything.
+
+        Args:
+            budget: distinct evaluations the run may make (e.g. BO refuses one below its
+                initial design).
+            lower_bounds: metric name -> the smallest value any genome of the space has, where
+                known (a tabular oracle knows it; e.g. the RL controller refuses a latency
+                target below the cheapest network's).
+
+        Raises:
+            InvalidInputError: naming the setting and the fix.
+        """
+
+    def run_notes(self, *, budget: int) -> list[str]:
+        """Sentences a caller should print with the result of a run of ``budget`` evaluations.
+
+        For what the user would otherwise misread: e.g. WSEA at a budget its calibration
+        sample consumes whole is random search. The default has none.
+        """
+        return []
 
     @abstractmethod
     def _ask(self) -> list[Genome]:

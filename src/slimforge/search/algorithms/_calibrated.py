@@ -32,6 +32,16 @@ class CalibratedGA(GenerationalGA):
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "num_calibration": self.num_calibration}
 
+    def run_notes(self, *, budget: int) -> list[str]:
+        if budget > self.num_calibration:
+            return []
+        note = (
+            f"{self.name}: the study's calibration sample of {self.num_calibration:,} random architectures "
+            f"consumes the whole budget of {budget:,}, so this run is random search; give a budget above "
+            f"{self.num_calibration:,} or set num_calibration lower"
+        )
+        return [note]
+
     def _initial(self) -> list[Genome]:
         return self._sample_new(self.num_calibration, set())
 
