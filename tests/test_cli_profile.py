@@ -9,7 +9,7 @@ import torch
 
 from slimforge.cli import main
 from slimforge.hardware import ModelProfile, count_macs, export_onnx
-from slimforge.runs import model_io
+from slimforge import io as model_io
 from slimforge.zoo import create_model
 
 

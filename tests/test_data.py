@@ -523,7 +523,9 @@ def test_parse_data_spec() -> None:
     assert parse_data_spec("npz:a:b.npz") == DataSpec("npz", "a:b.npz")
     assert parse_data_spec(" DIGITS ") == DataSpec("digits", None)
     assert str(parse_data_spec("cifar10:/data/c")) == "cifar10:/data/c"
-    assert list_schemes() == ["cifar10", "cifar100", "digits", "folder", "npz"] == LOADERS.list()
+    assert list_schemes() == ["cifar10", "cifar100", "csv", "digits", "folder", "npz", "python"] == LOADERS.list()
+    assert parse_data_spec("data.py:load") == DataSpec("python", "data.py:load")
+    assert parse_data_spec("mypkg.data:load") == DataSpec("python", "mypkg.data:load")
 
 
 @pytest.mark.parametrize(

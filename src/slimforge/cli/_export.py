@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from slimforge.cli._common import add_model_options, model_options
+
 HELP = (
     "export a model to onnx, tflite (LiteRT), openvino, executorch, rknn or torchscript, FP32 or INT8, "
     "and check the converted file's outputs against the model"
@@ -58,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--rknn-target", metavar="SOC", help="rknn: the target platform (default rk3588)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_model_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     if options and args.format != "rknn":
         raise InvalidInputError(f"--rknn-python and --rknn-target are for --format rknn, not {args.format}")
     requested = parse_input_shape(args.input) if args.input is not None else None
-    model, _, default_shape = resolve_model(args.model)
+    model, _, default_shape = resolve_model(args.model, **model_options(args))
     result = export_model(
         model,
         args.format,

@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from slimforge.cli._common import add_model_options, model_options
 from slimforge.errors import InvalidInputError
 
 HELP = (
@@ -62,6 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-energy", action="store_true", help="skip the energy figure")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_model_options(parser)
 
 
 def open_device(spec: str, token_file: str | None, timeout: str) -> Any:
@@ -76,12 +78,12 @@ def open_device(spec: str, token_file: str | None, timeout: str) -> Any:
     return get_device(spec)
 
 
-def _resolve(spec: str, device: Any) -> tuple[Any, tuple[int, ...] | None]:
+def _resolve(spec: str, device: Any, args: argparse.Namespace) -> tuple[Any, tuple[int, ...] | None]:
     from slimforge.cli._profile import resolve_model
 
     if device.kind == "table":
         return spec, None  # an architecture string: the table device checks it
-    model, _, shape = resolve_model(spec)
+    model, _, shape = resolve_model(spec, **model_options(args))
     return model, shape
 
 
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     device = open_device(args.device, args.token_file, args.timeout)
     if args.cache is not None and not device.cacheable:
         raise InvalidInputError(f"--cache: device {device.spec} reads a table; there is nothing to cache")
-    model, default_shape = _resolve(args.model, device)
+    model, default_shape = _resolve(args.model, device, args)
     shape = requested or default_shape
     progress = sys.stderr.isatty() and not args.json
     kwargs = {"threads": threads, "protocol": protocol, "energy": not args.no_energy, "progress": progress}

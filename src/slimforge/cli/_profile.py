@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from slimforge.cli._common import add_model_options, model_options
 from slimforge.errors import InvalidInputError
 
 HELP = "profile a model: params, MACs/FLOPs, peak activation memory, size, per-layer table, latency"
@@ -18,7 +19,10 @@ DEFAULT_INPUT = (1, 3, 224, 224)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
     parser.add_argument(
-        "model", metavar="MODEL", help="a zoo model name, a .onnx file, or a saved slimforge model directory"
+        "model",
+        metavar="MODEL",
+        help="a zoo model name, a .onnx file, a saved slimforge model directory (or a run's model folder), or "
+        "your own factory: path/to/file.py:factory or package.module:factory (see --model-arg, --weights)",
     )
     parser.add_argument(
         "--input",
@@ -45,6 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds at most for the timed latency runs (default 10)",
     )
     parser.add_argument("--no-latency", action="store_true", help="count only; do not measure latency")
+    add_model_options(parser)
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
 
 
@@ -70,30 +75,30 @@ def parse_seconds(flag: str, text: str) -> float:
     return value
 
 
-def resolve_model(spec: str) -> tuple[Any, str, tuple[int, ...] | None]:
+def resolve_model(
+    spec: str, model_args: dict[str, Any] | None = None, weights: str | None = None
+) -> tuple[Any, str, tuple[int, ...] | None]:
     """MODEL → ``(nn.Module or .onnx path, label, default input shape)``.
 
-    A directory (or a ``model.json``) is a saved slimforge model, an existing file or a name with a
-    path separator or ``.onnx`` is an ONNX file, anything else a zoo name.
+    A run's model folder (no ``model.json``, a ``model.onnx``) is its deployable file; an existing
+    file, or a name with ``.onnx``, is an ONNX (or another runtime's) file; anything else goes
+    through :func:`slimforge.io.open_model`: a saved model directory, a zoo name or a reference
+    ``path/to/file.py:factory`` / ``package.module:factory`` (with ``model_args`` and ``weights``).
     """
+    from slimforge.io import is_reference, open_model
+
     path = Path(spec)
     if path.is_dir() and not (path / "model.json").is_file() and (path / "model.onnx").is_file():
         path = path / "model.onnx"  # a run's model directory: its deployable file
         return path, str(path), None
-    if path.is_dir() or (path.is_file() and path.name == "model.json"):
-        from slimforge.io import load_model, read_model_config
-
-        config = read_model_config(path)
-        model = load_model(path)
-        shape = tuple(config["input_shape"]) if config.get("input_shape") else DEFAULT_INPUT
-        what = config.get("name", config["builder"])
-        return model, f"{spec} ({config['builder']} {what})", shape
-    if path.exists() or spec.lower().endswith(".onnx") or "/" in spec or "\\" in spec:
+    if not is_reference(spec) and not path.is_dir() and path.name != "model.json" and (
+        path.exists() or path.suffix.lower() in (".onnx", ".tflite", ".xml", ".pte", ".rknn") or "/" in spec
+    ):
         return path, spec, None
-    from slimforge.io import build_model
-    from slimforge.zoo import default_input_shape
-
-    return build_model({"builder": "zoo", "name": spec}), spec, default_input_shape(spec)
+    source = open_model(spec, model_args=model_args, weights=weights)
+    what = source.config.get("name") or source.config.get("ref") or source.config["builder"]
+    label = spec if not path.is_dir() else f"{spec} ({source.config['builder']} {what})"
+    return source.model, label, source.input_shape or DEFAULT_INPUT
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     top_k = parse_int("--top", args.top, 0)
     protocol = LatencyProtocol(time_cap_s=parse_seconds("--time-cap", args.time_cap))
     requested = parse_input_shape(args.input) if args.input is not None else None
-    model, label, default_shape = resolve_model(args.model)
+    model, label, default_shape = resolve_model(args.model, **model_options(args))
     profile = profile_model(
         model,
         requested or default_shape,

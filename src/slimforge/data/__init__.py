@@ -17,6 +17,11 @@ A data spec is ``SCHEME:PATH``; the schemes are the keys of :data:`LOADERS`:
   NCHW, NHWC or (N, H, W) images, integer labels, optional ``class_names``. At most
   :data:`MAX_CLASSES` classes, and without ``class_names`` no more than there are labelled images;
   each array's header must agree with the bytes the archive holds (checked before loading).
+- ``csv:FILE``: a header row ``path,label[,split]``; PNG/JPEG paths relative to the CSV, labels class
+  names or indices, split train (default), val or test.
+- ``python:REF`` or just ``data.py:load`` / ``mypkg.data:load``: a function of your own, called with
+  no arguments, returning a mapping like an npz archive (``x_train``, ``y_train``, ...); imported
+  only because the spec names it.
 - ``digits``: scikit-learn's bundled 8x8 digits, by default 3x32x32 (see ``slimforge.data._digits``).
 
 The python layout of CIFAR is a pickle. slimforge never unpickles it with the standard loader:

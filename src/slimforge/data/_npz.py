@@ -14,7 +14,7 @@ from slimforge.data._base import DatasetLoader, SourceSplits
 from slimforge.data._dataset import ArrayDataset
 from slimforge.data._errors import DataError
 
-__all__ = ["NpzLoader"]
+__all__ = ["NpzLoader", "splits_from_arrays"]
 
 _PARTS = ("train", "val", "test")
 _NAMES_KEYS = ("class_names", "classes")
@@ -52,60 +52,70 @@ class NpzLoader(DatasetLoader):
                 f"{path}: holds object arrays, which slimforge will not read (they need pickle); "
                 f"save numeric images/labels and a string class_names array"
             ) from None
-        if not arrays:
-            raise DataError(f"{path}: an empty archive; expected x_train and y_train arrays")
-        for key in arrays:
-            prefix, _, part = key.partition("_")
-            if prefix in ("x", "y") and part:
-                other = ("y_" if prefix == "x" else "x_") + part
-                if other not in arrays:
-                    raise DataError(f"{path}: has {key} but no {other}")
-                if part not in _PARTS:
-                    raise DataError(
-                        f"{path}: unknown part {key!r}; slimforge reads x_/y_ train, val and test"
-                    )
-        if "x_train" not in arrays:
-            raise DataError(f"{path}: no x_train/y_train arrays (found {', '.join(sorted(arrays))})")
-        class_names = self._class_names(path, arrays)
-        images: dict[str, np.ndarray] = {}
-        labels: dict[str, np.ndarray] = {}
-        for part in _PARTS:
-            if f"x_{part}" not in arrays:
-                continue
-            images[part] = to_nchw(arrays[f"x_{part}"], f"{path}: x_{part}")
-            if len(images[part]) == 0:
-                raise DataError(f"{path}: x_{part} holds no images")
-            labels[part] = check_labels(
-                arrays[f"y_{part}"],
-                len(images[part]),
-                f"{path}: y_{part}",
-                None if class_names is None else len(class_names),
-            )
-            if images[part].shape[1:] != images["train"].shape[1:]:
-                raise DataError(
-                    f"{path}: x_{part} images are {_describe(images[part])} but x_train images are "
-                    f"{_describe(images['train'])}; all parts must have one size"
-                )
-        if class_names is None:
-            num_classes = max(int(y.max()) for y in labels.values()) + 1
-            total = sum(len(y) for y in labels.values())
-            check_class_count(num_classes, total, f"{path}: y_train/y_val/y_test")
-            class_names = tuple(str(i) for i in range(num_classes))
-        parts = {part: ArrayDataset(images[part], labels[part], class_names) for part in images}
-        return SourceSplits(train=parts["train"], val=parts.get("val"), test=parts.get("test"))
+        return splits_from_arrays(arrays, str(path))
 
-    @staticmethod
-    def _class_names(path: Path, arrays: dict[str, np.ndarray]) -> tuple[str, ...] | None:
-        for key in _NAMES_KEYS:
-            if key in arrays:
-                names = arrays[key]
-                if names.ndim != 1 or names.dtype.kind not in "US" or len(names) == 0:
-                    raise DataError(
-                        f"{path}: {key} must be a 1-D array of strings, got {names.dtype} {names.shape}"
-                    )
-                check_class_count(len(names), 0, f"{path}: {key}")
-                return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())
-        return None
+
+def splits_from_arrays(arrays: dict[str, np.ndarray], where: str) -> SourceSplits:
+    """``x_<part>``/``y_<part>`` arrays (parts train, val, test) and optional ``class_names`` -> splits.
+
+    Shared by ``npz:FILE`` and ``python:REF`` (a factory returning such a mapping); ``where`` names the
+    source in messages.
+    """
+    path = where
+    if not arrays:
+        raise DataError(f"{path}: an empty archive; expected x_train and y_train arrays")
+    for key in arrays:
+        prefix, _, part = key.partition("_")
+        if prefix in ("x", "y") and part:
+            other = ("y_" if prefix == "x" else "x_") + part
+            if other not in arrays:
+                raise DataError(f"{path}: has {key} but no {other}")
+            if part not in _PARTS:
+                raise DataError(
+                    f"{path}: unknown part {key!r}; slimforge reads x_/y_ train, val and test"
+                )
+    if "x_train" not in arrays:
+        raise DataError(f"{path}: no x_train/y_train arrays (found {', '.join(sorted(arrays))})")
+    class_names = _class_names(path, arrays)
+    images: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    for part in _PARTS:
+        if f"x_{part}" not in arrays:
+            continue
+        images[part] = to_nchw(arrays[f"x_{part}"], f"{path}: x_{part}")
+        if len(images[part]) == 0:
+            raise DataError(f"{path}: x_{part} holds no images")
+        labels[part] = check_labels(
+            arrays[f"y_{part}"],
+            len(images[part]),
+            f"{path}: y_{part}",
+            None if class_names is None else len(class_names),
+        )
+        if images[part].shape[1:] != images["train"].shape[1:]:
+            raise DataError(
+                f"{path}: x_{part} images are {_describe(images[part])} but x_train images are "
+                f"{_describe(images['train'])}; all parts must have one size"
+            )
+    if class_names is None:
+        num_classes = max(int(y.max()) for y in labels.values()) + 1
+        total = sum(len(y) for y in labels.values())
+        check_class_count(num_classes, total, f"{path}: y_train/y_val/y_test")
+        class_names = tuple(str(i) for i in range(num_classes))
+    parts = {part: ArrayDataset(images[part], labels[part], class_names) for part in images}
+    return SourceSplits(train=parts["train"], val=parts.get("val"), test=parts.get("test"))
+
+
+def _class_names(path: str, arrays: dict[str, np.ndarray]) -> tuple[str, ...] | None:
+    for key in _NAMES_KEYS:
+        if key in arrays:
+            names = arrays[key]
+            if names.ndim != 1 or names.dtype.kind not in "US" or len(names) == 0:
+                raise DataError(
+                    f"{path}: {key} must be a 1-D array of strings, got {names.dtype} {names.shape}"
+                )
+            check_class_count(len(names), 0, f"{path}: {key}")
+            return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())
+    return None
 
 
 def _check_headers(path: Path) -> None:

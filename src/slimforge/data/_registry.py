@@ -14,5 +14,7 @@ for _name, _ref in [
     ("digits", "slimforge.data._digits:DigitsLoader"),
     ("folder", "slimforge.data._folder:FolderLoader"),
     ("npz", "slimforge.data._npz:NpzLoader"),
+    ("csv", "slimforge.data._csv:CsvLoader"),
+    ("python", "slimforge.data._python:PythonLoader"),
 ]:
     LOADERS.register(_name, _ref)

@@ -42,6 +42,11 @@ def parse_data_spec(text: str | DataSpec) -> DataSpec:
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"empty data spec {text!r}; write SCHEME:PATH, e.g. npz:data.npz, or digits")
     text = text.strip()
+    from slimforge.io import is_reference
+
+    scheme_part = text.partition(":")[0].strip().lower()
+    if scheme_part not in LOADERS and is_reference(text):
+        return DataSpec("python", text)  # data.py:load or mypkg.data:load: a function of the user's
     scheme, sep, path = text.partition(":")
     scheme = scheme.strip().lower()
     try:

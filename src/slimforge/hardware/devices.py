@@ -206,7 +206,7 @@ class Device(ABC):
             threads: intra-op threads.
             protocol: warm-up and stopping rule; :class:`LatencyProtocol` defaults when None.
             seed: seeds the random input.
-            store: a :class:`~slimforge.runs.store.RunStore`; a figure measured before under the
+            store: a :class:`~slimforge.io.RunStore`; a figure measured before under the
                 same conditions comes back from it (``cached=True``) instead of being re-measured.
             force: measure even when the store holds the figure (and replace it).
             energy: add the energy figure (the table's, or the analytic estimate of

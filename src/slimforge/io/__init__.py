@@ -24,9 +24,11 @@ from slimforge.io._model import (
     read_model_config,
     save_model,
 )
+from slimforge.io._open import ModelSource, open_model, parse_model_args
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
 from slimforge.io._record import JsonRecord
+from slimforge.io._refs import ReferenceError, import_reference, is_reference
 from slimforge.io._store import SCHEMA_VERSION, STAGE_STATUSES, RunStore
 from slimforge.io._store_records import EvaluationRecord, StageRecord, StoreError, canonical_json
 from slimforge.io._store_tables import EvaluationLog, MeasurementCache, StageLog
@@ -49,12 +51,16 @@ __all__ = [
     "StageRecord",
     "StoreError",
     "canonical_json",
+    "import_reference",
+    "is_reference",
     "search_stage",
     "DirectoryLock",
     "LineProgress",
     "LockedError",
     "MeasurementCache",
+    "ReferenceError",
     "ModelBuildError",
+    "ModelSource",
     "YamlError",
     "atomic_path",
     "atomic_write_bytes",
@@ -65,6 +71,8 @@ __all__ = [
     "load_model",
     "load_yaml",
     "lock_holder",
+    "open_model",
+    "parse_model_args",
     "progress_bar",
     "read_model_config",
     "save_model",

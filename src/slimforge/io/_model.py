@@ -57,6 +57,7 @@ BUILDERS: Registry[Callable[[Mapping[str, Any]], nn.Module]] = Registry("model b
 BUILDERS.register("zoo", "slimforge.zoo:build_from_config")
 BUILDERS.register("space", "slimforge.spaces:build_from_config")
 BUILDERS.register("compressed", "slimforge.compress:build_compressed")
+BUILDERS.register("factory", "slimforge.io._open:build_from_factory")
 
 
 def _check_config(config: Any, where: str) -> dict[str, Any]:

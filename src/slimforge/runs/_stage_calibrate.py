@@ -71,8 +71,10 @@ class CalibrateStage(RunStage):
         from slimforge.search import parse_proxy_weights
         from slimforge.spaces import get_space
 
+        from slimforge.runs._stage_supernet import needs_accuracy
+
         cal = config.accuracy.calibration
-        if cal.size == 0 or config.accuracy.source != "supernet":
+        if cal.size == 0 or config.accuracy.source != "supernet" or not needs_accuracy(config):
             return
         space = get_space(config.space.name, **config.space.options)
         if cal.size > space.size:
@@ -92,9 +94,13 @@ class CalibrateStage(RunStage):
     def _run(self, ctx: RunContext) -> CalibrateOutput:
         from slimforge.estimators import audit_estimators
 
+        from slimforge.runs._stage_supernet import needs_accuracy
+
         cfg = ctx.config.accuracy.calibration
         if ctx.config.accuracy.source != "supernet":
             return CalibrateOutput(skipped=f"accuracy comes from {ctx.config.accuracy.source}, not an estimate")
+        if not needs_accuracy(ctx.config):
+            return CalibrateOutput(skipped="no objective needs an accuracy estimate")
         if cfg.size == 0:
             return CalibrateOutput(skipped="accuracy.calibration.size is 0: the supernet is used unaudited")
         start = time.perf_counter()

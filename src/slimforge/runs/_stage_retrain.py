@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.io import atomic_write_json
-from slimforge.runs._context import RunContext
+from slimforge.runs._context import RunContext, StageError
 from slimforge.runs._outputs import ReferenceModel, ReferenceOutput, RetrainOutput, TrainedModel
 from slimforge.runs._stage import RunStage
 from slimforge.runs.config import RunConfig
@@ -51,6 +51,20 @@ def _save(out: Path, net: Any, config: dict[str, Any], record: Any) -> None:
     # The model is renamed into place whole; train.json last marks it finished for a resume.
     save_model(net, config, out, overwrite=True)
     atomic_write_json(out / _RECORD, record.to_dict())
+
+
+def _own_teacher(ctx: RunContext) -> Any:
+    """The user's own trained teacher (``retrain.teacher``), in eval mode."""
+    from slimforge.io import open_model
+
+    cfg = ctx.config.retrain
+    source = open_model(cfg.teacher, num_classes=ctx.splits.num_classes, weights=cfg.teacher_weights)
+    if not source.trained:
+        raise StageError(
+            f"retrain.teacher {cfg.teacher!r} is untrained: give a saved model directory, or its weights as "
+            "retrain.teacher_weights"
+        )
+    return source.model.eval()
 
 
 def _teacher(ctx: RunContext, supernet: Any) -> Any:
@@ -101,7 +115,9 @@ class RetrainStage(RunStage):
                     from slimforge.supernet import load_supernet
 
                     supernet = load_supernet(ctx.path(ctx.output("supernet").dir))[0]
-                    teacher = _teacher(ctx, supernet) if cfg.distill else None
+                    teacher = _teacher(ctx, supernet) if cfg.distill and cfg.teacher is None else None
+                if cfg.teacher is not None and teacher is None:
+                    teacher = _own_teacher(ctx)
                 ctx.log(f"  retraining {c.name} ({cfg.mode}, {cfg.epochs} epochs)")
                 record = self._train(ctx, c, out, supernet, teacher)
             models.append(record)
@@ -177,38 +193,39 @@ class ReferenceStage(RunStage):
         from slimforge.runs._preflight import at
         from slimforge.zoo import MODELS
 
+        from slimforge.io import is_reference
+
         for i, name in enumerate(config.retrain.reference):
-            at(f"retrain.reference[{i}]", lambda n=name: MODELS.get(n))
+            if not is_reference(name):
+                at(f"retrain.reference[{i}]", lambda n=name: MODELS.get(n))
 
     def artifacts(self, ctx: RunContext) -> list[Path]:
         return sorted(ctx.path("references").glob("*/trained"))
 
     def _run(self, ctx: RunContext) -> ReferenceOutput:
+        from slimforge.io import is_reference
+
         models = []
         for name in ctx.config.retrain.reference:
-            for width in ctx.config.retrain.reference_widths:
-                label = f"ref-{name}-{width:g}"
+            for width in (None,) if is_reference(name) else ctx.config.retrain.reference_widths:
+                label = _reference_label(name, width)
                 out = reference_dir(ctx.run_dir, label) / "trained"
                 record = _finished(out, ReferenceModel)
                 if record is None:
-                    ctx.log(f"  training reference {name} width {width:g}")
+                    ctx.log(f"  training reference {name}" + ("" if width is None else f" width {width:g}"))
                     record = self._train(ctx, name, width, label, out)
                 models.append(record)
         return ReferenceOutput(tuple(models))
 
-    def _train(self, ctx: RunContext, name: str, width: float, label: str, out: Path) -> ReferenceModel:
+    def _train(self, ctx: RunContext, name: str, width: float | None, label: str, out: Path) -> ReferenceModel:
+        from slimforge.io import open_model
         from slimforge.training import accuracy, train_classifier
-        from slimforge.io import build_model
 
         splits = ctx.splits
         epochs = reference_epochs(ctx.config)
-        config = {
-            "builder": "zoo",
-            "name": name,
-            "kwargs": {"num_classes": splits.num_classes, "width": width},
-            "input_shape": list(ctx.input_shape),
-        }
-        net = build_model(config)
+        source = open_model(name, num_classes=splits.num_classes, width=width)
+        config = {**source.config, "input_shape": list(ctx.input_shape)}
+        net = source.model
         start = time.perf_counter()
         train_classifier(net, splits.train, _train_config(ctx.config, epochs, 0.05), progress=ctx.progress,
                          desc=f"train {label}")
@@ -216,7 +233,7 @@ class ReferenceStage(RunStage):
         record = ReferenceModel(
             name=label,
             model=name,
-            width=width,
+            width=1.0 if width is None else width,
             dir=ctx.rel(out),
             accuracy_pct=accuracy(net, test),
             val_accuracy_pct=accuracy(net, splits.val),
@@ -225,3 +242,10 @@ class ReferenceStage(RunStage):
         )
         _save(out, net, config, record)
         return record
+
+
+def _reference_label(name: str, width: float | None) -> str:
+    """``ref-mobilenet_v2-0.35`` for a zoo model, ``ref-TinyCNN`` for a user's factory."""
+    if width is None:
+        return f"ref-{name.rpartition(':')[2]}"
+    return f"ref-{name}-{width:g}"

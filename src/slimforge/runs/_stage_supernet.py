@@ -8,9 +8,26 @@ from typing import Any
 from slimforge.runs._context import RunContext
 from slimforge.runs._outputs import SupernetOutput
 from slimforge.runs._stage import RunStage
-from slimforge.runs.config import RunConfig
+from slimforge.runs.config import ConfigError, RunConfig
 
-__all__ = ["SupernetStage", "supernet_train_config"]
+__all__ = ["SupernetStage", "needs_accuracy", "skip_reason", "supernet_train_config"]
+
+
+def needs_accuracy(config: RunConfig) -> bool:
+    """Whether the search's objectives or constraints ask for an accuracy estimate."""
+    from slimforge.search.constraint import Constraint
+
+    metrics = set(config.search.objectives) | {Constraint.parse(c).metric for c in config.search.constraints}
+    return bool(metrics & {"error", "accuracy"}) or config.select.objective in ("error", "accuracy")
+
+
+def skip_reason(config: RunConfig) -> str | None:
+    """Why the run trains no supernet (None when it does)."""
+    if config.accuracy.source != "supernet":
+        return f"accuracy comes from {config.accuracy.source}"
+    if not needs_accuracy(config) and config.retrain.mode != "finetune":
+        return "no objective needs accuracy and retraining starts from scratch"
+    return None
 
 
 def supernet_train_config(config: RunConfig) -> Any:
@@ -43,15 +60,26 @@ class SupernetStage(RunStage):
     output = SupernetOutput
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
-        if config.accuracy.source != "supernet":
-            return {"skipped": config.accuracy.source}
+        reason = skip_reason(config)
+        if reason is not None:
+            return {"skipped": reason}
         return {"train": supernet_train_config(config).to_dict()}
 
     def check(self, config: RunConfig) -> None:
         from slimforge.runs._preflight import at
+        from slimforge.spaces import SearchSpace, get_space
         from slimforge.supernet import TRAINERS
 
+        if skip_reason(config) is not None:
+            return
         at("supernet.method", lambda: TRAINERS.get(config.supernet.method).resolve_options(dict(config.supernet.options)))
+        space = get_space(config.space.name, **config.space.options)
+        if type(space)._supernet is SearchSpace._supernet:
+            raise ConfigError(
+                f"space {config.space.name!r} has no weight-sharing supernet, which accuracy.source supernet "
+                "and retrain.mode finetune need; implement _supernet in the space, or use accuracy.source "
+                "table:FILE with retrain.mode scratch, or objectives without error"
+            )
 
     def artifacts(self, ctx: RunContext) -> list[Path]:
         return [ctx.path("supernet")]
@@ -61,9 +89,9 @@ class SupernetStage(RunStage):
         from slimforge.supernet import train_supernet
 
         cfg = ctx.config
-        if cfg.accuracy.source != "supernet":
-            return SupernetOutput(None, cfg.supernet.method, cfg.supernet.epochs,
-                                  skipped=f"accuracy comes from {cfg.accuracy.source}")
+        reason = skip_reason(cfg)
+        if reason is not None:
+            return SupernetOutput(None, cfg.supernet.method, cfg.supernet.epochs, skipped=reason)
         out = ctx.path("supernet")
         bar = progress_bar(desc=f"supernet {cfg.supernet.method}", unit="step", enabled=ctx.progress)
 

@@ -155,7 +155,13 @@ class SelectConfig:
 @dataclass(frozen=True)
 class RetrainConfig:
     """Training the chosen architectures: ``finetune`` from the supernet's weights (with in-place
-    distillation from the supernet's largest sub-network when ``distill``) or from ``scratch``."""
+    distillation from the supernet's largest sub-network when ``distill``) or from ``scratch``.
+
+    ``teacher``: distil from a trained network of your own instead: a saved model directory, or a
+    reference ``path/to/file.py:factory`` / ``package.module:factory`` with ``teacher_weights`` (a
+    state_dict file). ``reference``: the hand-designed networks to compare with: zoo names (trained
+    at each of ``reference_widths``) or references to your own factories (trained once each).
+    """
 
     mode: str = field(default="finetune", metadata=_choices("finetune", "scratch"))
     epochs: int = 5
@@ -165,6 +171,8 @@ class RetrainConfig:
     reference: tuple[str, ...] = ("mobilenet_v2",)
     reference_widths: tuple[float, ...] = (0.35, 0.5)
     reference_epochs: int | None = None
+    teacher: str | None = None
+    teacher_weights: str | None = None
 
 
 @dataclass(frozen=True)

@@ -47,3 +47,8 @@ __all__ = [
     "search_protocol",
     "within_of_best",
 ]
+
+# `slimforge.search(...)` is the public API function of that name (see slimforge.__init__).
+from slimforge import _make_callable  # noqa: E402
+
+_make_callable(__import__("sys").modules[__name__])

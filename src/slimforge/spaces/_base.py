@@ -29,8 +29,12 @@ Genome = tuple[int, ...]
 class SearchSpace(ABC):
     """A fixed-length genome of choice indices, its operators and the network it builds.
 
-    Subclasses provide :attr:`num_choices` and :meth:`_build`; every other hook has a
-    default that works for any space.
+    The contract (checked by :class:`slimforge.testing.spaces.SpaceContract`): subclasses provide
+    :attr:`num_choices` and :meth:`_build`, and that is enough for every search, cost model and
+    proxy. Every other hook has a default that works for any space: :meth:`_canonical` (identity;
+    override it when different genomes build the same network), :meth:`_to_string` /
+    :meth:`_from_string` (comma-separated choice indices), sampling, mutation and crossover, and
+    :meth:`_supernet` (none: override it to search with a weight-sharing supernet).
     """
 
     #: registry name of the space ("nb201", ...).
@@ -146,9 +150,16 @@ class SearchSpace(ABC):
             raise InvalidInputError(f"num_classes must be a positive int, got {num_classes!r}")
         return self._supernet(num_classes)
 
-    @abstractmethod
     def _supernet(self, num_classes: int) -> Supernet:
-        """Build the supernet (see :class:`slimforge.spaces._supernet.Supernet`)."""
+        """Build the weight-sharing supernet (see :class:`slimforge.spaces.Supernet`); optional.
+
+        A space without one still searches with any other accuracy source (a table, zero-cost
+        proxies, a predictor, or networks trained standalone).
+        """
+        raise InvalidInputError(
+            f"search space {self.name or type(self).__name__} has no weight-sharing supernet; implement "
+            "_supernet(num_classes), or use an accuracy source that needs none (table:, proxy:, predictor:)"
+        )
 
     # ---------------------------------------------------------------- default hooks
     def _sample(self, rng: np.random.Generator) -> Genome:
