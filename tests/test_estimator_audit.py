@@ -43,6 +43,9 @@ def test_the_estimator_with_the_highest_tau_is_chosen_and_the_blend_is_judged_ou
     assert audit.chosen == max(taus, key=taus.get) and audit.chosen in ("zero_cost", "blend")
     assert taus["supernet"] < -0.8 and audit.warning is None
     assert "highest Kendall" in audit.reason and audit.chosen in audit.reason
+    # with the supernet as the incumbent, the better one replaces it: far beyond the noise here
+    switched = audit_estimators(scores, truth, default="supernet", seed=0)
+    assert switched.chosen == audit.chosen and "beyond the noise" in switched.reason
     # the blend's leave-one-out scores are not its in-sample fit
     blend = fit_blend(scores, truth)
     in_sample = blend.predict(scores)
@@ -78,3 +81,11 @@ def test_bad_calibration_settings_are_one_line_exit_2(tmp_path, capsys, calibrat
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and message in err and not (tmp_path / "out").exists()
+
+
+def test_noise_on_a_small_calibration_set_does_not_swap_the_incumbent():
+    truth = [89.6, 85.4, 95.8, 93.8, 91.7, 75.0]  # the demo's calibration set (6 architectures)
+    scores = {"supernet": [97.2, 97.9, 97.9, 99.3, 97.2, 98.6], "zero_cost": [-0.05, 0.08, -0.23, 0.78, -0.88, -0.43]}
+    audit = audit_estimators(scores, truth, default="supernet", seed=0)
+    assert audit.score("zero_cost").kendall_tau > audit.score("supernet").kendall_tau
+    assert audit.chosen == "supernet" and "kept supernet" in audit.reason and audit.warning

@@ -23,7 +23,7 @@ DEMO_CONFIG: dict[str, Any] = {
         "options": {"width": 0.35, "resolution": 32, "stage_depths": [2, 2, 2, 2, 2, 1], "sharing": "elastic"},
     },
     "supernet": {"method": "spos", "epochs": 10, "batch_size": 32, "lr": 0.05},
-    "accuracy": {"source": "supernet", "bn_images": 128},
+    "accuracy": {"source": "supernet", "bn_images": 128, "calibration": {"size": 5, "epochs": 2}},
     "devices": [{"name": "cpu", "spec": "local-cpu", "cost": "lut", "threads": 1}],
     "search": {"algorithm": "nsga2", "budget": 150, "objectives": ["error", "latency_ms"]},
     "select": {"rule": "knee"},

@@ -6,7 +6,8 @@ estimator scores the same architectures, and each estimator's rank correlation w
 accuracy is reported with a bootstrap interval (architectures resampled with replacement). A
 learned blend of the estimators' scores (ridge regression on standardised scores) is judged by
 leave-one-out predictions, so it is never scored on the architectures it was fitted to. The
-estimator with the highest Kendall τ is chosen; a best τ below the threshold is a warning.
+estimator with the highest Kendall τ is chosen, but an incumbent (the run's supernet) is replaced
+only when the other ranks better beyond the noise; a chosen τ below the threshold is a warning.
 
 >>> scores = {"supernet": [41.0, 55.2, 38.9, 60.1], "num_params": [1e5, 3e5, 8e4, 2e5]}
 >>> audit = audit_estimators(scores, truth=[70.1, 80.3, 65.0, 79.9], seed=0)  # doctest: +SKIP
@@ -183,6 +184,7 @@ def audit_estimators(
     blend_of: Sequence[str] | None = None,
     threshold: float = AUDIT_THRESHOLD,
     prefer: str | None = None,
+    default: str | None = None,
     seed: int = 0,
 ) -> EstimatorAudit:
     """Correlate every estimator's ``scores`` with ``truth``, add a leave-one-out blend, choose one.
@@ -196,6 +198,9 @@ def audit_estimators(
             fewer than 5 architectures).
         threshold: a best Kendall τ below this gives a warning.
         prefer: choose this estimator instead of the best (the user's choice); the record says so.
+        default: the incumbent (the run's supernet): another estimator replaces it only when the
+            lower end of its 95% interval lies above the incumbent's τ, so noise on a small
+            calibration set never swaps a cheap estimate for a costly one.
         seed: seeds the bootstrap.
     """
     truth_a = np.asarray(truth, dtype=float)
@@ -214,17 +219,26 @@ def audit_estimators(
         blend = fit_blend(features, truth_a)
     ranked = sorted(rows, key=lambda r: -math.inf if r.kendall_tau is None else r.kendall_tau, reverse=True)
     best = ranked[0]
+    listed = ", ".join(f"{r.name} {_fmt(r.kendall_tau)} [{_fmt(r.tau_low)}, {_fmt(r.tau_high)}]" for r in ranked)
+    names = {r.name for r in rows}
     if prefer is not None:
-        if prefer not in {r.name for r in rows}:
+        if prefer not in names:
             raise InvalidInputError(f"estimator {prefer!r} was not audited (audited: {', '.join(r.name for r in rows)})")
         chosen = prefer
-        reason = f"{prefer} as configured (the best audited was {best.name}, τ {_fmt(best.kendall_tau)})"
+        reason = f"{prefer} as configured (Kendall τ on {len(truth_a)} calibration architectures: {listed})"
+    elif default is not None and default in names and best.name != default:
+        incumbent = next(r for r in rows if r.name == default)
+        if incumbent.kendall_tau is None or (best.tau_low is not None and best.tau_low > incumbent.kendall_tau):
+            chosen = best.name
+            reason = (f"{best.name} ranks the {len(truth_a)} calibration architectures better than {default}, beyond "
+                      f"the noise (its 95% interval lies above {default}'s τ): {listed}")
+        else:
+            chosen = default
+            reason = (f"kept {default}: no estimator ranks the {len(truth_a)} calibration architectures better "
+                      f"beyond the noise (a switch needs the other's 95% interval above {default}'s τ): {listed}")
     else:
         chosen = best.name
-        others = ", ".join(f"{r.name} {_fmt(r.kendall_tau)}" for r in ranked[1:])
-        reason = (f"the highest Kendall τ with the trained accuracy of {len(truth_a)} calibration architectures: "
-                  f"{best.name} {_fmt(best.kendall_tau)} (95% interval {_fmt(best.tau_low)} to {_fmt(best.tau_high)})"
-                  + (f"; then {others}" if others else ""))
+        reason = f"the highest Kendall τ on {len(truth_a)} calibration architectures: {listed}"
     top = next(r for r in rows if r.name == chosen).kendall_tau
     warning = None
     if top is None or top < threshold:

@@ -111,7 +111,7 @@ class CalibrateStage(RunStage):
         scores = self._scores(ctx, genomes)
         prefer = None if cfg.estimator == "auto" else cfg.estimator
         audit = audit_estimators(scores, truth, archs=archs, truth_source=source, threshold=cfg.threshold,
-                                 prefer=prefer, seed=ctx.config.seed)
+                                 prefer=prefer, default="supernet", seed=ctx.config.seed)
         ctx.log(f"  estimator: {audit.chosen} ({audit.reason})")
         if audit.warning:
             ctx.log(f"  warning: {audit.warning}")

@@ -80,8 +80,9 @@ class CalibrationConfig:
     ``epochs`` on the training split and scored on the validation split (or looked up in
     ``table``, a ``index,arch,accuracy`` ground-truth CSV, when one is given). Every estimator
     (``supernet``, ``zero_cost``: the ``proxies`` ensemble, ``num_params``, and a ``blend`` of them
-    fitted on the calibration set) is correlated with that accuracy. ``estimator: auto`` lets the
-    search use the one with the highest Kendall τ; the run warns when even that is below ``threshold``.
+    fitted on the calibration set) is correlated with that accuracy. ``estimator: auto`` keeps the
+    supernet unless another estimator ranks better beyond the noise (the lower end of its bootstrap
+    interval above the supernet's τ); the run warns when the chosen one is below ``threshold``.
     """
 
     size: int = 6
