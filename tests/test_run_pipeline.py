@@ -453,3 +453,14 @@ def test_bad_runtime_and_format_names_are_one_line(tmp_path, capsys):
     path = _write(tmp_path, {"export": {"formats": ["onnx", "coreml"]}})
     assert main(["run", str(path), "--out", str(tmp_path / "out")]) == 2
     assert "export.formats[1] must be one of onnx, pytorch, tflite" in capsys.readouterr().err
+
+
+def test_the_config_reference_matches_the_schema(capsys):
+    from slimforge.runs.config import explain_config
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    assert doc.read_text(encoding="utf-8") == explain_config(), "regenerate: slimforge demo --print-config --explain > docs/config.md"
+    text = explain_config()
+    for key in ("compress.gate", "accuracy.calibration.size", "measure.runtimes", "retrain.teacher", "devices[].cost"):
+        assert f"`{key}`" in text, key
+    assert main(["demo", "--print-config", "--explain"]) == 0 and capsys.readouterr().out == text

@@ -14,6 +14,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """The options ``run`` and ``demo`` share."""
     parser.add_argument("--print-config", action="store_true", help="print the config with every default and exit")
     parser.add_argument(
+        "--explain", action="store_true", help="with --print-config: every key's type, default and allowed values "
+        "(Markdown, as docs/config.md)"
+    )
+    parser.add_argument(
         "--check",
         action="store_true",
         help="check the config (names, settings, devices reached, data readable) and show what each stage "
@@ -60,6 +64,11 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
 
     threads = None if args.threads == "auto" else check_thread_count(args.threads)
     if args.print_config:
+        if args.explain:
+            from slimforge.runs.config import explain_config
+
+            print(explain_config(), end="")
+            return 0
         print(dump_config(config), end="")
         return 0
     if args.check:
