@@ -100,6 +100,22 @@ def test_engine_searches_fills_to_the_budget_and_counts_only_the_search():
     assert found.noise is None
 
 
+def test_engine_reranks_the_best_filled_candidates_by_the_second_estimate():
+    class Reranking(_SumTask):
+        def score(self, setup, genome, estimate):  # type: ignore[no-untyped-def]
+            return -float(genome[0])  # the second estimate prefers gene 0 low, the search's high
+
+    task = Reranking()
+    run_task(task, "bytes=5", SearchSettings(search_budget=12, seed=0, noise_repeats=0, rerank=3, fill=False))
+    (found,) = task.finished
+    assert len(found.reranked) == 3 and found.fill is None
+    best = max(found.reranked, key=lambda r: r.rerank_estimate_pct)
+    assert found.chosen.arch == best.policy
+    # The pool is the search's best three by its own estimate.
+    errors = sorted(e.metrics["error"] for e in found.searches["policy"].evaluations if e.feasible)[:3]
+    assert sorted(100.0 - r.search_estimate_pct for r in found.reranked) == errors
+
+
 def test_engine_refuses_an_unreachable_budget_before_searching():
     class Costly(_SumTask):
         def _setup(self, budget, settings):  # type: ignore[no-untyped-def]

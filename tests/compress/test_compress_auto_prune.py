@@ -181,3 +181,16 @@ def test_without_filling_the_policy_is_the_search_s_own(run_prune, tmp_path):
     searches = json.loads((tmp_path / "run" / "searches.json").read_text())
     evaluated = {e["arch"] for e in searches["policy"]["evaluations"]}
     assert result.rows[1].policy in evaluated
+
+
+@pytest.mark.slow
+def test_reranking_fills_the_best_candidates_and_chooses_by_the_second_estimate(run_prune):
+    from slimforge.compress import EstimateConfig
+
+    second = EstimateConfig(recal_images=32, score="fidelity", score_images=32)
+    result = run_prune("macs=0.5", rerank=2, rerank_estimate=second, noise_repeats=2)
+    assert len(result.reranked) == 2 and all(r.cost <= result.budget_bound for r in result.reranked)
+    best = max(result.reranked, key=lambda r: r.rerank_estimate_pct)
+    assert result.rows[1].policy == best.policy and result.rows[1].macs == best.cost
+    # The noise is the second estimate's: its first draw is the re-ranking score of the chosen policy.
+    assert result.estimate_noise.values_pct[0] == pytest.approx(best.rerank_estimate_pct)

@@ -16,71 +16,39 @@ HELP = (
 
 
 #: the --auto group: (flag, default, metavar (None: a switch), help).
+# fmt: off
 _AUTO_OPTIONS = (
-    (
-        "--budget",
-        None,
-        "KEY=VALUE",
-        "cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means "
-        "this), latency_ms=X (or Xms), macs=F (fraction of the original's MACs), bytes=N, size=F (fraction of the "
-        "float32 bytes); bits: bits=B (the size of uniform B-bit), size=F (a bare F), bytes=N; joint: bitops=F "
-        "(a bare F), macs=F, size=F (fractions of the largest network at 8 bits), bytes=N",
-    ),
+    ("--budget", None, "KEY=VALUE",
+     "cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means this), "
+     "latency_ms=X (or Xms), macs=F (fraction of the original's MACs), bytes=N, size=F (fraction of the float32 "
+     "bytes); bits: bits=B (the size of uniform B-bit), size=F (a bare F), bytes=N; joint: bitops=F (a bare F), "
+     "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N"),
     ("--search-budget", "40", "N", "distinct policies evaluated (default 40)"),
     ("--algorithm", "nsga2", "NAME", "search algorithm (default nsga2; see slimforge search)"),
     ("--criterion", "l1", "NAME", "prune: channel criterion l1, l2, bn, taylor, random (default l1)"),
-    (
-        "--round-to",
-        None,
-        "K",
-        "prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)",
-    ),
+    ("--round-to", None, "K", "prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)"),
     ("--bit-choices", "2,3,4,5,6,8", "LIST", "bits/joint: bit-widths a layer may take"),
     ("--quantizer", "linear", "NAME", "bits: linear (per-channel scales) or kmeans (per-layer codebook)"),
-    (
-        "--baseline-bits",
-        "4,8",
-        "LIST",
-        "bits: uniform baselines reported (plus the one at equal size); joint: uniform bits of the sequential "
-        "baselines (default 4,8)",
-    ),
+    ("--baseline-bits", "4,8", "LIST", "bits: uniform baselines reported (plus the one at equal size); joint: "
+     "uniform bits of the sequential baselines (default 4,8)"),
     ("--activation-bits", "8", "B", "joint: activation bits (default 8)"),
-    (
-        "--estimate",
-        None,
-        "NAME",
-        "prune/bits: the candidate estimate, one of bn (BN re-calibration, validation top-1; the default), "
-        "bn-fidelity, kd, kd-fidelity (see --audit-estimates)",
-    ),
+    ("--estimate", None, "NAME", "prune/bits: the candidate estimate, one of bn (BN re-calibration, validation "
+     "top-1; the default), bn-fidelity, kd, kd-fidelity (see --audit-estimates)"),
     ("--recal", None, "N", "training images re-calibrating BN per candidate (default 256)"),
-    (
-        "--estimate-steps",
-        None,
-        "N",
-        "prune/bits: SGD steps per candidate before scoring it (default: the estimate's, 0 for bn)",
-    ),
-    (
-        "--no-fill",
-        None,
-        None,
-        "prune/bits: keep the searched policy as found (default: spend what it leaves of the budget, most "
-        "sensitive layer first)",
-    ),
-    (
-        "--audit-estimates",
-        None,
-        "N",
-        "prune: instead of a search, draw N seeded policies at --budget, score them with every estimate of "
-        "--estimates, finetune each (--finetune-epochs) and report each estimate's rank correlation and noise",
-    ),
-    (
-        "--estimates",
-        "bn,bn-fidelity,kd,kd-fidelity",
-        "LIST",
-        "--audit-estimates: the estimates compared (default bn,bn-fidelity,kd,kd-fidelity)",
-    ),
+    ("--rerank", "0", "K", "prune/bits: fill the best K feasible policies, choose by --rerank-estimate (default 0: off)"),
+    ("--rerank-estimate", "kd", "NAME", "prune/bits: the estimate that re-ranks them (default kd)"),
+    ("--estimate-steps", None, "N", "prune/bits: SGD steps per candidate before scoring it (default: the estimate's, "
+     "0 for bn)"),
+    ("--no-fill", None, None, "prune/bits: keep the searched policy as found (default: spend what it leaves of the "
+     "budget, most sensitive layer first)"),
+    ("--audit-estimates", None, "N", "prune: instead of a search, draw N seeded policies at --budget, score them with "
+     "every estimate of --estimates, finetune each (--finetune-epochs) and report each estimate's rank correlation "
+     "and noise"),
+    ("--estimates", "bn,bn-fidelity,kd,kd-fidelity", "LIST", "--audit-estimates: the estimates compared (default "
+     "bn,bn-fidelity,kd,kd-fidelity)"),
     ("--no-latency", None, None, "prune: do not measure the final models' latency"),
 )
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -363,8 +331,7 @@ def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> 
         width=width,
         criterion=args.criterion,
         round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
-        estimate=_estimate(args),
-        fill=not args.no_fill,
+        **_search_options(args),
         measure_latency=not args.no_latency,
         latency_time_cap_s=float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
         **common,
@@ -384,8 +351,7 @@ def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> t
         bit_choices=_int_list("--bit-choices", args.bit_choices),
         quantizer=args.quantizer,
         compare_bits=_int_list("--baseline-bits", args.baseline_bits),
-        estimate=_estimate(args),
-        fill=not args.no_fill,
+        **_search_options(args),
         **common,
     )
     return result, format_auto_bits(result)
@@ -408,6 +374,18 @@ def _auto_joint(args: argparse.Namespace, width: float | None, common: dict) -> 
         **common,
     )
     return result, format_joint(result)
+
+
+def _search_options(args: argparse.Namespace) -> dict:
+    from slimforge.compress import ESTIMATES
+
+    rerank = int(_number("--rerank", args.rerank, int, 0))
+    return {
+        "estimate": _estimate(args),
+        "fill": not args.no_fill,
+        "rerank": rerank,
+        "rerank_estimate": ESTIMATES.get(args.rerank_estimate) if rerank else None,
+    }
 
 
 def _estimate(args: argparse.Namespace):  # type: ignore[no-untyped-def]

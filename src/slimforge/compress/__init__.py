@@ -129,3 +129,8 @@ def __getattr__(name: str) -> Any:
         )
         return TrainSettings
     raise AttributeError(f"module 'slimforge.compress' has no attribute {name!r}")
+
+# `slimforge.compress(...)` is the public API function of that name (see slimforge.__init__).
+from slimforge import _make_callable  # noqa: E402
+
+_make_callable(__import__("sys").modules[__name__])

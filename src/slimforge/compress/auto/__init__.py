@@ -78,6 +78,7 @@ from slimforge.compress.auto._results import (
     BaselineFront,
     JointSearchResult,
     PolicyPoint,
+    Reranked,
 )
 from slimforge.compress.auto._settings import ESTIMATE_SCORES, EstimateConfig, SearchSettings, apply_fields
 from slimforge.compress.auto._spaces import BitPolicySpace, LayerPolicySpace, PrunePolicySpace
@@ -126,6 +127,7 @@ __all__ = [
     "PrunePolicyEvaluator",
     "PrunePolicySpace",
     "PruneTask",
+    "Reranked",
     "SavedModel",
     "SearchSettings",
     "SearchSetup",

@@ -310,16 +310,25 @@ class BitsTask(PolicyTask):
             to_string=c.space.to_string,
         )
 
-    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise:
+    def noise(
+        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
+    ) -> EstimateNoise:
         c: _Context = setup.context
         return estimate_noise(
             lambda: c.space.build(genome, num_classes=1),
             c.splits,
-            c.estimate,
+            estimate,
             c.data.seed,
             repeats=repeats,
-            teacher=c.data.teacher,
+            teacher=c.base if estimate.needs_teacher else None,
         )
+
+    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float:
+        c: _Context = setup.context
+        data = EstimateData.from_splits(
+            c.splits, estimate, c.data.seed, teacher=c.base if estimate.needs_teacher else None
+        )
+        return estimate_accuracy(c.space.build(genome, num_classes=1), data, estimate)
 
     def _final(
         self,
@@ -432,6 +441,7 @@ class BitsTask(PolicyTask):
             cost_note=COST_NOTE,
             fill=found.fill,
             estimate_noise=found.noise,
+            reranked=found.reranked,
         )
         saved = SavedModel(
             "searched", searched, c.source.config, (f"auto:bits:{c.budget.text}",), c.input_shape

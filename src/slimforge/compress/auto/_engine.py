@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from slimforge.compress.auto._budget import Budget, parse_budget
 from slimforge.compress.auto._estimate import EstimateNoise
 from slimforge.compress.auto._fill import FillResult
-from slimforge.compress.auto._results import PolicyPoint
-from slimforge.compress.auto._settings import SearchSettings, check_count
+from slimforge.compress.auto._results import PolicyPoint, Reranked
+from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, check_count
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
 from slimforge.spaces import Genome
@@ -122,6 +122,8 @@ class Found:
     fill: FillResult | None = None
     #: the chosen policy's estimate repeated with other image draws (None: not measured).
     noise: EstimateNoise | None = None
+    #: the best candidates re-ranked after filling (empty: not re-ranked).
+    reranked: tuple[Reranked, ...] = ()
 
     @property
     def search_s(self) -> float:
@@ -165,8 +167,14 @@ class PolicyTask(ABC):
         """Spend what ``genome`` leaves of the budget (:func:`fill_budget`); None: the task does not fill."""
         return None
 
-    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise | None:
-        """The estimate of ``genome`` repeated ``repeats`` times with other image draws; None: not measured."""
+    def noise(
+        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
+    ) -> EstimateNoise | None:
+        """``estimate`` of ``genome`` repeated ``repeats`` times with other image draws; None: not measured."""
+        return None
+
+    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float | None:
+        """``genome`` scored by another estimate (to re-rank the best candidates); None: not supported."""
         return None
 
     @abstractmethod
@@ -298,6 +306,42 @@ def _write(out: Path, task: PolicyTask, finished: Finished, searches: Mapping[st
         save_compressed(m.model, m.base_config, m.history, m.input_shape, out / m.name)
 
 
+def _choose(
+    task: PolicyTask, setup: SearchSetup, result: Any, settings: SearchSettings
+) -> tuple[Any, FillResult | None, list[Reranked]]:
+    """The policy the search ends with: the best feasible one, filled; or with ``settings.rerank`` the
+    best of the top few feasible ones, each filled first, by the re-ranking estimate."""
+    best = closest(result, setup.metric)
+    if not best.feasible:
+        return best, None, []
+    feasible = sorted(
+        (e for e in result.evaluations if e.feasible),
+        key=lambda e: (e.metrics["error"], e.metrics[setup.metric]),
+    )
+    pool = feasible[: max(1, settings.rerank)]
+    outcomes = []
+    for e in pool:
+        filled = task.fill(setup, e.genome) if settings.fill else None
+        genome = e.genome if filled is None else filled[0]
+        score = task.score(setup, genome, settings.rerank_estimate) if settings.rerank else None
+        outcomes.append((e, genome, None if filled is None else filled[1], score))
+    reranked = [
+        Reranked(
+            setup.problem.space.to_string(g),
+            100.0 - e.metrics["error"],
+            s,
+            f.cost_after if f else e.metrics[setup.metric],
+        )
+        for e, g, f, s in outcomes
+        if s is not None
+    ]
+    pick = max(outcomes, key=lambda o: o[3]) if reranked else outcomes[0]
+    e, genome, filled, _ = pick
+    # A fresh evaluation of a filled policy (not counted in the search budget).
+    chosen = e if genome == e.genome else setup.problem.evaluate(genome)
+    return chosen, filled if genome != e.genome else None, reranked
+
+
 def run_task(
     task: PolicyTask,
     budget: str | Budget,
@@ -327,14 +371,15 @@ def run_task(
         )
     started = time.perf_counter()
     result = run_search(setup.problem, settings, progress=progress)
-    chosen = closest(result, setup.metric)
+    chosen, filled, reranked = _choose(task, setup, result, settings)
     message = search_message(result, setup.metric, setup.bound, task.noun)
-    filled = task.fill(setup, chosen.genome) if settings.fill and chosen.feasible else None
-    if filled is not None and filled[0] != chosen.genome:
-        # A fresh evaluation of the filled policy (not counted in the search budget).
-        chosen = setup.problem.evaluate(filled[0])
-        message += f"; filled to {setup.metric} {filled[1].cost_after:.4g} ({len(filled[1].steps)} step(s))"
-    noise = task.noise(setup, chosen.genome, settings.noise_repeats) if settings.noise_repeats else None
+    if reranked:
+        message += f"; the best {len(reranked)} filled, then re-ranked by the second estimate"
+    if filled is not None:
+        message += f"; filled to {setup.metric} {filled.cost_after:.4g} ({len(filled.steps)} step(s))"
+    estimate = settings.rerank_estimate if reranked else settings.estimate
+    repeats = settings.noise_repeats
+    noise = task.noise(setup, chosen.genome, repeats, estimate) if repeats else None
     found = Found(
         chosen=chosen,
         message=message,
@@ -343,8 +388,9 @@ def run_task(
         front=front_points(result, setup.metric),
         started=started,
         searches={task.search_key: result},
-        fill=None if filled is None else filled[1],
+        fill=filled,
         noise=noise,
+        reranked=tuple(reranked),
     )
     finished = task.finish(setup, found, settings)
     if out is not None:

@@ -269,16 +269,25 @@ class PruneTask(PolicyTask):
             to_string=c.space.to_string,
         )
 
-    def noise(self, setup: SearchSetup, genome: Genome, repeats: int) -> EstimateNoise:
+    def noise(
+        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
+    ) -> EstimateNoise:
         c: _Context = setup.context
         return estimate_noise(
             lambda: c.space.build(genome, num_classes=1),
             c.splits,
-            c.estimate,
+            estimate,
             c.data.seed,
             repeats=repeats,
-            teacher=c.data.teacher,
+            teacher=c.base if estimate.needs_teacher else None,
         )
+
+    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float:
+        c: _Context = setup.context
+        data = EstimateData.from_splits(
+            c.splits, estimate, c.data.seed, teacher=c.base if estimate.needs_teacher else None
+        )
+        return estimate_accuracy(c.space.build(genome, num_classes=1), data, estimate)
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
         from slimforge.hardware import MACS_NOTE
@@ -400,6 +409,7 @@ class PruneTask(PolicyTask):
             sensitivity=c.ranking,
             fill=found.fill,
             estimate_noise=found.noise,
+            reranked=found.reranked,
         )
         return Finished(record, tuple(saved))
 

@@ -55,6 +55,11 @@ def _extras(result) -> list[str]:  # type: ignore[no-untyped-def]
             f"budget filling: {fill.cost_before:.4g} -> {fill.cost_after:.4g} of {fill.bound:.4g} "
             f"({len(fill.steps)} step(s), {fill.evaluations} costed): {moved}"
         )
+    for r in getattr(result, "reranked", ()):
+        lines.append(
+            f"re-ranked after filling: estimate {r.search_estimate_pct:.2f} -> {r.rerank_estimate_pct:.2f} "
+            f"at {r.cost:.4g}: {r.policy}"
+        )
     noise = getattr(result, "estimate_noise", None)
     if noise is not None:
         draws = ", ".join(f"{v:.2f}" for v in noise.values_pct)

@@ -18,6 +18,7 @@ __all__ = [
     "GroupSensitivity",
     "JointSearchResult",
     "PolicyPoint",
+    "Reranked",
 ]
 
 
@@ -56,6 +57,16 @@ class AutoRow(JsonRecord):
     finetune_epochs: int
     avg_weight_bits: float | None = None
     bitops: float | None = None
+
+
+@dataclass(frozen=True)
+class Reranked(JsonRecord):
+    """One of the best candidates, re-scored after filling: the search's estimate and the re-ranking one."""
+
+    policy: str
+    search_estimate_pct: float
+    rerank_estimate_pct: float
+    cost: float
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,7 @@ class AutoPruneResult(JsonRecord):
     sensitivity: tuple[GroupSensitivity, ...] = ()
     fill: FillResult | None = None
     estimate_noise: EstimateNoise | None = None
+    reranked: tuple[Reranked, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,7 @@ class AutoBitsResult(JsonRecord):
     cost_note: str = ""
     fill: FillResult | None = None
     estimate_noise: EstimateNoise | None = None
+    reranked: tuple[Reranked, ...] = ()
 
 
 @dataclass(frozen=True)

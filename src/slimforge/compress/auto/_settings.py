@@ -114,6 +114,9 @@ class SearchSettings(JsonRecord):
             sensitive layer's next step (fewer pruned channels, more bits) while the budget holds.
         noise_repeats: how often the chosen policy's estimate is repeated with other image draws
             to measure the estimate's noise (0: not measured).
+        rerank: fill the best ``rerank`` feasible candidates first and choose among them by
+            ``rerank_estimate`` (0: the search's best, by its own estimate).
+        rerank_estimate: the (costlier, better ranking) estimate of the re-ranking; None: ``estimate``.
     """
 
     search_budget: int = 40
@@ -127,10 +130,17 @@ class SearchSettings(JsonRecord):
     batch_size: int = 64
     fill: bool = True
     noise_repeats: int = 3
+    rerank: int = 0
+    rerank_estimate: EstimateConfig | None = None
 
     def __post_init__(self) -> None:
         check_count("search budget", self.search_budget, 1)
         check_count("noise repeats", self.noise_repeats, 0)
+        check_count("rerank", self.rerank, 0)
+        if self.rerank_estimate is None:
+            object.__setattr__(
+                self, "rerank_estimate", self.estimate if self.estimate is not None else EstimateConfig()
+            )
         check_count("finetune epochs", self.finetune_epochs, 0)
         check_count("seed", self.seed, 0)
         check_count("split seed", self.split_seed, 0)
