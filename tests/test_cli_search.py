@@ -74,7 +74,7 @@ def test_search_json_and_resume_to_a_larger_budget(tables, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args(tables, "--budget", "60", "--out", str(out), "--json")) == 0
     first = json.loads(capsys.readouterr().out)
-    assert first["num_evaluations"] == 60 and first["algorithm"] == "nsga2" and "evaluations" not in first
+    assert first["num_evaluations"] == 60 and first["algorithm"] == "auto" and "evaluations" not in first
     # Without --resume the run directory is refused, untouched.
     assert main(_args(tables, "--budget", "60", "--out", str(out))) == 2
     assert "--resume" in capsys.readouterr().err

@@ -35,6 +35,7 @@ REGISTRIES = [
     "slimforge.compress.prune:IMPORTANCES",
     "slimforge.compress.lowrank:LOWRANK_METHODS",
     "slimforge.compress.auto:BUDGET_KEYS",
+    "slimforge.compress.auto:ESTIMATES",
     "slimforge.runs:RUN_STAGES",
     "slimforge.runs.bench:REPRESENTATIVES",
     "slimforge.runs.bench:BENCH_SPACES",

@@ -188,6 +188,7 @@ def test_supernet_accuracy_is_the_inherited_weight_score(files, nb201, split, va
         split=split,
         val_fraction=val_fraction,
         bn_images=8,
+        finetune_steps=0,
     )
     got = ev.evaluate_many(genomes)
     assert [v["accuracy"] for v in got] == pytest.approx(expected)

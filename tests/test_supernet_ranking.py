@@ -327,6 +327,42 @@ def test_bad_reference_inputs_raise(tiny_npz: str, tmp_path: Path) -> None:
         load_reference(tmp_path)
 
 
+# --- the per-architecture fine-tune ----------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_finetuned_score_is_the_extracted_network_after_those_steps_and_leaves_the_supernet_alone() -> None:
+    supernet = make_supernet(NB201Space(**TINY), 4, seed=0).eval()
+    g = torch.Generator().manual_seed(3)
+    batches = tuple((torch.randn(4, 3, 16, 16, generator=g), torch.arange(4) % 4) for _ in range(2))
+    images, labels = torch.randn(6, 3, 16, 16, generator=g), torch.arange(6) % 4
+    recal = torch.randn(8, 3, 16, 16, generator=g)
+    data = EvalData(recal, images, labels, batch_size=3, recal_batch_size=4, finetune_batches=batches, finetune_lr=0.05)
+    before = {k: v.clone() for k, v in supernet.state_dict().items()}
+    genome = (3, 1, 2, 0, 4, 3)
+    (score,) = score_many(supernet, [genome], data)
+    assert all(torch.equal(v, before[k]) for k, v in supernet.state_dict().items())
+    net = supernet.extract(genome).train()
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    for x, y in batches:
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(list(net.parameters()), 5.0)
+        optimizer.step()
+    from slimforge.supernet import recalibrate_bn
+
+    recalibrate_bn(net, recal, batch_size=4)
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(net.eval()(images), labels).item()
+    assert score.loss == pytest.approx(expected, rel=1e-4)
+    (inherited,) = score_many(supernet, [genome], EvalData(recal, images, labels, batch_size=3, recal_batch_size=4))
+    assert inherited.loss != pytest.approx(score.loss)
+    assert data.images_per_architecture == 8 + 8 + 6
+    with pytest.raises(InvalidInputError, match="finetune_lr"):
+        EvalData(recal, images, labels, finetune_lr=0.0)
+
+
 # --- one scoring for rank, search and run -----------------------------------------------------------
 
 
@@ -338,7 +374,7 @@ def test_scorer_follows_the_runs_bn_mode_and_the_search_evaluator_scores_alike(t
     config = TrainConfig(data=tiny_npz, epochs=1, space_kwargs=TINY, batch_size=8, eval_bn="batch")
     train_supernet(config, tmp_path)
     genomes = [(3, 3, 3, 1, 3, 3), (1, 4, 0, 2, 2, 1)]
-    scorer = SupernetScorer(tmp_path, batch_size=4)
+    scorer = SupernetScorer(tmp_path, batch_size=4, finetune_steps=0)
     assert scorer.bn == "batch" and len(scorer.data.recal_images) == 0
     scores = scorer.score(genomes)
     supernet, _, _ = load_supernet(tmp_path)
@@ -347,7 +383,9 @@ def test_scorer_follows_the_runs_bn_mode_and_the_search_evaluator_scores_alike(t
     assert scores == by_hand
     recal = SupernetScorer(tmp_path, bn="recalibrate", recal_images=16, batch_size=4)
     assert recal.bn == "recalibrate" and len(recal.data.recal_images) == 16
-    evaluator = make_evaluator("supernet_accuracy", NB201Space(**TINY), checkpoint=tmp_path, batch_size=4)
+    evaluator = make_evaluator(
+        "supernet_accuracy", NB201Space(**TINY), checkpoint=tmp_path, batch_size=4, finetune_steps=0
+    )
     values = evaluator.evaluate_many(genomes)
     assert [v["accuracy"] for v in values] == [100.0 * s.accuracy for s in scores]
     assert [v["loss"] for v in values] == [s.loss for s in scores]

@@ -42,7 +42,7 @@ def test_the_most_sensitive_gene_gets_its_steps_first():
 
 
 def test_pruning_direction_moves_towards_smaller_ratios():
-    cost = lambda g: float(sum(5 - k for k in g))  # noqa: E731 - choice k prunes k steps
+    cost = lambda g: float(sum(5 - k for k in g))
     filled, result = fill_budget(
         (5, 5), (6, 6), cost, 3.0, [1, 0], direction=-1, names=("a", "b"), values=lambda i, k: k / 10
     )

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _search(args: argparse.Namespace, out: Path | None) -> int:
-    from slimforge.runs.store import RunStore
+    from slimforge.io import RunStore
     from slimforge.search import build_problem, make_screen, minimize
 
     problem = build_problem(

@@ -39,8 +39,8 @@ def _add_recipe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="data spec, e.g. npz:../shared/data/cifar10_subset.npz")
     parser.add_argument(
         "--method",
-        default="spos",
-        help="spos, fairnas, sandwich, fewshot, darts, gdas or rsps (default spos)",
+        default=None,
+        help="fewshot, spos, fairnas, sandwich, darts, gdas or rsps (default fewshot: TrainConfig's)",
     )
     parser.add_argument(
         "--option",
@@ -80,13 +80,13 @@ def _recipe(args: argparse.Namespace, seed: int) -> Any:
         "weight_decay": args.weight_decay,
         "bn_affine": args.bn_affine,
         "val_fraction": args.val_fraction,
+        "method": args.method,
     }
     return TrainConfig(
         data=args.data,
         epochs=args.epochs,
         space=args.space,
         space_kwargs=_key_values(args.space_arg, "--space-arg"),
-        method=args.method,
         method_options=_key_values(args.option, "--option"),
         seed=seed,
         **{k: v for k, v in optional.items() if v is not None},
@@ -141,6 +141,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="batch norm while scoring: recalibrated running statistics or each batch's own (default: the run's)",
     )
     rank.add_argument("--batch-size", type=int, default=256, help="evaluation batch size (default 256)")
+    rank.add_argument(
+        "--finetune-steps",
+        type=int,
+        default=None,
+        help="training batches each architecture's inherited weights are fine-tuned on before scoring "
+        "(default: the scorer's, see slimforge.supernet.scoring; 0 = as inherited)",
+    )
+    rank.add_argument(
+        "--finetune-lr", type=float, default=None, help="learning rate of that fine-tune (default 0.01)"
+    )
     rank.add_argument("--device", default="cpu")
     rank.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     rank.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -235,7 +245,7 @@ def _train(args: argparse.Namespace) -> int:
 
     _set_threads(args.threads)
     config = _recipe(args, args.seed)
-    bar = _Bar(f"supernet {args.method}", "step")
+    bar = _Bar(f"supernet {config.method}", "step")
 
     def progress(p) -> None:  # type: ignore[no-untyped-def]
         b = bar.total(p.total_steps, p.step - 1)
@@ -284,6 +294,11 @@ def _rank(args: argparse.Namespace) -> int:
             args.table,
             reference=args.reference,
             bn=args.bn,
+            **{
+                k: v
+                for k, v in (("finetune_steps", args.finetune_steps), ("finetune_lr", args.finetune_lr))
+                if v is not None
+            },
             sample=args.sample,
             seed=args.seed,
             data=args.data,
@@ -299,7 +314,8 @@ def _rank(args: argparse.Namespace) -> int:
     else:
         print(
             f"{result.num_architectures} architectures (seed {result.seed}), {result.method} supernet, "
-            f"{result.eval_split} split, BN {result.bn}, against the {result.truth} accuracy"
+            f"{result.eval_split} split, BN {result.bn}, {result.finetune_steps} fine-tune steps, "
+            f"against the {result.truth} accuracy"
         )
         rows = [
             ("supernet accuracy", result.kendall_tau, result.spearman_rho),

@@ -47,6 +47,7 @@ def supernet_train_config(config: RunConfig) -> Any:
         method_options=dict(config.supernet.options),
         batch_size=config.supernet.batch_size,
         lr=config.supernet.lr,
+        bn_affine=config.supernet.bn_affine,
         val_fraction=config.val_fraction,
         hold_out_val=True,
         seed=config.seed,

@@ -63,12 +63,18 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """Supernet training (:class:`slimforge.supernet.TrainConfig`); ``device`` is a torch device."""
+    """Supernet training (:class:`slimforge.supernet.TrainConfig`); ``device`` is a torch device.
+
+    ``bn_affine`` stays on here: the affine-free choices that made NAS-Bench-201 supernets rank
+    (``supernet train``'s default, BENCHMARKS issue 16) were not measured on the layer-wise spaces a
+    run searches by default; set it to false for an ``nb201`` run.
+    """
 
     method: str = "spos"
     epochs: int = 10
     batch_size: int = 64
     lr: float = 0.025
+    bn_affine: bool = True
     options: dict[str, Any] = field(default_factory=dict)
     device: str = "cpu"
 

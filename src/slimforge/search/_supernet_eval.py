@@ -1,8 +1,9 @@
 """``supernet_accuracy``: a sub-network's accuracy with the weights it inherits from a trained supernet.
 
-The scoring is :class:`slimforge.supernet.SupernetScorer`'s, the one ``supernet rank`` measures:
-batch norm as the supernet's run says (``eval_bn``: statistics re-calibrated on ``bn_images``
-training images drawn once with ``seed``, or each evaluation batch's own), then the sub-network
+The scoring is :class:`slimforge.supernet.SupernetScorer`'s, the one ``supernet rank`` measures: a
+copy of the inherited weights fine-tuned for ``finetune_steps`` seeded training batches, batch norm
+as the supernet's run says (``eval_bn``: statistics re-calibrated on ``bn_images`` training images
+drawn once with ``seed``, or each evaluation batch's own), then the sub-network
 classifies the test part of the data (the validation part when there is none, or when
 ``split="val"``, which keeps the test images out of the search), or a seeded subset of
 ``eval_images`` of it. The supernet and the images are loaded on first use and left out of a
@@ -47,6 +48,9 @@ class SupernetAccuracyEvaluator(Evaluator):
         device: ``cpu``, ``cuda`` or ``cuda:N``.
         seed: draws the re-calibration images and the evaluation subset.
         bn: ``"recalibrate"`` or ``"batch"``; None takes the supernet run's ``eval_bn``.
+        finetune_steps: training batches a copy of each sub-network is fine-tuned on before it is
+            scored; None takes :data:`slimforge.supernet.scoring.FINETUNE_STEPS`, 0 none.
+        finetune_lr: that fine-tune's learning rate; None takes ``FINETUNE_LR``.
     """
 
     _transient = ("_scorer",)
@@ -64,6 +68,8 @@ class SupernetAccuracyEvaluator(Evaluator):
         device: str = "cpu",
         seed: int = 0,
         bn: str | None = None,
+        finetune_steps: int | None = None,
+        finetune_lr: float | None = None,
     ) -> None:
         from slimforge.supernet.bn import BN_MODES
         from slimforge.supernet.checkpoint import read_run_config
@@ -97,6 +103,15 @@ class SupernetAccuracyEvaluator(Evaluator):
         if bn is not None and bn not in BN_MODES:
             raise InvalidInputError(f"supernet_accuracy: bn {bn!r} must be one of {', '.join(BN_MODES)}")
         self.bn = bn
+        from slimforge.supernet.scoring import FINETUNE_LR, FINETUNE_STEPS
+
+        self.finetune_steps = _positive(
+            "finetune_steps", FINETUNE_STEPS if finetune_steps is None else finetune_steps, zero=True
+        )
+        lr = FINETUNE_LR if finetune_lr is None else finetune_lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+            raise InvalidInputError(f"supernet_accuracy: finetune_lr must be a number > 0, got {lr!r}")
+        self.finetune_lr = float(lr)
         self.seed = _positive("seed", seed, zero=True)
         self._scorer: Any = None
 
@@ -114,6 +129,8 @@ class SupernetAccuracyEvaluator(Evaluator):
                 recal_images=self.bn_images,
                 eval_images=self.eval_images,
                 batch_size=self.batch_size,
+                finetune_steps=self.finetune_steps,
+                finetune_lr=self.finetune_lr,
                 device=self.device,
                 seed=self.seed,
             )
@@ -140,6 +157,8 @@ class SupernetAccuracyEvaluator(Evaluator):
             "eval_images": self.eval_images,
             "bn_images": self.bn_images,
             "bn": self.bn,
+            "finetune_steps": self.finetune_steps,
+            "finetune_lr": self.finetune_lr,
             "seed": self.seed,
         }
 

@@ -21,10 +21,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-
 from slimforge.nn.layers import ConvBnAct, make_divisible
 from slimforge.nn.mbconv import MBConv
-from slimforge.spaces._supernet import Supernet
 from slimforge.spaces._mbv2_shuffle_layerwise import (
     LayerSlot,
     LayerwiseSpace,
@@ -33,6 +31,7 @@ from slimforge.spaces._mbv2_shuffle_layerwise import (
     check_resolution,
     check_width,
 )
+from slimforge.spaces._supernet import Supernet
 
 __all__ = ["MBV2_BLOCKS", "MBV2Space"]
 

@@ -11,16 +11,14 @@ interruption leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from slimforge.errors import ModelFileError
+from slimforge.io import atomic_path, atomic_write_json
 from slimforge.spaces import get_space
 from slimforge.spaces._supernet import Supernet
 from slimforge.supernet.config import TrainConfig
@@ -42,28 +40,13 @@ CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "slimforge-supernet/1"
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], mode: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_run_config(
     directory: str | Path, config: TrainConfig, num_classes: int, data_info: dict[str, Any]
 ) -> Path:
     """Write ``config.json`` (atomically); returns its path."""
     path = Path(directory) / CONFIG_FILE
     doc = {"format": FORMAT, "config": config.to_dict(), "num_classes": num_classes, "data_info": data_info}
-    _atomic_write(path, lambda f: f.write(json.dumps(doc, indent=2) + "\n"), "w")
-    return path
+    return atomic_write_json(path, doc, indent=2)
 
 
 def read_run_config(directory: str | Path) -> tuple[TrainConfig, int, dict[str, Any]]:
@@ -75,7 +58,11 @@ def read_run_config(directory: str | Path) -> tuple[TrainConfig, int, dict[str, 
         doc = json.loads(path.read_text())
         if doc.get("format") != FORMAT:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
-        return TrainConfig.from_dict(doc["config"]), int(doc["num_classes"]), dict(doc.get("data_info", {}))
+        settings = dict(doc["config"])
+        # Runs written before these settings existed trained affine BN (and scored by recalibration).
+        settings.setdefault("bn_affine", True)
+        settings.setdefault("eval_bn", "recalibrate")
+        return TrainConfig.from_dict(settings), int(doc["num_classes"]), dict(doc.get("data_info", {}))
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path} is not a slimforge supernet config ({exc})") from None
 
@@ -88,7 +75,8 @@ def has_checkpoint(directory: str | Path) -> bool:
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (state dicts and numbers only) to ``directory/checkpoint.pt`` atomically."""
     path = Path(directory) / CHECKPOINT_FILE
-    _atomic_write(path, lambda f: torch.save(state, f), "wb")
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
     return path
 
 

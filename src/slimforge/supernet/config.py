@@ -1,9 +1,12 @@
 """The settings of one supernet training run, as a frozen dataclass that round-trips through JSON.
 
-The defaults are the co-design study's (REFERENCE.md, Table 5-1): batch 64; SGD with lr 0.025 decayed
-to 0 by a cosine, momentum 0.9 (Nesterov), weight decay 5e-4; architecture parameters by Adam with
-lr 3e-4 (also cosine-decayed to 0) and weight decay 1e-3. Gradients are clipped to norm 5, as in the
-NAS-Bench-201 baselines.
+The optimiser defaults are the co-design study's (REFERENCE.md, Table 5-1): batch 64; SGD with lr
+0.025 decayed to 0 by a cosine, momentum 0.9 (Nesterov), weight decay 5e-4; architecture parameters
+by Adam with lr 3e-4 (also cosine-decayed to 0) and weight decay 1e-3. Gradients are clipped to norm
+5, as in the NAS-Bench-201 baselines. The supernet defaults are what made a NAS-Bench-201 supernet
+rank architectures the right way round at CPU scale (BENCHMARKS, issue 16): a few-shot supernet
+(``method="fewshot"``: split on one gene, convolution warm-up) with affine-free batch norm in the
+choices (``bn_affine=False``), as NAS-Bench-201's own weight-sharing baselines.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ class TrainConfig:
     epochs: int
     space: str = "nb201"
     space_kwargs: dict[str, Any] = field(default_factory=dict)
-    method: str = "spos"
+    method: str = "fewshot"
     method_options: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 64
     lr: float = 0.025
@@ -86,7 +89,7 @@ class TrainConfig:
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
-    bn_affine: bool = True
+    bn_affine: bool = False
     eval_bn: str = "recalibrate"
     val_fraction: float = 0.1
     hold_out_val: bool = False

@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from slimforge.data import ArrayDataset, DatasetSplits, sample_batch
+from slimforge.data import ArrayDataset, DatasetSplits, make_loader, sample_batch
 from slimforge.errors import InvalidInputError
 from slimforge.spaces._supernet import Supernet
 from slimforge.supernet.bn import BN_MODES, batch_norms, recalibrate_bn, restore_bn_stats, save_bn_stats
@@ -44,6 +45,10 @@ class EvalData:
         recal_batch_size: re-calibration batch size (statistics depend on it; keep the training one).
         bn: how batch norm normalises while scoring (:data:`BN_MODES`); with ``"batch"`` the
             statistics of each evaluation batch, so ``batch_size`` then changes the result.
+        finetune_batches: training batches (images, labels) each sub-network is fine-tuned on,
+            from its inherited weights, before it is scored; the same batches for every
+            architecture. Empty: scored with the inherited weights as they are.
+        finetune_lr: learning rate of that fine-tune (SGD, momentum 0.9).
     """
 
     recal_images: torch.Tensor
@@ -52,10 +57,15 @@ class EvalData:
     batch_size: int = 256
     recal_batch_size: int = 64
     bn: str = "recalibrate"
+    finetune_batches: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+    finetune_lr: float = 0.01
 
     def __post_init__(self) -> None:
         if self.bn not in BN_MODES:
             raise InvalidInputError(f"bn {self.bn!r} must be one of {', '.join(BN_MODES)}")
+        lr = self.finetune_lr
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < float("inf"):
+            raise InvalidInputError(f"finetune_lr must be a number > 0, got {lr!r}")
         if (
             self.images.ndim != 4
             or self.labels.ndim != 1
@@ -84,6 +94,8 @@ class EvalData:
         batch_size: int = 256,
         recal_batch_size: int = 64,
         bn: str = "recalibrate",
+        finetune_steps: int = 0,
+        finetune_lr: float = 0.01,
     ) -> EvalData:
         """Evaluation data from a loaded data set.
 
@@ -93,7 +105,13 @@ class EvalData:
             recal_images: training images drawn (with ``seed``, no augmentation) for re-calibration;
                 0 turns re-calibration off (the supernet's own running statistics are used).
             bn: one of :data:`BN_MODES`; ``"batch"`` draws no re-calibration images.
+            finetune_steps: batches of ``recal_batch_size`` augmented training images (seeded
+                with ``seed``) each sub-network is fine-tuned on before scoring; 0 scores the
+                inherited weights as they are.
+            finetune_lr: the fine-tune's learning rate.
         """
+        if isinstance(finetune_steps, bool) or not isinstance(finetune_steps, int) or finetune_steps < 0:
+            raise InvalidInputError(f"finetune_steps must be an integer >= 0, got {finetune_steps!r}")
         if bn not in BN_MODES:
             raise InvalidInputError(f"bn {bn!r} must be one of {', '.join(BN_MODES)}")
         if bn == "batch":
@@ -114,13 +132,15 @@ class EvalData:
             batch_size=batch_size,
             recal_batch_size=recal_batch_size,
             bn=bn,
+            finetune_batches=_finetune_batches(splits.train, finetune_steps, recal_batch_size, seed, device),
+            finetune_lr=finetune_lr,
         )
 
     @property
     def images_per_architecture(self) -> int:
-        """Forward passes per evaluated architecture (recalibration + evaluation images)."""
+        """Images each evaluated architecture processes (fine-tune, recalibration, evaluation)."""
         recal = len(self.recal_images) if self.bn == "recalibrate" else 0
-        return recal + len(self.images)
+        return sum(len(y) for _, y in self.finetune_batches) + recal + len(self.images)
 
 
 @dataclass(frozen=True)
@@ -137,22 +157,58 @@ class SubnetScore:
     loss: float
 
 
+def _finetune_batches(
+    split: ArrayDataset, steps: int, batch_size: int, seed: int, device: torch.device | str
+) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    if steps == 0:
+        return ()
+    loader = make_loader(split, batch_size, train=True, seed=seed)
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    epoch = 0
+    while len(out) < steps:
+        for images, labels in loader.epoch(epoch):
+            out.append((images.to(device).contiguous(memory_format=torch.channels_last), labels.to(device)))
+            if len(out) == steps:
+                break
+        epoch += 1
+    return tuple(out)
+
+
+def _finetuned(supernet: Supernet, genome: Sequence[int], data: EvalData) -> nn.Module:
+    """The standalone network of ``genome`` with inherited weights, fine-tuned on ``data.finetune_batches``."""
+    device = next(supernet.parameters()).device
+    net = supernet.extract(genome).to(device, memory_format=torch.channels_last).train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=data.finetune_lr, momentum=0.9)
+    with torch.enable_grad():
+        for images, labels in data.finetune_batches:
+            loss = nn.functional.cross_entropy(net(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)
+            optimizer.step()
+    return net
+
+
 @torch.no_grad()
 def _score(supernet: Supernet, genome: Sequence[int], data: EvalData) -> SubnetScore:
+    model: nn.Module
+    if data.finetune_batches:
+        # A copy is fine-tuned, so the shared weights stay as they are for the next architecture.
+        model = _finetuned(supernet, genome, data)
+        forward: Callable[[torch.Tensor], torch.Tensor] = model
+    else:
+        model = supernet
+        forward = lambda x: supernet(x, genome)  # noqa: E731
     if data.bn == "recalibrate" and len(data.recal_images):
-        recalibrate_bn(
-            supernet,
-            data.recal_images,
-            forward=lambda x: supernet(x, genome),
-            batch_size=data.recal_batch_size,
-        )
-    supernet.eval()
+        recalibrate_bn(model, data.recal_images, forward=forward, batch_size=data.recal_batch_size)
+    model.eval()
     if data.bn == "batch":
-        for m in batch_norms(supernet):
+        for m in batch_norms(model):
             m.train()
     correct, loss = 0, 0.0
     for images, labels in zip(data.images.split(data.batch_size), data.labels.split(data.batch_size)):
-        logits = supernet(images, genome)
+        logits = forward(images)
         correct += int((logits.argmax(dim=1) == labels).sum())
         loss += float(torch.nn.functional.cross_entropy(logits.float(), labels, reduction="sum"))
     return SubnetScore(accuracy=correct / len(data.labels), loss=loss / len(data.labels))

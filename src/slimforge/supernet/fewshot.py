@@ -88,11 +88,18 @@ class FewShotTrainer(SPOSTrainer):
 
     Options: ``gene`` (the gene split on; default the supernet's
     :meth:`~slimforge.spaces._supernet.Supernet.few_shot_gene`: NAS-Bench-201's edge 0 -> 3, a
-    layer-wise space's first layer), ``split`` (0.5), and SPOS's.
+    layer-wise space's first layer), ``split`` (0.5), ``warmup`` (0.8: here the convolution warm-up
+    is on by default, the split falling inside it) and SPOS's other options. These defaults ranked
+    best on NAS-Bench-201 (BENCHMARKS, issue 16).
     """
 
     name = "fewshot"
-    default_options: ClassVar[dict[str, Any]] = {**SPOSTrainer.default_options, "gene": None, "split": 0.5}
+    default_options: ClassVar[dict[str, Any]] = {
+        **SPOSTrainer.default_options,
+        "warmup": 0.8,
+        "gene": None,
+        "split": 0.5,
+    }
 
     @classmethod
     def _check_options(cls, options: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ import torch
 
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, SearchSpace
-from slimforge.supernet.scoring import SupernetScorer
+from slimforge.supernet.scoring import FINETUNE_LR, FINETUNE_STEPS, SupernetScorer
 
 __all__ = ["RankResult", "rank_correlations", "rank_supernet", "read_accuracy_table"]
 
@@ -64,6 +64,7 @@ class RankResult:
     truth: str = "table"
     reference: str | None = None
     bn: str = "recalibrate"
+    finetune_steps: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, NaN becomes None)."""
@@ -133,6 +134,8 @@ def rank_supernet(
     recal_images: int = 256,
     bn: str | None = None,
     batch_size: int = 256,
+    finetune_steps: int = FINETUNE_STEPS,
+    finetune_lr: float = FINETUNE_LR,
     progress: Callable[[int, int], None] | None = None,
 ) -> RankResult:
     """Rank architectures by supernet accuracy (and loss, and #parameters) against a truth.
@@ -147,7 +150,9 @@ def rank_supernet(
         reference: a directory of :func:`~slimforge.supernet.build_reference`.
         data: data spec to evaluate on; default the run's. Its test part is used (validation part if none).
         recal_images: training images (drawn with ``seed``) for BN re-calibration.
-        bn: :data:`~slimforge.supernet.evaluate.BN_MODES`; None takes the run's (``TrainConfig.eval_bn``).
+        bn: :data:`~slimforge.supernet.bn.BN_MODES`; None takes the run's (``TrainConfig.eval_bn``).
+        finetune_steps, finetune_lr: the per-architecture fine-tune of
+            :class:`~slimforge.supernet.SupernetScorer` (0 steps: inherited weights as they are).
         progress: called with (architectures done, total).
     """
     from slimforge.supernet.reference import load_reference
@@ -161,7 +166,7 @@ def rank_supernet(
     t0 = time.perf_counter()
     scorer = SupernetScorer(
         checkpoint_dir, data=data, split="test", bn=bn, recal_images=recal_images, batch_size=batch_size,
-        device=device, seed=seed,
+        finetune_steps=finetune_steps, finetune_lr=finetune_lr, device=device, seed=seed,
     )
     supernet, config, eval_data = scorer.supernet, scorer.config, scorer.data
     space = supernet.space
@@ -228,4 +233,5 @@ def rank_supernet(
         truth="table" if table is not None else "standalone",
         reference=None if reference is None else str(reference),
         bn=eval_data.bn,
+        finetune_steps=len(eval_data.finetune_batches),
     )

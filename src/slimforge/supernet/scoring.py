@@ -2,10 +2,12 @@
 ``supernet:DIR`` accuracy and ``slimforge run``'s estimator audit.
 
 A :class:`SupernetScorer` loads a run directory once and scores genomes with inherited weights under
-the run's own protocol: batch norm as the run says (``TrainConfig.eval_bn``: running statistics
-recalibrated per architecture on the same ``recal_images`` training images, or each evaluation
-batch's own statistics), recalibration batches of the training batch size, the data's test or
-validation part (optionally a seeded subset), and the supernet left as it was after every call.
+one protocol: a copy of each architecture's inherited weights is fine-tuned for a few training
+batches (:data:`FINETUNE_STEPS`, the same seeded batches for every architecture), batch norm is then
+normalised as the run says (``TrainConfig.eval_bn``: running statistics recalibrated on the same
+``recal_images`` training images, or each evaluation batch's own statistics), and the network
+classifies the data's test or validation part (optionally a seeded subset). The supernet is left as
+it was after every call.
 """
 
 from __future__ import annotations
@@ -24,7 +26,12 @@ from slimforge.supernet.bn import BN_MODES
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData, SubnetScore, score_many
 
-__all__ = ["SupernetScorer"]
+__all__ = ["FINETUNE_LR", "FINETUNE_STEPS", "SupernetScorer"]
+
+#: The scoring protocol's defaults: each architecture's inherited weights are fine-tuned for this
+#: many steps of one training batch at this learning rate before it is scored (0 steps: as inherited).
+FINETUNE_STEPS = 8
+FINETUNE_LR = 0.01
 
 
 def _count(name: str, value: Any, lowest: int) -> int:
@@ -47,6 +54,9 @@ class SupernetScorer:
             supernet's own running statistics.
         eval_images: score on a seeded subset of this many images of the split; None takes them all.
         batch_size: evaluation batch size (with ``bn="batch"`` it also sets the statistics' batch).
+        finetune_steps: training batches (of the run's batch size, seeded) each architecture's
+            inherited weights are fine-tuned on before scoring, on a copy; 0 scores them as inherited.
+        finetune_lr: the fine-tune's learning rate (SGD, momentum 0.9).
         device: torch device.
         seed: draws the recalibration images and the evaluation subset.
     """
@@ -62,6 +72,8 @@ class SupernetScorer:
         recal_images: int = 256,
         eval_images: int | None = None,
         batch_size: int = 256,
+        finetune_steps: int = FINETUNE_STEPS,
+        finetune_lr: float = FINETUNE_LR,
         device: torch.device | str = "cpu",
         seed: int = 0,
     ) -> None:
@@ -109,6 +121,8 @@ class SupernetScorer:
             # Recalibration statistics depend on the batch size: keep the training one.
             recal_batch_size=config.batch_size,
             bn=config.eval_bn if bn is None else bn,
+            finetune_steps=finetune_steps,
+            finetune_lr=finetune_lr,
         )
         if eval_images is not None and eval_images < len(eval_data.labels):
             # A seeded subset, in the split's order, so every architecture sees the same images.
@@ -121,6 +135,8 @@ class SupernetScorer:
                 batch_size=eval_data.batch_size,
                 recal_batch_size=eval_data.recal_batch_size,
                 bn=eval_data.bn,
+                finetune_batches=eval_data.finetune_batches,
+                finetune_lr=eval_data.finetune_lr,
             )
         self.data = eval_data
 

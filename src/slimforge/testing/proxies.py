@@ -50,8 +50,10 @@ def _same(before: dict[str, Any], after: dict[str, Any]) -> bool:
         and before["modes"] == after["modes"]
         and before["requires_grad"] == after["requires_grad"]
         and before["dtypes"] == after["dtypes"]
-        and all((a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
-                for a, b in zip(before["grads"], after["grads"]))
+        and all(
+            (a is None and b is None) or (a is not None and b is not None and torch.equal(a, b))
+            for a, b in zip(before["grads"], after["grads"])
+        )
     )
 
 
