@@ -168,7 +168,7 @@ def estimator_evaluators(ctx: RunContext) -> dict[str, Any]:
         "supernet": make_evaluator(
             "supernet_accuracy", ctx.space, checkpoint=str(ctx.path(ctx.output("supernet").dir)), data=cfg.data,
             split="val", val_fraction=cfg.val_fraction, bn_images=cfg.accuracy.bn_images,
-            eval_images=cfg.accuracy.eval_images, seed=cfg.seed,
+            eval_images=cfg.accuracy.eval_images, finetune_steps=cfg.accuracy.finetune_steps, seed=cfg.seed,
         ),
         "zero_cost": make_evaluator(
             "proxy", ctx.space, proxies=cfg.accuracy.calibration.proxies, data=cfg.data, seed=cfg.seed,

@@ -107,11 +107,15 @@ class AccuracyConfig:
     ``source``: ``supernet`` (inherited weights after BN re-calibration on ``bn_images`` training
     images, scored on the validation split) or ``table:FILE`` (an accuracy table, nb201 only).
     With a supernet, ``calibration`` audits it (and the other estimators) before the search.
+    ``finetune_steps``: training batches each candidate's inherited weights are fine-tuned on
+    before scoring; ``supernet rank`` uses 8 (it lifted NB201's tau from 0.33 to 0.45, BENCHMARKS
+    issue 16), a run 0 by default since it multiplies the search's cost and was measured on NB201 only.
     """
 
     source: str = "supernet"
     bn_images: int = 256
     eval_images: int | None = None
+    finetune_steps: int = 0
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
 
 
@@ -442,6 +446,7 @@ def _check_semantics(config: RunConfig) -> None:
         "compress.finetune_epochs": (config.compress.finetune_epochs, 0),
         "compress.calibration_images": (config.compress.calibration_images, 1),
         "accuracy.bn_images": (config.accuracy.bn_images, 0),
+        "accuracy.finetune_steps": (config.accuracy.finetune_steps, 0),
         "measure.threads": (config.measure.threads, 1),
         "measure.rounds": (config.measure.rounds, 1),
     }
