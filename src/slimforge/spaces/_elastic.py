@@ -108,7 +108,7 @@ class ElasticMBV2Supernet(Supernet):
 
     def __init__(self, space: object, num_classes: int) -> None:
         from slimforge.spaces.mbv2 import MBV2_BLOCKS
-        from slimforge.zoo._classic_common import init_conv_bn_linear
+        from slimforge.zoo import init_conv_bn_linear
 
         super().__init__(space, num_classes)  # type: ignore[arg-type]
         self.blocks = MBV2_BLOCKS

@@ -19,7 +19,7 @@ from torch import nn
 from slimforge.errors import InvalidInputError
 from slimforge.spaces._base import Genome, SearchSpace
 from slimforge.spaces._supernet import Supernet
-from slimforge.zoo._classic_common import init_conv_bn_linear
+from slimforge.zoo import init_conv_bn_linear
 
 __all__ = [
     "IDENTITY_TOKEN",

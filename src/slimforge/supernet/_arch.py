@@ -8,8 +8,7 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.spaces import Genome
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import Genome, Supernet
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 
 from slimforge.errors import InvalidInputError
-from slimforge.spaces import SearchSpace
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import SearchSpace, Supernet
 
 __all__ = ["make_supernet"]
 

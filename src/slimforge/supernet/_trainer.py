@@ -17,8 +17,7 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.spaces import Genome, SearchSpace
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import Genome, SearchSpace, Supernet
 from slimforge.supernet._build import make_supernet
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData

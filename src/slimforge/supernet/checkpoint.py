@@ -19,8 +19,7 @@ import torch
 
 from slimforge.errors import ModelFileError
 from slimforge.io import atomic_path, atomic_write_json
-from slimforge.spaces import get_space
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import Supernet, get_space
 from slimforge.supernet.config import TrainConfig
 
 __all__ = [

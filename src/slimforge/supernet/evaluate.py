@@ -15,7 +15,7 @@ from torch import nn
 
 from slimforge.data import ArrayDataset, DatasetSplits, make_loader, sample_batch
 from slimforge.errors import InvalidInputError
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import Supernet
 from slimforge.supernet.bn import BN_MODES, batch_norms, recalibrate_bn, restore_bn_stats, save_bn_stats
 
 __all__ = ["BN_MODES", "EvalData", "SubnetScore", "evaluate", "evaluate_many", "score_many"]

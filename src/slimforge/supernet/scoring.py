@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from slimforge.errors import InvalidInputError
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces import Supernet
 from slimforge.supernet.bn import BN_MODES
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData, SubnetScore, score_many
