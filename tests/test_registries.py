@@ -14,6 +14,7 @@ REGISTRIES = [
     "slimforge.zoo:MODELS",
     "slimforge.data._registry:LOADERS",
     "slimforge.io:BUILDERS",
+    "slimforge.io:INPUT_SHAPES",
     "slimforge.spaces:SPACES",
     "slimforge.supernet:TRAINERS",
     "slimforge.hardware:DEVICES",

@@ -18,6 +18,7 @@ from slimforge.io._layout import CONFIG_FILE, FORMAT_VERSION, REPORT_FILE, STORE
 from slimforge.io._lock import LOCK_FILE, DirectoryLock, LockedError, lock_holder
 from slimforge.io._model import (
     BUILDERS,
+    INPUT_SHAPES,
     ModelBuildError,
     build_model,
     load_model,
@@ -38,6 +39,7 @@ __all__ = [
     "BUILDERS",
     "CONFIG_FILE",
     "FORMAT_VERSION",
+    "INPUT_SHAPES",
     "LOCK_FILE",
     "REPORT_FILE",
     "SCHEMA_VERSION",

@@ -32,9 +32,11 @@ from slimforge.registry import Registry
 __all__ = [
     "BUILDERS",
     "FORMAT",
+    "INPUT_SHAPES",
     "VERSION",
     "ModelBuildError",
     "build_model",
+    "default_input_shape",
     "load_model",
     "read_model_config",
     "save_model",
@@ -58,6 +60,17 @@ BUILDERS.register("zoo", "slimforge.zoo:build_from_config")
 BUILDERS.register("space", "slimforge.spaces:build_from_config")
 BUILDERS.register("compressed", "slimforge.compress:build_compressed")
 BUILDERS.register("factory", "slimforge.io._open:build_from_factory")
+
+#: builder name -> function(config) -> the batch-1 input shape a model so built is designed for.
+#: Lazy like :data:`BUILDERS`: each entry lives with what it builds (a zoo model knows its input).
+INPUT_SHAPES: Registry[Callable[[Mapping[str, Any]], tuple[int, ...] | None]] = Registry("model input shape")
+INPUT_SHAPES.register("zoo", "slimforge.zoo:input_shape_from_config")
+
+
+def default_input_shape(config: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The batch-1 input the model a config builds is designed for, where its builder knows it, else None."""
+    builder = config.get("builder")
+    return INPUT_SHAPES.get(builder)(config) if isinstance(builder, str) and builder in INPUT_SHAPES else None
 
 
 def _check_config(config: Any, where: str) -> dict[str, Any]:

@@ -102,7 +102,7 @@ def open_model(
         weights: a ``state_dict`` file for a factory's (or zoo model's) fresh network.
         config: the config that rebuilds an ``nn.Module`` passed as ``spec``.
     """
-    from slimforge.io._model import build_model, load_model, read_model_config
+    from slimforge.io._model import build_model, default_input_shape, load_model, read_model_config
 
     args = dict(model_args or {})
     if isinstance(spec, nn.Module):
@@ -138,13 +138,11 @@ def open_model(
             f"model {text!r} is not a zoo name, a saved slimforge model directory or a reference "
             "(path/to/file.py:factory, package.module:factory)"
         )
-    from slimforge.zoo import default_input_shape
-
     kwargs = {"num_classes": num_classes if num_classes is not None else 1000, **args}
     if width is not None:
         kwargs["width"] = width
     cfg = {"builder": "zoo", "name": text, "kwargs": kwargs}
-    source = ModelSource(build_model(cfg), cfg, text, False, default_input_shape(text))
+    source = ModelSource(build_model(cfg), cfg, text, False, default_input_shape(cfg))
     return _with_weights(source, weights)
 
 

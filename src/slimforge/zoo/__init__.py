@@ -18,7 +18,15 @@ from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
 from slimforge.zoo._classic_common import init_conv_bn_linear
 
-__all__ = ["MODELS", "build_from_config", "create_model", "default_input_shape", "init_conv_bn_linear", "list_models"]
+__all__ = [
+    "MODELS",
+    "build_from_config",
+    "create_model",
+    "default_input_shape",
+    "init_conv_bn_linear",
+    "input_shape_from_config",
+    "list_models",
+]
 
 #: zoo models built for 32x32 inputs (CIFAR strides); the others take ImageNet's 224x224.
 _CIFAR_MODELS = frozenset({"mobilenet_v2_cifar", "resnet20"})
@@ -71,3 +79,8 @@ def build_from_config(config: Mapping[str, Any]) -> nn.Module:
     if not isinstance(name, str):
         raise InvalidInputError(f"a 'zoo' model config needs a string 'name', got {name!r}")
     return create_model(name, **config.get("kwargs", {}))
+
+
+def input_shape_from_config(config: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """The saved-model input shape of builder ``zoo``: :func:`default_input_shape` of ``config["name"]``."""
+    return default_input_shape(config["name"])
