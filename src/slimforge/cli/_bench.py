@@ -330,7 +330,7 @@ def _run_study(args: argparse.Namespace) -> int:
     else:
         from slimforge.cli._search import parse_settings
         from slimforge.runs.bench import SpacesConfig, run_spaces_bench
-        from slimforge.runs.bench._spaces_config import DEFAULT_SEARCH_SETTINGS
+        from slimforge.runs.bench import DEFAULT_SEARCH_SETTINGS
 
         given = {
             **common,

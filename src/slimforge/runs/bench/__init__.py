@@ -23,7 +23,13 @@ from slimforge.runs.bench._codesign_result import CodesignResult, CodesignRow
 from slimforge.runs.bench._int8 import Int8LatencyEvaluator
 from slimforge.runs.bench._select import REPRESENTATIVES, representative
 from slimforge.runs.bench._spaces import run_spaces_bench
-from slimforge.runs.bench._spaces_config import BENCH_SPACES, SCALES, SpacesConfig, ZooEntry
+from slimforge.runs.bench._spaces_config import (
+    BENCH_SPACES,
+    DEFAULT_SEARCH_SETTINGS,
+    SCALES,
+    SpacesConfig,
+    ZooEntry,
+)
 from slimforge.runs.bench._spaces_result import SpacePoint, SpacesResult
 from slimforge.search import StoredEvaluator
 
@@ -31,6 +37,7 @@ __all__ = [
     "ALGORITHM_LABELS",
     "BENCH_SPACES",
     "CODESIGN_PRESETS",
+    "DEFAULT_SEARCH_SETTINGS",
     "REPRESENTATIVES",
     "SCALES",
     "CodesignConfig",
