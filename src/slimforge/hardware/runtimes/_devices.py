@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 from torch import nn
 
 from slimforge.errors import InvalidInputError
+from slimforge.hardware._device_local import _measured
 from slimforge.hardware.devices import (
     Device,
     DeviceInfo,
     DeviceMeasurement,
     PreparedModel,
-    _measured,
     local_info,
     sha256_file,
 )

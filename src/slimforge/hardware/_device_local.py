@@ -1,0 +1,169 @@
+"""This machine's CPU as a device: ONNX Runtime (``local-cpu``) and PyTorch eager (``local-torch``)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from slimforge.errors import InvalidInputError
+from slimforge.hardware._device_base import Device
+from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
+from slimforge.hardware.latency import LatencyProtocol, LatencyResult, measure_latencies
+
+__all__ = ["LocalOrtDevice", "LocalTorchDevice", "prepare_onnx", "sha256_file"]
+
+# ONNX operators that make a graph an INT8 model (QDQ format or integer operators).
+_INT8_OPS = frozenset(
+    {"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger"}
+)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def prepare_onnx(model: Any, shape: tuple[int, ...] | None, onnx_path: Path, device: str) -> PreparedModel:
+    """An ``.onnx`` file (checked, its input shape resolved) or an ``nn.Module`` exported to ``onnx_path``."""
+    from slimforge.hardware.onnx_export import export_onnx
+    from slimforge.hardware.onnx_graph import load_onnx, onnx_input, resolve_input_shape
+
+    if isinstance(model, nn.Module):
+        if shape is None:
+            raise InvalidInputError(
+                f"device {device}: give the input shape of the {type(model).__name__} model, "
+                "e.g. (1, 3, 32, 32)"
+            )
+        path = export_onnx(model, shape, onnx_path)
+        return PreparedModel(type(model).__name__, shape, sha256_file(path), onnx_path=path, precision="fp32")
+    if not isinstance(model, (str, Path)):
+        raise InvalidInputError(
+            f"device {device} measures an .onnx file or a PyTorch model, got {type(model).__name__}"
+        )
+    path = Path(model)
+    proto = load_onnx(path)
+    _, declared, _ = onnx_input(proto, path)
+    resolved = resolve_input_shape(declared, shape, path)
+    precision = "int8" if any(n.op_type in _INT8_OPS for n in proto.graph.node) else "fp32"
+    return PreparedModel(str(model), resolved, sha256_file(path), onnx_path=path, precision=precision)
+
+
+def _measured(
+    spec: str, info: DeviceInfo, model: PreparedModel, result: LatencyResult, threads: int
+) -> DeviceMeasurement:
+    return DeviceMeasurement(
+        device=spec,
+        device_info=info,
+        model=model.label,
+        model_sha256=model.sha256,
+        input_shape=result.input_shape,
+        threads=threads,
+        precision=model.precision,
+        source="measured",
+        latency_ms=result.latency_ms_median,
+        latency_ms_iqr=result.latency_ms_iqr,
+        stable=result.stable,
+        latency=result,
+        energy_mj=None,
+        energy_source="not requested",
+    )
+
+
+class LocalOrtDevice(Device):
+    """This machine's CPU with ONNX Runtime (``local-cpu``): ``.onnx`` files (FP32, INT8 QDQ) or modules."""
+
+    kind = "local-cpu"
+    runtime = "onnxruntime"
+
+    def describe(self) -> DeviceInfo:
+        return local_info(self.kind, self.runtime)
+
+    def _prepare(
+        self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
+    ) -> PreparedModel:
+        return prepare_onnx(model, shape, onnx_path, self.spec)
+
+    def _measure(
+        self,
+        models: Sequence[PreparedModel],
+        threads: int,
+        protocol: LatencyProtocol,
+        seed: int,
+        progress: bool,
+    ) -> list[DeviceMeasurement]:
+        info = self.describe()
+        out: list[DeviceMeasurement] = [None] * len(models)  # type: ignore[list-item]
+        # One measure_latencies call per input shape: the runs of same-shaped models interleave.
+        for shape in dict.fromkeys(m.input_shape for m in models):
+            group = [i for i, m in enumerate(models) if m.input_shape == shape]
+            results = measure_latencies(
+                [models[i].onnx_path for i in group],
+                shape,
+                runtime=self.runtime,
+                threads=threads,
+                protocol=protocol,
+                seed=seed,
+                progress=progress,
+            )
+            for i, result in zip(group, results):
+                out[i] = _measured(self.spec, info, models[i], result, threads)
+        return out
+
+
+class LocalTorchDevice(Device):
+    """This machine's CPU with PyTorch eager (``local-torch``): ``nn.Module`` models only."""
+
+    kind = "local-torch"
+    runtime = "torch"
+
+    def describe(self) -> DeviceInfo:
+        return local_info(self.kind, self.runtime)
+
+    def _prepare(
+        self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
+    ) -> PreparedModel:
+        if not isinstance(model, nn.Module):
+            raise InvalidInputError(
+                f"device {self.spec} runs PyTorch models, not {model!r}; "
+                "use --device local-cpu for an .onnx file"
+            )
+        if shape is None:
+            raise InvalidInputError(f"device {self.spec}: give the input shape, e.g. --input 1x3x32x32")
+        digest = None
+        if need_hash:
+            # The cache key is the hash of the model's ONNX export, as for every other device.
+            from slimforge.hardware.onnx_export import export_onnx
+
+            digest = sha256_file(export_onnx(model, shape, onnx_path))
+        return PreparedModel(type(model).__name__, shape, digest, module=model, precision="fp32")
+
+    def _measure(
+        self,
+        models: Sequence[PreparedModel],
+        threads: int,
+        protocol: LatencyProtocol,
+        seed: int,
+        progress: bool,
+    ) -> list[DeviceMeasurement]:
+        info = self.describe()
+        out = []
+        for m in models:  # modules of different shapes cannot share one interleaved call
+            (result,) = measure_latencies(
+                [m.module],
+                m.input_shape,
+                runtime=self.runtime,
+                threads=threads,
+                protocol=protocol,
+                seed=seed,
+                progress=progress,
+            )
+            out.append(_measured(self.spec, info, m, result, threads))
+        return out
