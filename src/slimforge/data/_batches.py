@@ -86,6 +86,10 @@ class BatchLoader:
     Epoch ``e`` of a loader with seed ``s`` is a pure function of ``(s, e)``: its order, crops and
     flips come from ``numpy.random.default_rng([s, e])``. ``iter(loader)`` runs epochs 0, 1, 2, ... in
     turn; :meth:`epoch` runs a given one.
+
+    With ``shard=(i, n)`` the loader is process ``i`` of ``n`` in data-parallel training (a distributed
+    sampler): every batch is the ``i``-th of ``n`` contiguous slices of the global batch the unsharded
+    loader yields, with the same crops and flips, and ``batch_size`` is the global batch.
     """
 
     def __init__(
@@ -98,8 +102,10 @@ class BatchLoader:
         normalization: Normalization | None,
         seed: int,
         drop_last: bool,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         self.batch_size = batch_size
+        self.shard = _check_shard(shard)
         self.shuffle = shuffle
         self.augment = augment
         self.seed = seed
@@ -138,8 +144,10 @@ class BatchLoader:
             flips = torch.from_numpy(rng.random(n) < 0.5)
         for b in range(len(self)):
             idx = order[b * self.batch_size : (b + 1) * self.batch_size]
+            lo, hi = _shard_bounds(len(idx), *self.shard)
+            idx = idx[lo:hi]
             if self.augment:
-                sel = slice(b * self.batch_size, b * self.batch_size + len(idx))
+                sel = slice(b * self.batch_size + lo, b * self.batch_size + hi)
                 pixels = crop_flip(
                     self._images.index_select(0, idx),
                     offsets[0, sel],
@@ -162,6 +170,7 @@ def make_loader(
     augment: bool | None = None,
     normalize: bool | Normalization = True,
     drop_last: bool | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> BatchLoader:
     """A batch iterator over ``split``.
 
@@ -174,6 +183,8 @@ def make_loader(
         normalize: True uses ``split.normalization``; False yields pixels in [0, 1]; or given statistics.
         drop_last: drop the last short batch; None means ``train`` (so batch norm never sees a batch
             of one), unless that would leave no batch at all.
+        shard: ``(i, n)``: yield only process ``i``'s slice of each batch of ``n`` data-parallel
+            processes (``batch_size`` stays the global batch); ``(0, 1)`` yields whole batches.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise DataError(f"batch_size {batch_size!r} must be a positive integer")
@@ -191,7 +202,24 @@ def make_loader(
         normalization=norm,
         seed=seed,
         drop_last=drop_last,
+        shard=shard,
     )
+
+
+def _check_shard(shard: tuple[int, int]) -> tuple[int, int]:
+    ok = (
+        isinstance(shard, tuple)
+        and len(shard) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in shard)
+    )
+    if not ok or not 0 <= shard[0] < shard[1]:
+        raise DataError(f"shard {shard!r} must be (index, count) with 0 <= index < count")
+    return shard
+
+
+def _shard_bounds(size: int, index: int, count: int) -> tuple[int, int]:
+    # Contiguous slices whose sizes differ by at most one (equal when count divides the batch).
+    return index * size // count, (index + 1) * size // count
 
 
 def sample_batch(

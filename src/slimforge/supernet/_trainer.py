@@ -21,6 +21,7 @@ from slimforge.spaces import Genome, SearchSpace, Supernet
 from slimforge.supernet._build import make_supernet
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
+from slimforge.training.distributed import DistContext
 
 __all__ = ["SupernetTrainer", "cosine_schedule", "soft_cross_entropy"]
 
@@ -105,6 +106,7 @@ class SupernetTrainer(ABC):
             weight_decay=config.weight_decay,
         )
         self.scheduler = cosine_schedule(self.optimizer, total_steps)
+        self.dist = DistContext(device=self.device)
 
     # ----------------------------------------------------------------- public API
     @classmethod
@@ -153,6 +155,23 @@ class SupernetTrainer(ABC):
         self._after_step()
         self.step_count += 1
         return float(loss)
+
+    def distribute(self, ctx: DistContext) -> None:
+        """Train as one rank of ``ctx``'s data-parallel run; call after construction (and resume).
+
+        Every rank takes rank 0's weights and path-sampling generator, so all ranks draw the same
+        path at each step (the seed of each step's draw is broadcast from rank 0 as well, see
+        :meth:`_rng`), and every optimiser averages its gradients over the ranks before it steps
+        (the weights' then clips them, as one process clips the global batch's gradient).
+        """
+        self.dist = ctx
+        if not ctx.distributed:
+            return
+        ctx.broadcast_tensors([*self.supernet.parameters(), *self.supernet.buffers()])
+        ctx.broadcast_generator(self.generator)
+        for value in list(vars(self).values()):
+            if isinstance(value, torch.optim.Optimizer):
+                value.register_step_pre_hook(self._before_optimizer_step)
 
     def derive(self, data: EvalData | None = None) -> Genome | None:
         """The architecture the method itself selects, None if it selects none.
@@ -203,7 +222,8 @@ class SupernetTrainer(ABC):
     def _rng(self) -> np.random.Generator:
         """A numpy generator drawn from the trainer's torch generator (the space samples with numpy)."""
         seed = int(torch.randint(0, 2**62, (1,), generator=self.generator))
-        return np.random.default_rng(seed)
+        # Rank 0's draw decides the path of every rank (the generators agree anyway; this makes it so).
+        return np.random.default_rng(self.dist.broadcast_int(seed))
 
     def _sample_genome(self, rng: np.random.Generator, canonical: bool = False) -> Genome:
         """A uniform genome, or with ``canonical`` a uniform *network* (one genome per canonical form).
@@ -230,9 +250,16 @@ class SupernetTrainer(ABC):
         return nn.functional.cross_entropy(logits, labels)
 
     def _update_weights(self) -> None:
-        if self.config.grad_clip > 0:
+        if self.config.grad_clip > 0 and not self.dist.distributed:
             nn.utils.clip_grad_norm_(self.weight_parameters(), self.config.grad_clip)
         self.optimizer.step()
+
+    def _before_optimizer_step(self, optimizer: torch.optim.Optimizer, *_: Any) -> None:
+        # Data-parallel runs only (registered by distribute): average, then clip the weights' gradients.
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        self.dist.average_gradients(params)
+        if optimizer is self.optimizer and self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(params, self.config.grad_clip)
 
     def _check_batch(self, batch: Any, label: str) -> tuple[torch.Tensor, torch.Tensor]:
         if (

@@ -4,6 +4,12 @@ Every random choice comes from the run's seed: weight initialisation (a forked, 
 order and augmentation (the loaders' epochs are pure functions of seed and epoch), path sampling and
 Gumbel noise (the trainer's generator, checkpointed). A run stopped after any step and resumed from its
 checkpoint therefore ends with the same weights as an uninterrupted one (bit for bit on CPU).
+
+Under ``torchrun`` the run is data-parallel (:mod:`slimforge.training.distributed`): each process
+trains on its shard of every global batch of ``config.batch_size`` images, on the same path, with
+gradients averaged and batch norm over the global batch, so N processes end where one process with
+the same batch size ends (up to float rounding). Only rank 0 writes the run directory; the checkpoint
+holds nothing per rank, so a run resumes on any number of processes that divides the batch.
 """
 
 from __future__ import annotations
@@ -34,6 +40,13 @@ from slimforge.supernet.checkpoint import (
 )
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
+from slimforge.training.distributed import (
+    DistContext,
+    distributed_from_env,
+    env_rank,
+    global_batch_norms,
+    local_batch_size,
+)
 
 __all__ = ["TrainProgress", "TrainResult", "resolve_device", "train_supernet", "training_part"]
 
@@ -61,6 +74,8 @@ class TrainResult:
         resumed_from_step: the step this call started from (0 for a fresh run).
         derived_arch: the architecture the method selects (DARTS/GDAS argmax, RSPS random search), as
             the space's string, or None.
+        world_size: processes that trained this call (torchrun's ``WORLD_SIZE``; 1 without it);
+            ``images_trained`` and ``images_per_s`` count the images of all of them.
     """
 
     method: str
@@ -77,6 +92,7 @@ class TrainResult:
     resumed_from_step: int
     checkpoint_dir: str
     derived_arch: str | None = None
+    world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (NaN becomes None)."""
@@ -154,6 +170,9 @@ def train_supernet(
 ) -> TrainResult:
     """Train the supernet ``config`` describes, checkpointing into ``out_dir`` after every epoch.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) it joins the process group and trains data-parallel:
+    ``config.batch_size`` is the global batch and must divide by the number of processes.
+
     Args:
         config: the run.
         out_dir: run directory (``config.json`` + ``checkpoint.pt``).
@@ -166,8 +185,24 @@ def train_supernet(
         splits: the loaded data, if the caller has it already (must be ``load_dataset(config.data,
             val_fraction=config.val_fraction, seed=config.seed)``).
     """
-    out = Path(out_dir)
     dev = resolve_device(device)
+    # Refused before joining the process group, so every process exits at once with the same message.
+    local_batch_size(config.batch_size, env_rank()[1])
+    with distributed_from_env(dev) as ctx:
+        return _train(config, Path(out_dir), ctx, resume, stop_after_steps, progress, splits)
+
+
+def _train(
+    config: TrainConfig,
+    out: Path,
+    ctx: DistContext,
+    resume: bool,
+    stop_after_steps: int | None,
+    progress: Callable[[TrainProgress], None] | None,
+    splits: DatasetSplits | None,
+) -> TrainResult:
+    dev = ctx.device
+    local_batch_size(config.batch_size, ctx.world_size)
     trainer_cls = TRAINERS.get(config.method)
     trainer_cls.resolve_options(config.method_options)
     space = get_space(config.space, **config.space_kwargs)
@@ -194,7 +229,10 @@ def train_supernet(
         dev, memory_format=torch.channels_last
     )
 
-    loader = make_loader(training_part(splits, config), config.batch_size, train=True, seed=config.seed)
+    shard = (ctx.rank, ctx.world_size)
+    loader = make_loader(
+        training_part(splits, config), config.batch_size, train=True, seed=config.seed, shard=shard
+    )
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * config.epochs
     trainer = trainer_cls(supernet, config, total_steps, dev)
@@ -212,10 +250,15 @@ def train_supernet(
                 f"{out}: the checkpoint's training state is damaged ({type(exc).__name__}: {exc}); "
                 "train again into another --out"
             ) from None
-    else:
+    # Every rank has looked at the run directory before rank 0 writes to it.
+    ctx.barrier()
+    if not resuming and ctx.is_main:
         write_run_config(out, config, splits.num_classes, splits.info().to_dict())
+    trainer.distribute(ctx)
 
     def checkpoint() -> None:
+        if not ctx.is_main:
+            return
         save_checkpoint(
             out,
             {
@@ -231,40 +274,47 @@ def train_supernet(
     start = trainer.step_count
     val_batches = None
     if trainer.needs_val:
-        val_loader = make_loader(splits.val, config.batch_size, train=True, seed=_val_seed(config.seed))
+        val_loader = make_loader(
+            splits.val, config.batch_size, train=True, seed=_val_seed(config.seed), shard=shard
+        )
         val_batches = _batches_from(val_loader, start)
     train_batches = _batches_from(loader, start)
     images, t0 = 0, time.perf_counter()
-    while trainer.step_count < total_steps and (
-        stop_after_steps is None or trainer.step_count - start < stop_after_steps
-    ):
-        batch = next(train_batches)
-        loss = trainer.step(batch, None if val_batches is None else next(val_batches))
-        if not math.isfinite(loss):
-            raise InvalidInputError(
-                f"training loss became {loss} at step {trainer.step_count}; lower --lr (now {config.lr}) and start again"
-            )
-        loss_sum, loss_count, images = loss_sum + loss, loss_count + 1, images + len(batch[1])
-        if progress is not None:
-            elapsed = max(time.perf_counter() - t0, 1e-9)
-            progress(
-                TrainProgress(
-                    epoch=(trainer.step_count - 1) // steps_per_epoch + 1,
-                    epochs=config.epochs,
-                    step=trainer.step_count,
-                    total_steps=total_steps,
-                    loss=loss_sum / loss_count,
-                    images_per_s=images / elapsed,
+    with global_batch_norms(supernet, ctx):
+        while trainer.step_count < total_steps and (
+            stop_after_steps is None or trainer.step_count - start < stop_after_steps
+        ):
+            batch = next(train_batches)
+            # The mean over the ranks is the global batch's loss (equal shards), the same on every rank,
+            # so every rank stops together when it is not finite.
+            loss = ctx.mean(trainer.step(batch, None if val_batches is None else next(val_batches)))
+            if not math.isfinite(loss):
+                raise InvalidInputError(
+                    f"training loss became {loss} at step {trainer.step_count}; lower --lr (now {config.lr}) and start again"
                 )
-            )
-        if trainer.step_count % steps_per_epoch == 0:
-            last_epoch_loss, loss_sum, loss_count = loss_sum / loss_count, 0.0, 0
-            checkpoint()
+            loss_sum, loss_count = loss_sum + loss, loss_count + 1
+            images += len(batch[1]) * ctx.world_size
+            if progress is not None:
+                elapsed = max(time.perf_counter() - t0, 1e-9)
+                progress(
+                    TrainProgress(
+                        epoch=(trainer.step_count - 1) // steps_per_epoch + 1,
+                        epochs=config.epochs,
+                        step=trainer.step_count,
+                        total_steps=total_steps,
+                        loss=loss_sum / loss_count,
+                        images_per_s=images / elapsed,
+                    )
+                )
+            if trainer.step_count % steps_per_epoch == 0:
+                last_epoch_loss, loss_sum, loss_count = loss_sum / loss_count, 0.0, 0
+                checkpoint()
     wall = time.perf_counter() - t0
     finished = trainer.step_count >= total_steps
     if finished and derived is None:
         derived = _derive(trainer, splits, dev)
     checkpoint()
+    ctx.barrier()  # the other ranks return once rank 0's last checkpoint is on disk
     return TrainResult(
         method=config.method,
         space=config.space,
@@ -280,4 +330,5 @@ def train_supernet(
         resumed_from_step=start,
         checkpoint_dir=str(out),
         derived_arch=derived,
+        world_size=ctx.world_size,
     )
