@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -111,6 +112,34 @@ class LayerwiseSupernet(Supernet):
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The batch-norm layers of every block choice."""
         return [m for m in self.choices.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def forward_gated(
+        self, x: torch.Tensor, gates: torch.Tensor, active: Sequence[Sequence[int]]
+    ) -> torch.Tensor:
+        """Logits where layer ``i`` outputs ``sum_{c in active[i]} gates[i, c] * choice_c(h)``.
+
+        The relaxed forward of the hardware-aware trainers: with one active choice and a
+        straight-through one-hot gate it is a sampled path (FBNet with hard Gumbel samples); with two
+        active choices and binary gates it is ProxylessNAS's two-path forward, whose gradient in
+        ``gates`` is ``<dL/dout, choice_c(h)>`` for each active choice.
+
+        Args:
+            x: images (B, 3, H, W).
+            gates: (layers, max choices) gate values.
+            active: per layer, the choices that run (valid choice indices of that gene).
+        """
+        if len(active) != len(self.choices) or gates.ndim != 2 or gates.shape[0] != len(self.choices):
+            raise InvalidInputError(
+                f"forward_gated needs gates of shape ({len(self.choices)}, choices) and one active list per layer"
+            )
+        identity = self.space.identity_choice
+        x = self.stem(x)
+        for i, (blocks, run) in enumerate(zip(self.choices, active)):
+            if not run or any(not 0 <= c < self.space.num_choices[i] for c in run):
+                raise InvalidInputError(f"layer {i}: active choices {list(run)!r} are not valid choices")
+            x = sum(gates[i, c] * (x if c == identity else blocks[c](x)) for c in run)
+        x = self.head(x)
+        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
 
     def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
         identity = self.space.identity_choice

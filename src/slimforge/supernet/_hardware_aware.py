@@ -1,0 +1,205 @@
+"""The base of the hardware-aware differentiable trainers (FBNet, ProxylessNAS): alpha over every
+gene's choices, the expected cost the architecture step sees, and the soft or hard latency constraint.
+
+Both trainers alternate a weight step on one path drawn from ``softmax(alpha)`` (a training batch)
+with an architecture step on a validation batch whose loss adds a differentiable cost term: the
+expected latency ``E[LAT] = base + sum_i sum_c softmax(alpha_i)_c * LAT[i, c]`` from the device's
+lookup table or predictor (:mod:`slimforge.supernet._costs`). Modes:
+
+- ``soft``: the method's own penalty (FBNet's multiplicative ``CE * beta * log(...)^gamma``,
+  ProxylessNAS's additive ``CE + lambda * E[LAT] / ref``), with ``ref`` the limit when one is given,
+  else the expected cost of the uniform distribution;
+- ``hard`` (HardCoRe-NAS, Nayman et al., NeurIPS 2021, in spirit): the constraint ``E[LAT] <= limit``
+  through a Lagrange multiplier ``mu >= 0`` raised by dual ascent while the expected latency is
+  over the limit (``mu += dual_lr * (E[LAT] / limit - 1)``, clipped at 0), and the derived
+  architecture projected onto the feasible set: the most probable genome whose cost is at most the
+  limit (:meth:`~slimforge.supernet._costs.ArchCosts.project`), so it never exceeds the limit as the
+  cost model counts it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from slimforge.errors import InvalidInputError
+from slimforge.spaces import Genome, Supernet
+from slimforge.supernet._costs import ArchCosts, check_limit, load_arch_costs
+from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
+from slimforge.supernet.evaluate import EvalData
+
+__all__ = ["MODES", "HardwareAwareTrainer"]
+
+MODES = ("soft", "hard")
+_MASKED = -1e9  # logit of a choice a gene does not have: softmax gives it exactly 0
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class HardwareAwareTrainer(SupernetTrainer):
+    """Alpha of shape (genes, most choices) with the choices a gene lacks masked out, trained by Adam
+    (``arch_lr``, ``arch_weight_decay``, betas (0.5, 0.999), cosine decay) on a loss with an expected
+    latency term. Trains the NAS-Bench-201 supernet and the layer-wise ones (``mbv2``, ``shufflenet``,
+    separate weights).
+
+    Options common to both methods: ``latency`` (``macs``, ``lut:FILE``, ``predictor:FILE``,
+    ``table:FILE``), ``limit_ms`` (the latency limit, None for none), ``mode`` (``soft`` or
+    ``hard``, which needs a limit), ``dual_lr`` (the hard mode's multiplier step), ``warmup`` (the
+    first fraction of the steps trains weights only, as FBNet's warm-up epochs).
+    """
+
+    needs_val = True
+    holds_out_val = True
+    #: the options of both methods; a subclass's ``default_options`` start with these.
+    common_options: ClassVar[dict[str, Any]] = {
+        "latency": "macs",
+        "limit_ms": None,
+        "mode": "soft",
+        "dual_lr": 1.0,
+        "warmup": 0.0,
+    }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.costs: ArchCosts = load_arch_costs(self.options["latency"], self.space)
+        limit = self.options["limit_ms"]
+        if limit is not None:
+            check_limit(self.costs, float(limit))
+        choices = list(self.space.num_choices)
+        shape = (len(choices), max(choices))
+        self.mask = torch.tensor([[c < n for c in range(shape[1])] for n in choices], device=self.device)
+        dtype = next(self.supernet.parameters()).dtype
+        init = 1e-3 * torch.randn(shape, generator=self.generator)
+        self.alpha = nn.Parameter(init.to(device=self.device, dtype=dtype))
+        self.arch_optimizer = torch.optim.Adam(
+            [self.alpha],
+            lr=self.config.arch_lr,
+            betas=(0.5, 0.999),
+            weight_decay=self.config.arch_weight_decay,
+        )
+        self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps)
+        uniform = self.mask.to(dtype) / self.mask.sum(dim=1, keepdim=True)
+        #: what the cost term divides by: the limit, or the uniform distribution's expected cost.
+        self.reference = float(limit) if limit is not None else float(self.costs.expected(uniform))
+        #: the hard mode's Lagrange multiplier.
+        self.dual = 0.0
+
+    # ------------------------------------------------------------------ options and supernets
+    @classmethod
+    def _check_options(cls, options: dict[str, Any]) -> None:
+        name = cls.name
+        if options["mode"] not in MODES:
+            raise InvalidInputError(f"method {name!r}: mode must be soft or hard, got {options['mode']!r}")
+        limit = options["limit_ms"]
+        if limit is not None and (not _number(limit) or limit <= 0):
+            raise InvalidInputError(f"method {name!r}: limit_ms must be a number > 0 (ms), got {limit!r}")
+        if options["mode"] == "hard" and limit is None:
+            raise InvalidInputError(f"method {name!r}: mode=hard needs a latency limit, e.g. limit_ms=2.5")
+        if not isinstance(options["latency"], str) or not options["latency"]:
+            raise InvalidInputError(
+                f"method {name!r}: latency must be macs, lut:FILE, predictor:FILE or table:FILE"
+            )
+        if options["latency"] == "macs" and limit is not None:
+            raise InvalidInputError(
+                f"method {name!r}: limit_ms needs a latency in ms (latency=lut:FILE, predictor:FILE or "
+                "table:FILE); latency=macs counts MACs"
+            )
+        if not _number(options["dual_lr"]) or options["dual_lr"] <= 0:
+            raise InvalidInputError(
+                f"method {name!r}: dual_lr must be a number > 0, got {options['dual_lr']!r}"
+            )
+        warmup = options["warmup"]
+        if not _number(warmup) or not 0 <= warmup < 1:
+            raise InvalidInputError(f"method {name!r}: warmup must be a number in [0, 1), got {warmup!r}")
+        cls._check_method_options(options)
+
+    @classmethod
+    def _check_method_options(cls, options: dict[str, Any]) -> None:
+        """Raise InvalidInputError for a method-specific option out of range."""
+
+    @classmethod
+    def check_supernet(cls, supernet: Supernet) -> None:
+        if not (hasattr(supernet, "forward_gated") or hasattr(supernet, "forward_sampled")):
+            raise InvalidInputError(
+                f"method {cls.name!r} needs a supernet with a relaxed forward (nb201, or mbv2/shufflenet with "
+                f"separate weights); the {supernet.space.name!r} supernet has none: use spos or sandwich"
+            )
+
+    # ------------------------------------------------------------------ the distribution
+    def logits(self) -> torch.Tensor:
+        """Alpha with the choices a gene lacks set to a huge negative logit."""
+        return self.alpha.masked_fill(~self.mask, _MASKED)
+
+    def probs(self) -> torch.Tensor:
+        """Per gene, the probability of each choice (0 on choices a gene lacks)."""
+        return torch.softmax(self.logits(), dim=1)
+
+    def expected_cost(self) -> torch.Tensor:
+        """The expected cost under ``probs()`` (in ``costs.unit``), differentiable in alpha."""
+        return self.costs.expected(self.probs())
+
+    def derive(self, data: EvalData | None = None) -> Genome:
+        """The most probable choice of every gene; in hard mode, the most probable genome within the limit."""
+        scores = torch.log_softmax(self.logits(), dim=1).detach().cpu().numpy().astype(np.float64)
+        genome = tuple(int(v) for v in scores.argmax(axis=1))
+        if self.options["mode"] == "hard":
+            genome = self.costs.project(scores, float(self.options["limit_ms"]))
+        return self.space.validate(genome)
+
+    # ------------------------------------------------------------------ the step
+    def _step(
+        self, images: torch.Tensor, labels: torch.Tensor, val: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> float:
+        assert val is not None  # step() enforces it (needs_val)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss(self.supernet(images, self._sample_genome_from_alpha()), labels)
+        loss.backward()
+        self._update_weights()
+        if self.step_count >= self.options["warmup"] * self.total_steps:
+            ratio = self._arch_step(*val)
+            if self.options["mode"] == "hard":
+                self.dual = max(0.0, self.dual + float(self.options["dual_lr"]) * (ratio - 1.0))
+        return loss.item()
+
+    def _arch_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """Update alpha on a validation batch; return E[LAT] / reference after the update's forward."""
+        raise NotImplementedError
+
+    def _cost_term(self, ratio: torch.Tensor) -> torch.Tensor:
+        """The hard mode's Lagrangian term ``mu * (E[LAT]/limit - 1)``; soft modes override the loss."""
+        return self.dual * (ratio - 1.0)
+
+    def _sample_genome_from_alpha(self) -> Genome:
+        """One choice per gene drawn from ``probs()`` with the trainer's generator (the weight step's path)."""
+        probs = self.probs().detach().cpu().double()
+        return tuple(int(v) for v in torch.multinomial(probs, 1, generator=self.generator).view(-1).tolist())
+
+    def _run_gated(self, x: torch.Tensor, gates: torch.Tensor, active: list[list[int]]) -> torch.Tensor:
+        if hasattr(self.supernet, "forward_gated"):
+            return self.supernet.forward_gated(x, gates, active)  # type: ignore[operator]
+        # NAS-Bench-201: the mixture runs every operation of every edge with the given weights.
+        return self.supernet.forward_mixture(x, gates)  # type: ignore[operator]
+
+    def _after_step(self) -> None:
+        self.arch_scheduler.step()
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha.detach().cpu().clone(),
+            "arch_optimizer": self.arch_optimizer.state_dict(),
+            "arch_scheduler": self.arch_scheduler.state_dict(),
+            "dual": self.dual,
+        }
+
+    def _load_extra_state(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            self.alpha.copy_(state["alpha"].to(self.device))
+        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
+        self.arch_scheduler.load_state_dict(state["arch_scheduler"])
+        self.dual = float(state["dual"])
