@@ -14,7 +14,7 @@ from slimforge.hardware._device_base import Device
 from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
 from slimforge.hardware.latency import LatencyProtocol, LatencyResult, measure_latencies
 
-__all__ = ["LocalOrtDevice", "LocalTorchDevice", "prepare_onnx", "sha256_file"]
+__all__ = ["LocalDevice", "LocalOrtDevice", "LocalTorchDevice", "prepare_onnx", "sha256_file"]
 
 # ONNX operators that make a graph an INT8 model (QDQ format or integer operators).
 _INT8_OPS = frozenset(
@@ -77,19 +77,13 @@ def _measured(
     )
 
 
-class LocalOrtDevice(Device):
-    """This machine's CPU with ONNX Runtime (``local-cpu``): ``.onnx`` files (FP32, INT8 QDQ) or modules."""
-
-    kind = "local-cpu"
-    runtime = "onnxruntime"
+class LocalDevice(Device):
+    """This machine's CPU measured with :attr:`runtime`; prepared models are files (``onnx_path``) that
+    :meth:`_measure` times one interleaved call per input shape."""
 
     def describe(self) -> DeviceInfo:
+        assert self.runtime is not None
         return local_info(self.kind, self.runtime)
-
-    def _prepare(
-        self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
-    ) -> PreparedModel:
-        return prepare_onnx(model, shape, onnx_path, self.spec)
 
     def _measure(
         self,
@@ -118,14 +112,24 @@ class LocalOrtDevice(Device):
         return out
 
 
-class LocalTorchDevice(Device):
+class LocalOrtDevice(LocalDevice):
+    """This machine's CPU with ONNX Runtime (``local-cpu``): ``.onnx`` files (FP32, INT8 QDQ) or modules."""
+
+    kind = "local-cpu"
+    runtime = "onnxruntime"
+
+    def _prepare(
+        self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
+    ) -> PreparedModel:
+        return prepare_onnx(model, shape, onnx_path, self.spec)
+
+
+
+class LocalTorchDevice(LocalDevice):
     """This machine's CPU with PyTorch eager (``local-torch``): ``nn.Module`` models only."""
 
     kind = "local-torch"
     runtime = "torch"
-
-    def describe(self) -> DeviceInfo:
-        return local_info(self.kind, self.runtime)
 
     def _prepare(
         self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool

@@ -8,38 +8,25 @@ converters, without the output check); its figure is cached under the hash of th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._device_local import _measured
-from slimforge.hardware.devices import (
-    Device,
-    DeviceInfo,
-    DeviceMeasurement,
-    PreparedModel,
-    local_info,
-    sha256_file,
-)
+from slimforge.hardware._device_local import LocalDevice
+from slimforge.hardware.devices import PreparedModel, sha256_file
 from slimforge.hardware.input_shape import parse_input_shape
-from slimforge.hardware.latency import LatencyProtocol, measure_latencies
 from slimforge.hardware.runtime import RUNTIMES
 
 __all__ = ["LocalExecuTorchDevice", "LocalLiteRtDevice", "LocalOpenVinoDevice", "LocalRuntimeDevice"]
 
 
-class LocalRuntimeDevice(Device):
+class LocalRuntimeDevice(LocalDevice):
     """This machine's CPU measured through one deployment runtime (``runtime``)."""
 
     #: the export format a PyTorch model is converted to.
     format: ClassVar[str] = ""
-
-    def describe(self) -> DeviceInfo:
-        assert self.runtime is not None
-        return local_info(self.kind, self.runtime)
 
     def _check_available(self) -> None:
         self.describe()  # the runtime's version() imports it: a missing package raises here
@@ -86,32 +73,6 @@ class LocalRuntimeDevice(Device):
             )
         resolved = parse_input_shape(shape if shape is not None else declared)
         return PreparedModel(str(model), resolved, sha256_file(path), onnx_path=path, precision=None)
-
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
-        info = self.describe()
-        out: list[DeviceMeasurement] = [None] * len(models)  # type: ignore[list-item]
-        # One interleaved call per input shape, as local-cpu does.
-        for shape in dict.fromkeys(m.input_shape for m in models):
-            group = [i for i, m in enumerate(models) if m.input_shape == shape]
-            results = measure_latencies(
-                [models[i].onnx_path for i in group],
-                shape,
-                runtime=self.runtime,
-                threads=threads,
-                protocol=protocol,
-                seed=seed,
-                progress=progress,
-            )
-            for i, result in zip(group, results):
-                out[i] = _measured(self.spec, info, models[i], result, threads)
-        return out
 
 
 class LocalLiteRtDevice(LocalRuntimeDevice):
