@@ -15,8 +15,7 @@ import torch
 from slimforge.errors import InvalidInputError
 from slimforge.hardware import read_lut
 from slimforge.spaces import get_space
-from slimforge.supernet import TRAINERS, TrainConfig, make_supernet
-from slimforge.supernet._costs import ArchCosts, load_arch_costs
+from slimforge.supernet import TRAINERS, ArchCosts, TrainConfig, load_arch_costs, make_supernet
 
 METHODS = ("fbnet", "proxyless")
 TINY = {"width": 0.35, "resolution": 32, "stage_depths": [1, 2, 1, 1, 1, 1]}
@@ -234,3 +233,16 @@ def test_nb201_device_table_gives_an_additive_surrogate_and_hard_mode_fits_it() 
     for batch, val in zip(_batches(0, 2), _batches(1, 2)):
         trainer.step(batch, val)
     assert costs.of(trainer.derive()) <= limit + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("method", "options"), [("fbnet", {"beta": 5.0, "gamma": 2.0}), ("proxyless", {"lam": 20.0})]
+)
+def test_soft_mode_lowers_the_expected_latency(tmp_path: Path, method: str, options: dict) -> None:
+    path = _write_lut(tmp_path / "lut.csv", TINY)
+    trainer = _trainer(_config(method, latency=f"lut:{path}", **options), total_steps=8)
+    before = float(trainer.expected_cost().detach())
+    for batch, val in zip(_batches(0, 4), _batches(1, 4)):
+        trainer.step(batch, val)
+    assert float(trainer.expected_cost().detach()) < before
+    assert trainer.dual == 0.0  # soft mode has no multiplier

@@ -1,7 +1,9 @@
 """Supernet training and inherited-weight evaluation.
 
 Trainers live in :data:`TRAINERS` (``spos``, ``fairnas``, ``sandwich`` for any supernet; ``darts``,
-``gdas``, ``rsps``, the co-design study's baselines, for NAS-Bench-201). :func:`train_supernet` runs a
+``gdas``, ``rsps``, the co-design study's baselines, for NAS-Bench-201; ``fbnet``, ``proxyless``, the
+hardware-aware ones, whose architecture step sees the expected latency of a device's lookup table or
+predictor, :class:`ArchCosts`, for NAS-Bench-201 and the layer-wise spaces). :func:`train_supernet` runs a
 :class:`TrainConfig` with checkpoints and resume; :func:`evaluate` / :func:`evaluate_many` give a
 sub-network's accuracy after BN re-calibration; :func:`rank_supernet` measures how well the supernet
 ranks architectures against a ground-truth table.
@@ -15,6 +17,7 @@ ranks architectures against a ground-truth table.
 from __future__ import annotations
 
 from slimforge.supernet._build import make_supernet
+from slimforge.supernet._costs import ArchCosts, load_arch_costs
 from slimforge.supernet._registry import TRAINERS
 from slimforge.supernet._trainer import SupernetTrainer
 from slimforge.supernet.bn import BN_MODES, recalibrate_bn
@@ -29,6 +32,7 @@ from slimforge.supernet.train import TrainProgress, TrainResult, resolve_device,
 __all__ = [
     "BN_MODES",
     "TRAINERS",
+    "ArchCosts",
     "EvalData",
     "RankResult",
     "Reference",
@@ -42,6 +46,7 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "list_methods",
+    "load_arch_costs",
     "load_checkpoint",
     "load_reference",
     "load_supernet",
