@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-import torch
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError, UnknownNameError
@@ -122,13 +121,7 @@ def test_config_presets_overrides_and_bad_values():
         CodesignConfig(val_fraction=1.0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two busy cores shared with other jobs: more threads only make the tiny networks wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

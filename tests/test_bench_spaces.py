@@ -18,13 +18,7 @@ from slimforge.runs.bench._spaces_config import cifar_zoo_model, parse_zoo
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two busy cores shared with other jobs: more threads only make the tiny networks wait on each other.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _last_feature_side(model: nn.Module) -> int:

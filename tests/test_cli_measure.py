@@ -7,7 +7,6 @@ import socket
 from pathlib import Path
 
 import pytest
-import torch
 from torch import nn
 
 from slimforge.cli import main
@@ -20,12 +19,7 @@ TOKEN = "cli-test-token-42"
 FAST = ["--time-cap", "0.2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -33,12 +33,7 @@ A2 = "|none~0|+|skip_connect~0|none~1|+|none~0|none~1|skip_connect~2|"
 ABSENT = "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|nor_conv_1x1~0|nor_conv_1x1~1|nor_conv_1x1~2|"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net(width: int = 8) -> nn.Module:

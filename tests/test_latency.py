@@ -23,12 +23,7 @@ from slimforge.zoo import create_model
 QUICK = LatencyProtocol(warmup_runs=2, min_runs=5, min_time_s=0.0, time_cap_s=0.3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net(width: int = 8) -> nn.Module:

@@ -24,12 +24,7 @@ HEAD_BIAS = list(create_model("resnet20", num_classes=10).state_dict())[-1]
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10}, "input_shape": [1, 3, 32, 32]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

@@ -14,12 +14,7 @@ from slimforge.hardware import OnnxExportError, export_onnx
 from slimforge.zoo import create_model, list_models
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny() -> nn.Module:

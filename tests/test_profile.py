@@ -26,13 +26,7 @@ from slimforge.hardware.onnx_graph import analyse_onnx
 from slimforge.zoo import create_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # The machine is shared; one intra-op thread keeps these small forward passes fast and quiet.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Chain(nn.Module):

@@ -41,13 +41,7 @@ GENOME = (
 DEAD = (0, 0, 0, 0, 0, 0)  # every edge 'none': the output does not depend on the input
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The machines running the suite are shared: one intra-op thread avoids oversubscription.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_space() -> NB201Space:

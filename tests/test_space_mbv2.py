@@ -20,13 +20,7 @@ K3E6 = MBV2_BLOCKS.index((3, 6))
 MOBILENET_V2_DEPTHS = (2, 3, 4, 3, 3, 1)  # Sandler et al. 2018, Table 2, after the first block
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(model: nn.Module) -> int:

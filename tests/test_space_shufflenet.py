@@ -17,13 +17,7 @@ from slimforge.spaces.shufflenet import SHUFFLE_BLOCKS, ShuffleNetSpace
 STAGE_FIRSTS = (0, 4, 8, 16)  # SPOS: 4 / 4 / 8 / 4 layers, the first of each stage strides
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks gain nothing from intra-op threads, and on a shared 2-core machine they lose a lot."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _last_map_side(space: ShuffleNetSpace, size: int) -> int:

@@ -17,12 +17,7 @@ from slimforge.supernet.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, read_run
 TINY_SPACE = {"channels": 4, "cells_per_stage": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -15,12 +15,7 @@ from slimforge.spaces.nb201_supernet import NB201Supernet
 GENOMES = [(0, 1, 2, 3, 3, 4), (0, 0, 0, 0, 0, 0), (3, 3, 3, 3, 3, 3), (4, 2, 1, 0, 3, 2), (1, 0, 3, 2, 0, 1)]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _randomise_bn(module: torch.nn.Module, seed: int) -> None:

@@ -57,14 +57,6 @@ def fake_latency(path: Path) -> float:
     return cost * (2.0 if int8 else 1.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def small() -> DatasetSplits:
     full = load_dataset("digits", image_size=8)

@@ -19,15 +19,6 @@ from slimforge.zoo import create_model
 SHAPE = (1, 3, 8, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two intra-op threads on a busy 2-core machine spin against each other (10x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny ResNet-20 trained on 8x8 digits, its float ONNX file, and the data."""

@@ -29,15 +29,6 @@ from slimforge.training import TrainSettings, train_classifier
 from slimforge.zoo import create_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two intra-op threads on a busy 2-core machine spin against each other (10x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _resnet() -> nn.Module:
     torch.manual_seed(0)
     return create_model("resnet20", num_classes=10, width=0.25).eval()

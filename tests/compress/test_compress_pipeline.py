@@ -17,15 +17,6 @@ from slimforge.training import TrainSettings, train_classifier
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10, "width": 0.25}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two intra-op threads on a busy 2-core machine spin against each other (10x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def small() -> DatasetSplits:
     """8x8 digits: 256 training, 64 validation and 64 test images."""

@@ -25,15 +25,6 @@ SHAPE = (1, 3, 8, 8)
 CONFIG = {"builder": "zoo", "name": "resnet20", "kwargs": {"num_classes": 10, "width": 0.5}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two intra-op threads on a busy 2-core machine spin against each other (10x slower here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return build_model(CONFIG).eval()

@@ -30,12 +30,7 @@ CONVERTER = {
 INT8_QUANTIZER = {"onnx": None, "tflite": "ai-edge-quantizer", "openvino": "nncf", "executorch": "executorch"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def skip_unless(distribution: str | None) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from slimforge.errors import InvalidInputError, MissingDependencyError
 from slimforge.hardware import RUNTIMES, get_device
@@ -16,12 +15,7 @@ from slimforge.testing.devices import QUICK_PROTOCOL, DeviceContract, tiny_net
 DATA = Path(__file__).parent / "data"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def needs(distribution: str):
