@@ -154,6 +154,7 @@ def test_gated_forward_at_a_one_hot_gate_is_the_single_path() -> None:
         assert torch.allclose(supernet.forward_gated(x, gates, [[c] for c in genome]), supernet(x, genome))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", METHODS)
 def test_a_resumed_trainer_continues_exactly(tmp_path: Path, method: str) -> None:
     path = _write_lut(tmp_path / "lut.csv", TINY)
@@ -235,6 +236,7 @@ def test_nb201_device_table_gives_an_additive_surrogate_and_hard_mode_fits_it() 
     assert costs.of(trainer.derive()) <= limit + 1e-9
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("method", "options"), [("fbnet", {"beta": 5.0, "gamma": 2.0}), ("proxyless", {"lam": 20.0})]
 )
@@ -246,3 +248,18 @@ def test_soft_mode_lowers_the_expected_latency(tmp_path: Path, method: str, opti
         trainer.step(batch, val)
     assert float(trainer.expected_cost().detach()) < before
     assert trainer.dual == 0.0  # soft mode has no multiplier
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not NB201_TABLE.exists(), reason="../shared/data/nb201 is absent")
+def test_an_additive_predictor_is_reproduced_exactly(tmp_path: Path) -> None:
+    from slimforge.hardware import create_predictor, read_device_table
+
+    table = read_device_table(NB201_TABLE)
+    predictor = create_predictor("macs_linear").fit(table.genomes[:50], table.latency_ms[:50])
+    predictor.save(tmp_path / "p.json")
+    space = get_space("nb201")
+    costs = load_arch_costs(f"predictor:{tmp_path / 'p.json'}", space)
+    genomes = [space.sample(np.random.default_rng(s)) for s in range(5)]
+    # MACs add up over the edges (every non-none edge runs), so the additive surrogate is exact.
+    assert [costs.of(g) for g in genomes] == pytest.approx(list(predictor.predict(genomes)), rel=1e-9)
