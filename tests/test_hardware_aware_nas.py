@@ -263,3 +263,14 @@ def test_an_additive_predictor_is_reproduced_exactly(tmp_path: Path) -> None:
     genomes = [space.sample(np.random.default_rng(s)) for s in range(5)]
     # MACs add up over the edges (every non-none edge runs), so the additive surrogate is exact.
     assert [costs.of(g) for g in genomes] == pytest.approx(list(predictor.predict(genomes)), rel=1e-9)
+
+
+def test_warmup_trains_the_weights_only(tmp_path: Path) -> None:
+    space_kwargs = {"channels": 4, "cells_per_stage": 1}
+    trainer = _trainer(_config("proxyless", "nb201", space_kwargs, warmup=0.5), total_steps=4)
+    alpha = trainer.alpha.detach().clone()
+    for batch, val in zip(_batches(0, 2), _batches(1, 2)):
+        trainer.step(batch, val)
+    assert torch.equal(alpha, trainer.alpha.detach())
+    trainer.step(*_batches(2, 2))
+    assert not torch.equal(alpha, trainer.alpha.detach())

@@ -83,7 +83,9 @@ class HardwareAwareTrainer(SupernetTrainer):
             betas=(0.5, 0.999),
             weight_decay=self.config.arch_weight_decay,
         )
-        self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps)
+        #: steps that train the weights only; the architecture's cosine spans the steps after them.
+        self.warmup_steps = math.ceil(float(self.options["warmup"]) * self.total_steps)
+        self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps - self.warmup_steps)
         uniform = self.mask.to(dtype) / self.mask.sum(dim=1, keepdim=True)
         #: what the cost term divides by: the limit, or the uniform distribution's expected cost.
         self.reference = float(limit) if limit is not None else float(self.costs.expected(uniform))
@@ -161,7 +163,7 @@ class HardwareAwareTrainer(SupernetTrainer):
         loss = self._loss(self.supernet(images, self._sample_genome_from_alpha()), labels)
         loss.backward()
         self._update_weights()
-        if self.step_count >= self.options["warmup"] * self.total_steps:
+        if self.step_count >= self.warmup_steps:
             ratio = self._arch_step(*val)
             if self.options["mode"] == "hard":
                 self.dual = max(0.0, self.dual + float(self.options["dual_lr"]) * (ratio - 1.0))
@@ -187,7 +189,8 @@ class HardwareAwareTrainer(SupernetTrainer):
         return self.supernet.forward_mixture(x, gates)  # type: ignore[operator]
 
     def _after_step(self) -> None:
-        self.arch_scheduler.step()
+        if self.step_count >= self.warmup_steps:  # step() counts this step after the hook
+            self.arch_scheduler.step()
 
     def _extra_state(self) -> dict[str, Any]:
         return {
