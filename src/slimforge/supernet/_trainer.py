@@ -23,7 +23,7 @@ from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
 from slimforge.training.distributed import DistContext
 
-__all__ = ["SupernetTrainer", "cosine_schedule", "soft_cross_entropy"]
+__all__ = ["SupernetTrainer", "cosine_schedule", "linear_schedule", "soft_cross_entropy"]
 
 # Rejection sampling of canonical genomes gives up after this many draws (NB201 accepts 56%).
 _MAX_CANONICAL_DRAWS = 1000
@@ -35,6 +35,13 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
     )
+
+
+def linear_schedule(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate ``lr0 * (1 - step / total_steps)``: from lr0 to 0 in a straight line, stepped per batch
+    (the ``LambdaLR`` of SPOS's training code, Guo et al., ECCV 2020)."""
+    total = max(int(total_steps), 1)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0 - min(step, total) / total)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_probs: torch.Tensor) -> torch.Tensor:
@@ -105,7 +112,8 @@ class SupernetTrainer(ABC):
             nesterov=config.nesterov,
             weight_decay=config.weight_decay,
         )
-        self.scheduler = cosine_schedule(self.optimizer, total_steps)
+        schedule = linear_schedule if config.lr_schedule == "linear" else cosine_schedule
+        self.scheduler = schedule(self.optimizer, total_steps)
         self.dist = DistContext(device=self.device)
 
     # ----------------------------------------------------------------- public API

@@ -61,6 +61,7 @@ def read_run_config(directory: str | Path) -> tuple[TrainConfig, int, dict[str, 
         # Runs written before these settings existed trained affine BN (and scored by recalibration).
         settings.setdefault("bn_affine", True)
         settings.setdefault("eval_bn", "recalibrate")
+        settings.setdefault("lr_schedule", "cosine")  # the only schedule before it was a setting
         return TrainConfig.from_dict(settings), int(doc["num_classes"]), dict(doc.get("data_info", {}))
     except (ValueError, KeyError, TypeError) as exc:
         raise ModelFileError(f"{path} is not a slimforge supernet config ({exc})") from None

@@ -20,7 +20,10 @@ from typing import Any
 from slimforge.errors import InvalidInputError
 from slimforge.supernet.bn import BN_MODES
 
-__all__ = ["TrainConfig"]
+__all__ = ["LR_SCHEDULES", "TrainConfig"]
+
+#: the learning-rate schedules of the weights (``TrainConfig.lr_schedule``).
+LR_SCHEDULES = ("cosine", "linear")
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -60,7 +63,10 @@ class TrainConfig:
         method: registry name of the trainer (``slimforge.supernet.TRAINERS``); ``method_options``
             are that trainer's options (e.g. ``{"order": 2}`` for DARTS).
         batch_size: images per step.
-        lr, momentum, nesterov, weight_decay: the SGD optimiser of the weights (cosine to 0).
+        lr, momentum, nesterov, weight_decay: the SGD optimiser of the weights.
+        lr_schedule: how the weights' learning rate falls to 0 over the run, per step: ``cosine``
+            (the co-design study, Table 5-1) or ``linear``, ``lr * (1 - step / total)`` (the
+            ``LambdaLR`` of SPOS's code, which the study's device experiment trained with).
         arch_lr, arch_weight_decay: the Adam optimiser of the architecture parameters (DARTS, GDAS).
         grad_clip: gradient-norm clip of the weights; 0 turns it off.
         bn_affine: whether the batch-norm layers inside the searchable choices learn a scale and a
@@ -86,6 +92,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-4
+    lr_schedule: str = "cosine"
     arch_lr: float = 3e-4
     arch_weight_decay: float = 1e-3
     grad_clip: float = 5.0
@@ -103,6 +110,10 @@ class TrainConfig:
         _positive_int("batch_size", self.batch_size)
         for name in ("lr", "momentum", "weight_decay", "arch_lr", "arch_weight_decay", "grad_clip"):
             _non_negative(name, getattr(self, name))
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InvalidInputError(
+                f"lr_schedule {self.lr_schedule!r} must be one of {', '.join(LR_SCHEDULES)}"
+            )
         if self.eval_bn not in BN_MODES:
             raise InvalidInputError(f"eval_bn {self.eval_bn!r} must be one of {', '.join(BN_MODES)}")
         if not isinstance(self.bn_affine, bool):

@@ -27,6 +27,7 @@ from slimforge.runs.bench._spaces_config import (
     BENCH_SPACES,
     DEFAULT_SEARCH_SETTINGS,
     SCALES,
+    SPACES_PRESETS,
     SpacesConfig,
     ZooEntry,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_SEARCH_SETTINGS",
     "REPRESENTATIVES",
     "SCALES",
+    "SPACES_PRESETS",
     "CodesignConfig",
     "CodesignResult",
     "CodesignRow",

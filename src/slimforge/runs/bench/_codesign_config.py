@@ -15,7 +15,10 @@ _NB201 = "../shared/data/nb201"
 
 #: Named scales. ``study``: REFERENCE.md Tables 5-1 and 5-2 (200 epochs, the benchmark's 16-channel,
 #: 5-cells-per-stage network, NSGA-II 20 generations of 50, WSEA/CEA calibrated on 1,000 random
-#: architectures, every validation image). ``cpu``: the same protocol scaled to a 2-core CPU.
+#: architectures, every validation image, DARTS second order as the study's DARTS-v2 baseline).
+#: ``cpu``: the same protocol scaled to a 2-core CPU (DARTS first order, as it always ran here).
+#: The optimisers (SGD 0.025 cosine to 0, Nesterov 0.9, wd 5e-4; Adam 3e-4, wd 1e-3) are
+#: TrainConfig's defaults, which are Table 5-1's; runs/notes/issue22-presets.md lists each setting.
 CODESIGN_PRESETS: dict[str, dict[str, Any]] = {
     "study": {
         "epochs": 200,
@@ -26,6 +29,7 @@ CODESIGN_PRESETS: dict[str, dict[str, Any]] = {
         "num_calibration": 1000,
         "eval_images": None,
         "bn_images": 256,
+        "method_options": {"darts": {"order": 2}},
     },
     "cpu": {
         "epochs": 25,
@@ -36,6 +40,7 @@ CODESIGN_PRESETS: dict[str, dict[str, Any]] = {
         "num_calibration": 200,
         "eval_images": 250,
         "bn_images": 128,
+        "method_options": {},
     },
 }
 
@@ -71,6 +76,7 @@ class CodesignConfig:
         num_calibration: random architectures WSEA and CEA calibrate on (the study: 1,000).
         eval_images: validation images per proxy evaluation (a fixed seeded subset); None (or 0) for all.
         bn_images: training images for batch-norm re-calibration before each proxy evaluation.
+        method_options: each method's supernet options, by method (``{"darts": {"order": 2}}``).
         batch_size: supernet training batch (the study: 64).
         val_fraction: share of the training images held out for architecture steps and the proxy
             (the study splits CIFAR-10's training set 25k/25k: 0.5).
@@ -97,6 +103,7 @@ class CodesignConfig:
     num_calibration: int = CODESIGN_PRESETS["cpu"]["num_calibration"]
     eval_images: int | None = CODESIGN_PRESETS["cpu"]["eval_images"]
     bn_images: int = CODESIGN_PRESETS["cpu"]["bn_images"]
+    method_options: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
     batch_size: int = 64
     val_fraction: float = 0.5
     train_device: str = "auto"
@@ -141,6 +148,16 @@ class CodesignConfig:
             object.__setattr__(self, "eval_images", None)
         _int("eval_images", self.eval_images, none=True)
         _int("bn_images", self.bn_images, 0)
+        if not isinstance(self.method_options, dict) or not all(
+            isinstance(v, dict) for v in self.method_options.values()
+        ):
+            raise InvalidInputError(
+                f"bench codesign: method_options must map a method to its options, got {self.method_options!r}"
+            )
+        for method, options in self.method_options.items():
+            if method in self.methods:
+                TRAINERS.get(method).resolve_options(options)  # an unknown option fails before training
+        object.__setattr__(self, "method_options", {m: dict(o) for m, o in self.method_options.items()})
         _int("seed", self.seed, 0)
         if (
             isinstance(self.val_fraction, bool)

@@ -64,6 +64,26 @@ from slimforge.search import StoredEvaluator
 __all__ = ["run_spaces_bench"]
 
 
+def supernet_train_config(config: SpacesConfig, name: str) -> Any:
+    """The :class:`~slimforge.supernet.TrainConfig` of benchmark space ``name``'s SPOS supernet."""
+    from slimforge.supernet import TrainConfig
+
+    return TrainConfig(
+        data=config.data,
+        epochs=config.supernet_train_epochs,
+        space=BENCH_SPACES.get(name).space,
+        space_kwargs=config.space_kwargs(name),
+        method="spos",
+        batch_size=config.batch_size,
+        lr=config.lr,
+        lr_schedule=config.supernet_lr_schedule,
+        weight_decay=config.weight_decay,
+        val_fraction=config.val_fraction,
+        hold_out_val=True,
+        seed=config.seed,
+    )
+
+
 def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: bool = False) -> SpacesResult:
     """Compare search spaces with hand-designed networks by INT8 fronts on this CPU (module docstring).
 
@@ -79,7 +99,6 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
     """
     from slimforge.data import load_dataset
     from slimforge.spaces import get_space
-    from slimforge.supernet import TrainConfig
 
     start = time.perf_counter()
     out = Path(out_dir)
@@ -100,21 +119,8 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
 
     supernets = {}
     for name in config.spaces:
-        train_config = TrainConfig(
-            data=config.data,
-            epochs=config.epochs,
-            space=BENCH_SPACES.get(name).space,
-            space_kwargs=config.space_kwargs(name),
-            method="spos",
-            batch_size=config.batch_size,
-            lr=config.lr,
-            weight_decay=config.weight_decay,
-            val_fraction=config.val_fraction,
-            hold_out_val=True,
-            seed=config.seed,
-        )
         supernets[name] = train_or_resume(
-            train_config,
+            supernet_train_config(config, name),
             out / "supernets" / name,
             device=train_device,
             progress=progress,

@@ -23,6 +23,7 @@ from slimforge.registry import Registry
 __all__ = [
     "BENCH_SPACES",
     "SCALES",
+    "SPACES_PRESETS",
     "BenchSpace",
     "SpacesConfig",
     "ZooEntry",
@@ -58,6 +59,32 @@ SCALES: dict[str, dict[str, Any]] = {
         "shufflenet": {"width": 1.0, "resolution": 32, "stage_depths": [4, 4, 8, 4]},
         "mbv2": {"width": 1.0, "resolution": 32, "stage_depths": [4, 4, 4, 4, 3, 1]},
         "zoo": ("shufflenet_v2:1.0", "mobilenet_v2:1.0", "efficientnet_b0:1.0"),
+    },
+}
+
+#: Named settings of the whole experiment. ``study``: the device experiment as the study ran it
+#: (REFERENCE.md §1): 20-layer spaces at width 1.0, batch 96, SGD lr 0.025 to 0 with the Lambda
+#: (linear) schedule of SPOS's code for the supernets, weight decay 3e-4, Nesterov momentum 0.9,
+#: supernets 900 epochs and the networks trained standalone (retrained fronts, zoo) 300.
+#: ``small``: what a 2-core CPU runs in an hour (the defaults of :class:`SpacesConfig`).
+SPACES_PRESETS: dict[str, dict[str, Any]] = {
+    "small": {
+        "scale": "small",
+        "epochs": 20,
+        "supernet_epochs": None,
+        "batch_size": 96,
+        "lr": 0.025,
+        "weight_decay": 3e-4,
+        "supernet_lr_schedule": "cosine",
+    },
+    "study": {
+        "scale": "study",
+        "epochs": 300,
+        "supernet_epochs": 900,
+        "batch_size": 96,
+        "lr": 0.025,
+        "weight_decay": 3e-4,
+        "supernet_lr_schedule": "linear",
     },
 }
 
@@ -148,9 +175,14 @@ class SpacesConfig:
         spaces: names from :data:`BENCH_SPACES`.
         zoo: hand-designed networks as ``NAME:WIDTH``; empty takes the scale's.
         scale: ``small`` or ``study`` (:data:`SCALES`).
-        epochs: epochs of every supernet and every zoo network (the same budget).
-        batch_size, lr, weight_decay: SGD (Nesterov, momentum 0.9, cosine to 0) for both; the study's
+        preset: the named settings the others were taken from (:data:`SPACES_PRESETS`; recorded).
+        epochs: epochs of every network trained standalone: the zoo networks and the retrained
+            front networks (the same budget; the study: 300).
+        supernet_epochs: epochs of every supernet; None trains them for ``epochs`` too (the study: 900).
+        batch_size, lr, weight_decay: SGD (Nesterov, momentum 0.9) for all of them; the study's
             device experiment used 96, 0.025 and 3e-4.
+        supernet_lr_schedule: the supernets' learning rate to 0, per step: ``cosine`` or ``linear``
+            (SPOS's LambdaLR, which the study used). Standalone training anneals by a cosine.
         val_fraction: share of the training images held out for the search's accuracy estimate.
         algorithm, budget, settings: the search per space (distinct evaluations; algorithm settings).
         bn_images: training images for batch-norm re-calibration of inherited weights.
@@ -172,10 +204,13 @@ class SpacesConfig:
     spaces: tuple[str, ...] = ("shufflenet", "shufflenet-id", "mbv2-id")
     zoo: tuple[str, ...] = ()
     scale: str = "small"
+    preset: str = "small"
     epochs: int = 20
+    supernet_epochs: int | None = None
     batch_size: int = 96
     lr: float = 0.025
     weight_decay: float = 3e-4
+    supernet_lr_schedule: str = "cosine"
     val_fraction: float = 0.1
     algorithm: str = "nsga2"
     budget: int = 120
@@ -198,6 +233,17 @@ class SpacesConfig:
             value = getattr(self, name)
             items = value.split(",") if isinstance(value, str) else value
             object.__setattr__(self, name, tuple(str(v).strip() for v in items if str(v).strip()))
+        if self.preset not in SPACES_PRESETS:
+            raise UnknownNameError(f"unknown preset {self.preset!r}; use one of {', '.join(SPACES_PRESETS)}")
+        if self.supernet_epochs is not None:
+            _positive("supernet_epochs", self.supernet_epochs)
+        from slimforge.supernet.config import LR_SCHEDULES
+
+        if self.supernet_lr_schedule not in LR_SCHEDULES:
+            raise InvalidInputError(
+                f"bench spaces: supernet_lr_schedule {self.supernet_lr_schedule!r} must be one of "
+                f"{', '.join(LR_SCHEDULES)}"
+            )
         if self.scale not in SCALES:
             raise UnknownNameError(f"unknown scale {self.scale!r}; use one of {', '.join(SCALES)}")
         if not self.spaces:
@@ -226,12 +272,31 @@ class SpacesConfig:
         for name, value in (("retrain", self.retrain), ("png", self.png)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"bench spaces: {name} must be true or false, got {value!r}")
-        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not (
-            0 < self.val_fraction < 1
+        if (
+            isinstance(self.val_fraction, bool)
+            or not isinstance(self.val_fraction, (int, float))
+            or not (0 < self.val_fraction < 1)
         ):
             raise InvalidInputError(
                 f"bench spaces: val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}"
             )
+
+    @classmethod
+    def from_preset(cls, preset: str = "small", **overrides: Any) -> SpacesConfig:
+        """The ``preset``'s settings with ``overrides`` (None values are ignored)."""
+        if preset not in SPACES_PRESETS:
+            raise UnknownNameError(f"unknown preset {preset!r}; use one of {', '.join(SPACES_PRESETS)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise InvalidInputError(f"bench spaces has no setting {', '.join(unknown)}")
+        return cls(**{**SPACES_PRESETS[preset], **given, "preset": preset})
+
+    @property
+    def supernet_train_epochs(self) -> int:
+        """Epochs of each supernet (``supernet_epochs``, else ``epochs``)."""
+        return self.epochs if self.supernet_epochs is None else self.supernet_epochs
 
     def zoo_entries(self) -> list[ZooEntry]:
         """The hand-designed networks, parsed."""

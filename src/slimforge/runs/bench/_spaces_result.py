@@ -100,8 +100,13 @@ class SpacesResult:
         """Fronts and zoo networks (INT8 error vs latency) and the space-vs-network comparison (Markdown)."""
         cfg, m = self.config, self.measurement
         lines = [
-            f"Spaces vs hand-designed networks, scale {cfg['scale']}, {cfg['epochs']} epochs each on "
-            f"{cfg['data']}; front networks "
+            f"Spaces vs hand-designed networks, scale {cfg['scale']}, {cfg['epochs']} epochs each"
+            + (
+                f" (supernets {cfg['supernet_epochs']}, {cfg.get('supernet_lr_schedule', 'cosine')} schedule)"
+                if cfg.get("supernet_epochs") is not None
+                else ""
+            )
+            + f" on {cfg['data']}; front networks "
             + (
                 "retrained standalone with the same budget"
                 if cfg.get("retrain", True)

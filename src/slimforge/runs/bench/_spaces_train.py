@@ -19,7 +19,21 @@ from slimforge.errors import InvalidInputError
 from slimforge.runs.bench._common import write_json_atomic
 from slimforge.runs.bench._spaces_config import SpacesConfig
 
-__all__ = ["train_standalone"]
+__all__ = ["standalone_settings", "train_standalone"]
+
+
+def standalone_settings(config: SpacesConfig) -> Any:
+    """The :class:`~slimforge.training.TrainSettings` of every network trained standalone (zoo, retrained)."""
+    from slimforge.training import TrainSettings
+
+    return TrainSettings(
+        epochs=config.epochs,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        momentum=0.9,
+        weight_decay=config.weight_decay,
+        seed=config.seed,
+    )
 
 
 def train_standalone(
@@ -47,16 +61,9 @@ def train_standalone(
     Raises:
         InvalidInputError: ``directory`` holds weights trained with other settings.
     """
-    from slimforge.training import TrainSettings as TrainConfig, train_classifier
+    from slimforge.training import train_classifier
 
-    train_config = TrainConfig(
-        epochs=config.epochs,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        momentum=0.9,
-        weight_decay=config.weight_decay,
-        seed=config.seed,
-    )
+    train_config = standalone_settings(config)
     wanted = {
         **identity,
         "data": config.data,
