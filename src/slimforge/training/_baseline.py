@@ -9,6 +9,7 @@ from pathlib import Path
 from slimforge.data import DatasetSplits
 from slimforge.io import JsonRecord
 from slimforge.training._models import resolve_model
+from slimforge.training._runtime import TrainRuntime
 from slimforge.training._trainer import TrainResult, TrainSettings, accuracy, train_classifier
 
 __all__ = ["BaselineResult", "train_baseline"]
@@ -38,6 +39,7 @@ def train_baseline(
     val_fraction: float = 0.1,
     overwrite: bool = False,
     progress: bool = False,
+    runtime: TrainRuntime | None = None,
 ) -> BaselineResult:
     """Train MODEL (a zoo name, or a saved model to train further) on DATA and save it to ``out_dir``.
 
@@ -45,7 +47,8 @@ def train_baseline(
 
     The validation part (``val_fraction`` of the training images, seeded split) is held out; the
     result records validation and test accuracy. ``out_dir`` gets ``model.json`` + ``model.pt``
-    (:func:`slimforge.io.save_model`) and ``train.json``.
+    (:func:`slimforge.io.save_model`) and ``train.json``. ``runtime`` says where the training and the
+    accuracy evaluation run (:class:`slimforge.training.TrainRuntime`; the CPU when None).
     """
     from slimforge.data import load_dataset
     from slimforge.io import atomic_write_text, save_model
@@ -58,7 +61,9 @@ def train_baseline(
     )
     source = resolve_model(model, num_classes=splits.num_classes, width=width)
     net = source.model
-    result = train_classifier(net, splits.train, config, progress=progress, desc=f"train {source.label}")
+    result = train_classifier(net, splits.train, config, progress=progress, desc=f"train {source.label}",
+                              runtime=runtime)
+    where = None if runtime is None else runtime.device
     cfg = {**source.config, "input_shape": [1, *splits.input_shape]}
     out = save_model(net, cfg, out_dir, overwrite=overwrite)
     baseline = BaselineResult(
@@ -66,8 +71,8 @@ def train_baseline(
         data=str(splits.spec),
         out_dir=str(out),
         num_params=sum(p.numel() for p in net.parameters()),
-        val_accuracy_pct=accuracy(net, splits.val),
-        test_accuracy_pct=accuracy(net, splits.test) if splits.test is not None else None,
+        val_accuracy_pct=accuracy(net, splits.val, device=where),
+        test_accuracy_pct=accuracy(net, splits.test, device=where) if splits.test is not None else None,
         config=config,
         training=result,
     )

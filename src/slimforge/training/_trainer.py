@@ -21,6 +21,7 @@ from torch import nn
 from slimforge.data import ArrayDataset
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
+from slimforge.training._runtime import TrainRuntime
 
 __all__ = ["TrainHook", "TrainResult", "TrainSettings", "accuracy", "onnx_accuracy", "train_classifier"]
 
@@ -139,6 +140,7 @@ def train_classifier(
     hooks: Sequence[TrainHook] = (),
     progress: bool = False,
     desc: str = "train",
+    runtime: TrainRuntime | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_split`` with SGD (Nesterov) and a per-step cosine schedule.
 
@@ -149,6 +151,9 @@ def train_classifier(
         hooks: compression methods taking part in training (see :class:`TrainHook`).
         progress: show a tqdm bar on stderr.
         desc: the bar's label.
+        runtime: device, mixed precision, ``torch.compile`` and memory order of the steps
+            (:class:`TrainRuntime`; the CPU in float32 when None). The model is moved there for
+            training and back to the device it came from afterwards; hooks see the moved model.
     """
     from slimforge.data import make_loader
     from slimforge.io import progress_bar
@@ -165,6 +170,10 @@ def train_classifier(
     warmup = config.warmup_epochs * steps_per_epoch
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     step = 0
+    runtime = runtime if runtime is not None else TrainRuntime()
+    device = runtime.torch_device()
+    home = _device_of(model)
+    step_model = runtime.prepare(model, device)
     for hook in hooks:
         hook.attach(model)
     try:
@@ -178,10 +187,13 @@ def train_classifier(
             for epoch in range(config.epochs):
                 loss_sum, correct, seen = 0.0, 0, 0
                 for images, labels in loader.epoch(epoch):
+                    images, labels = runtime.batch(images, device), labels.to(device, non_blocking=True)
                     lr = _lr_at(step, total, warmup, config.lr)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
-                    logits = model(images)
+                    with runtime.autocast(device):
+                        logits = step_model(images)
+                    logits = logits.float()  # the loss and the hooks' terms in float32 under bf16
                     loss = criterion(logits, labels)
                     for hook in hooks:
                         loss = hook.replace_loss(model, images, labels, logits, loss)
@@ -212,7 +224,17 @@ def train_classifier(
         for hook in hooks:
             hook.detach(model)
         model.eval()
+        if device != home or runtime.channels_last:
+            model.to(home, memory_format=torch.contiguous_format)
     return TrainResult(config.epochs, step, tuple(losses), tuple(accs), time.perf_counter() - start)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
 
 
 def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
@@ -223,20 +245,32 @@ def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, split: ArrayDataset, *, batch_size: int = 256) -> float:
+def accuracy(
+    model: nn.Module, split: ArrayDataset, *, batch_size: int = 256, device: str | torch.device | None = None
+) -> float:
     """Top-1 accuracy (%) of ``model`` on ``split`` (a :class:`slimforge.data.ArrayDataset`), in eval mode.
+
+    Args:
+        device: a training device spec (``auto``, ``cpu``, ``cuda[:N]``) to evaluate on; the model
+            goes back where it was afterwards. None evaluates where the model is.
 
     The model's train/eval flags are restored afterwards.
     """
     from slimforge.data import make_loader
+    from slimforge.training._runtime import resolve_train_device
 
+    home = _device_of(model)
+    dev = home if device is None else resolve_train_device(device)
     flags = [(m, m.training) for m in model.modules()]
     model.eval()
+    model.to(dev)
     try:
         correct = 0
         for images, labels in make_loader(split, batch_size, train=False):
-            correct += int((model(images).argmax(1) == labels).sum())
+            logits = model(images.to(dev, non_blocking=True))
+            correct += int((logits.argmax(1).cpu() == labels).sum())
     finally:
+        model.to(home)
         for module, training in flags:
             module.training = training
     return 100.0 * correct / max(1, len(split))
