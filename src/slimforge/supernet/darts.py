@@ -66,6 +66,9 @@ class DARTSTrainer(ArchTrainer):
         backup = [p.detach().clone() for p in params]
 
         grads = torch.autograd.grad(self._mixture_loss(images, labels), params, allow_unused=True)
+        # Data-parallel: the virtual step and the perturbation are the global batch's (d_alpha and the
+        # finite differences are averaged with alpha's gradient before the step).
+        grads = self.dist.mean_tensors(grads)
         with torch.no_grad():
             for p, g in zip(params, grads):
                 step = decay * p if g is None else g + decay * p
@@ -77,6 +80,7 @@ class DARTSTrainer(ArchTrainer):
         val_grads = torch.autograd.grad(self._mixture_loss(*val), [self.alpha, *params], allow_unused=True)
         d_alpha = val_grads[0]
         vector = [torch.zeros_like(p) if g is None else g for p, g in zip(params, val_grads[1:])]
+        vector = self.dist.mean_tensors(vector)
         norm = torch.sqrt(sum((v * v).sum() for v in vector))
         eps = float(self.options["fd_eps"]) / max(float(norm), 1e-12)
 

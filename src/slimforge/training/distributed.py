@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -156,6 +156,27 @@ class DistContext:
             n = g.numel()
             g.copy_(flat[offset : offset + n].view_as(g))
             offset += n
+
+    def mean_tensors(self, tensors: Sequence[torch.Tensor | None]) -> list[torch.Tensor | None]:
+        """New tensors holding each tensor's mean over the ranks (None stays None), for gradients
+        taken with ``torch.autograd.grad`` rather than left in ``.grad``."""
+        if not self.distributed:
+            return list(tensors)
+        present = [t for t in tensors if t is not None]
+        if not present:
+            return list(tensors)
+        flat = torch.cat([t.detach().reshape(-1) for t in present])
+        dist.all_reduce(flat)
+        flat.div_(self.world_size)
+        out: list[torch.Tensor | None] = []
+        offset = 0
+        for t in tensors:
+            if t is None:
+                out.append(None)
+                continue
+            out.append(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+        return out
 
     @property
     def _comm_device(self) -> torch.device:
