@@ -41,12 +41,10 @@ from torch import nn
 
 from slimforge.compress.auto._budget import Budget
 from slimforge.compress.auto._common import finetune_model, load_source, load_splits
-from slimforge.compress.auto._engine import Finished, Found, PolicyTask, SavedModel, SearchSetup, run_task
+from slimforge.compress.auto._engine import Finished, Found, LayerPolicyTask, SavedModel, SearchSetup, run_task
 from slimforge.compress.auto._estimate import (
     EstimateData,
-    EstimateNoise,
     estimate_accuracy,
-    estimate_noise,
     has_batchnorm,
 )
 from slimforge.compress.auto._fill import FillResult, fill_budget
@@ -189,7 +187,7 @@ class _Context:
     budget: Budget
 
 
-class BitsTask(PolicyTask):
+class BitsTask(LayerPolicyTask):
     """The mixed-precision search's hooks: sensitivity-guided bit space, uniform baselines, QAT finetune."""
 
     result_name = "auto_bits"
@@ -309,26 +307,6 @@ class BitsTask(PolicyTask):
             values=lambda i, k: c.space.values[k],
             to_string=c.space.to_string,
         )
-
-    def noise(
-        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
-    ) -> EstimateNoise:
-        c: _Context = setup.context
-        return estimate_noise(
-            lambda: c.space.build(genome, num_classes=1),
-            c.splits,
-            estimate,
-            c.data.seed,
-            repeats=repeats,
-            teacher=c.base if estimate.needs_teacher else None,
-        )
-
-    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float:
-        c: _Context = setup.context
-        data = EstimateData.from_splits(
-            c.splits, estimate, c.data.seed, teacher=c.base if estimate.needs_teacher else None
-        )
-        return estimate_accuracy(c.space.build(genome, num_classes=1), data, estimate)
 
     def _final(
         self,

@@ -29,12 +29,10 @@ from torch import nn
 
 from slimforge.compress.auto._budget import Budget
 from slimforge.compress.auto._common import finetune_model, load_source, load_splits, measure_model_latencies
-from slimforge.compress.auto._engine import Finished, Found, PolicyTask, SavedModel, SearchSetup, run_task
+from slimforge.compress.auto._engine import Finished, Found, LayerPolicyTask, SavedModel, SearchSetup, run_task
 from slimforge.compress.auto._estimate import (
     EstimateData,
-    EstimateNoise,
     estimate_accuracy,
-    estimate_noise,
     has_batchnorm,
 )
 from slimforge.compress.auto._fill import FillResult, fill_budget
@@ -125,7 +123,7 @@ class _Context:
     latency_conditions: str | None
 
 
-class PruneTask(PolicyTask):
+class PruneTask(LayerPolicyTask):
     """The pruning search's hooks: the policy space and evaluator, the uniform baseline, the record."""
 
     result_name = "auto_prune"
@@ -268,26 +266,6 @@ class PruneTask(PolicyTask):
             values=lambda i, k: c.space.values[k],
             to_string=c.space.to_string,
         )
-
-    def noise(
-        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
-    ) -> EstimateNoise:
-        c: _Context = setup.context
-        return estimate_noise(
-            lambda: c.space.build(genome, num_classes=1),
-            c.splits,
-            estimate,
-            c.data.seed,
-            repeats=repeats,
-            teacher=c.base if estimate.needs_teacher else None,
-        )
-
-    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float:
-        c: _Context = setup.context
-        data = EstimateData.from_splits(
-            c.splits, estimate, c.data.seed, teacher=c.base if estimate.needs_teacher else None
-        )
-        return estimate_accuracy(c.space.build(genome, num_classes=1), data, estimate)
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
         from slimforge.hardware import MACS_NOTE
