@@ -74,6 +74,11 @@ class DistillHook(TrainHook):
         self._regressors = nn.ModuleDict()
 
     def attach(self, model: nn.Module) -> None:
+        # The teacher runs beside the student, on its device (a --train-device GPU); back in detach.
+        device = next(iter(model.parameters()), torch.zeros(0)).device
+        self._teacher_home = next(iter(self.teacher.parameters()), torch.zeros(0)).device
+        self.teacher.to(device)
+        self._regressors.to(device)
         layers = sorted(set(self.hints) | set(self.attention))
         for path in layers:
             for net, store, who in (
@@ -89,7 +94,7 @@ class DistillHook(TrainHook):
                 self._handles.append(module.register_forward_hook(_store(store, path)))
         if self.hints and not len(self._regressors):
             # One forward pass on a dummy batch finds the channel counts the regressors map between.
-            x = torch.zeros(self.input_shape)
+            x = torch.zeros(self.input_shape, device=device)
             with torch.no_grad():
                 flags = [(m, m.training) for m in model.modules()]
                 model.eval()
@@ -99,7 +104,7 @@ class DistillHook(TrainHook):
                     m.training = t
             for path in self.hints:
                 s, t = self._student_feats[path], self._teacher_feats[path]
-                self._regressors[path.replace(".", "_")] = nn.Conv2d(s.shape[1], t.shape[1], 1, bias=False)
+                self._regressors[path.replace(".", "_")] = nn.Conv2d(s.shape[1], t.shape[1], 1, bias=False).to(device)
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self._regressors.parameters())
@@ -141,6 +146,10 @@ class DistillHook(TrainHook):
         self._handles = []
         self._student_feats.clear()
         self._teacher_feats.clear()
+        home = getattr(self, "_teacher_home", None)
+        if home is not None:
+            self.teacher.to(home)
+            self._regressors.to(home)
 
 
 def _store(store: dict[str, torch.Tensor], path: str) -> Callable:

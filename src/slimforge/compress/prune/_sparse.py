@@ -82,6 +82,8 @@ class MaskHook(TrainHook):
                     f"the sparsity mask of {n!r} no longer fits the model (a later stage changed its shape); "
                     "put structured pruning and low-rank stages before sparsify"
                 )
+        # masks follow the weights to the training device (a --train-device GPU)
+        self.masks = {n: mask.to(weights[n].device) for n, mask in self.masks.items()}
         self._apply(model)
 
     def after_backward(self, model: nn.Module) -> None:

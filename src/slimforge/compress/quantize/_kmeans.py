@@ -87,10 +87,10 @@ class SharedWeightHook(TrainHook):
                 )
 
     def _pool(self, tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        flat, idx = tensor.flatten(), index.flatten()
+        flat, idx = tensor.flatten(), index.flatten().to(tensor.device)
         keep = idx >= 0
         k = int(idx.max()) + 1 if keep.any() else 0
-        sums = torch.zeros(k, dtype=flat.dtype).index_add_(0, idx[keep], flat[keep])
+        sums = torch.zeros(k, dtype=flat.dtype, device=flat.device).index_add_(0, idx[keep], flat[keep])
         counts = torch.bincount(idx[keep], minlength=k).clamp_min(1).to(flat.dtype)
         pooled = torch.zeros_like(flat)
         pooled[keep] = (sums / counts)[idx[keep]]

@@ -23,7 +23,7 @@ from slimforge.compress.recipe._stage import Stage, StageContext
 from slimforge.data import DatasetSplits
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
-from slimforge.training import TrainSettings, resolve_model
+from slimforge.training import TrainRuntime, TrainSettings, resolve_model
 
 __all__ = ["CompressionReport", "compress", "parse_stages"]
 
@@ -119,6 +119,7 @@ def compress(
     device: Any = None,
     overwrite: bool = False,
     progress: bool = False,
+    runtime: TrainRuntime | None = None,
 ) -> CompressionReport:
     """Compress ``model`` by ``recipe`` on ``data``, measure every stage, and write ``out_dir``.
 
@@ -152,6 +153,8 @@ def compress(
         device: a :class:`slimforge.hardware.devices.Device` object replacing ``gate.device``.
         overwrite: replace an existing ``out_dir``.
         progress: progress bars on stderr.
+        runtime: where and how finetuning runs (:class:`slimforge.training.TrainRuntime`, e.g. a
+            ``train_device`` GPU); None trains on the CPU.
     """
     from slimforge.data import load_dataset
     from slimforge.hardware import MACS_NOTE
@@ -187,6 +190,7 @@ def compress(
         seed=seed,
         calibration_images=calibration_images,
         progress=progress,
+        runtime=runtime,
     )
     gatekeeper = Gatekeeper(gate or GateConfig(), input_shape, device=device, seed=seed)
     if gatekeeper.config.enabled:

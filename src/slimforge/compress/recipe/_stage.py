@@ -19,7 +19,7 @@ from torch import nn
 
 from slimforge.compress.recipe._spec import StageSpec
 from slimforge.errors import InvalidInputError
-from slimforge.training import TrainHook, TrainSettings, train_classifier
+from slimforge.training import TrainHook, TrainRuntime, TrainSettings, train_classifier
 
 __all__ = [
     "Stage",
@@ -119,6 +119,7 @@ class StageContext:
         accuracy_floor_pct: the lowest validation accuracy the budget allows (None: no budget).
         progress: show progress bars.
         gate: the measured gate, for stages that choose their form by timing it (pruning's rounding).
+        runtime: where and how finetuning runs (:class:`slimforge.training.TrainRuntime`; None: the CPU).
     """
 
     model: nn.Module
@@ -132,6 +133,7 @@ class StageContext:
     calibration_images: int = 128
     accuracy_floor_pct: float | None = None
     progress: bool = False
+    runtime: TrainRuntime | None = None
     #: hooks every later finetune keeps (masks of pruned weights, shared-weight groups).
     persistent_hooks: list[TrainHook] = field(default_factory=list)
     #: the teacher of later finetunes, once a distill stage has named one.
@@ -164,6 +166,7 @@ class StageContext:
             hooks=[*self.persistent_hooks, *self.teacher_hooks, *hooks],
             progress=self.progress,
             desc=desc,
+            runtime=self.runtime,
         )
 
     def calibration(self, n: int | None = None) -> torch.Tensor:
