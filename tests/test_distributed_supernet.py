@@ -1,6 +1,6 @@
-"""Data-parallel supernet training (issue 22): 2 gloo processes on CPU end with the weights of one
-process on the same global batch, resume on another number of processes, and a batch that does not
-divide over the processes is refused before anything is written."""
+"""Data-parallel training (issue 22): 2 gloo processes on CPU end with the weights of one process on
+the same global batch (supernets and retraining), a supernet run resumes on another number of
+processes, and a batch that does not divide over the processes is refused before anything is written."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from torch import nn
 
 from slimforge.cli import main
-from slimforge.data import ArrayDataset, make_loader
+from slimforge.data import ArrayDataset, load_dataset, make_loader
 from slimforge.supernet import TrainConfig, train_supernet
 from slimforge.supernet.checkpoint import CHECKPOINT_FILE
+from slimforge.training import TrainSettings, train_classifier
+from slimforge.training.distributed import distributed_from_env
 
 TINY_SPACE = {"channels": 4, "cells_per_stage": 1}
 STEPS = 3  # per process group run; the data give 4 steps an epoch
@@ -104,6 +107,51 @@ def test_two_gloo_processes_train_the_weights_of_one(tiny_npz: str, tmp_path: Pa
     assert resumed.resumed_from_step == STEPS and resumed.finished and resumed.world_size == 1
     train_supernet(config, tmp_path / "one", resume=True)
     _assert_same_weights(_state(tmp_path / "two"), _state(tmp_path / "one"))
+
+
+def _tiny_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 4),
+    )
+
+
+RETRAIN = TrainSettings(epochs=2, batch_size=8, lr=0.05, seed=0)
+
+
+def _retrain_rank(rank: int, world: int, port: int, data: str, out: str) -> None:
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
+    torch.set_num_threads(1)
+    split = load_dataset(data, val_fraction=0.2, seed=0).train
+    model = _tiny_net()
+    with distributed_from_env(torch.device("cpu")) as ctx:
+        result = train_classifier(model, split, RETRAIN, dist=ctx)
+    if rank == 0:
+        torch.save({"model": model.state_dict(), "loss": torch.tensor(result.loss_per_epoch)}, out)
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_retrain_the_weights_of_one(tiny_npz: str, tmp_path: Path) -> None:
+    out = tmp_path / "two.pt"
+    mp.spawn(_retrain_rank, args=(2, _free_port(), tiny_npz, str(out)), nprocs=2, join=True)
+    torch.set_num_threads(1)
+    model = _tiny_net()
+    result = train_classifier(model, load_dataset(tiny_npz, val_fraction=0.2, seed=0).train, RETRAIN)
+    two = torch.load(out, weights_only=True)
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(two["model"][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    torch.testing.assert_close(two["loss"], torch.tensor(result.loss_per_epoch), rtol=1e-4, atol=1e-5)
 
 
 def test_sharded_loader_slices_the_global_batches() -> None:

@@ -8,6 +8,7 @@ trainer's argument list.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from slimforge.data import ArrayDataset
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
 from slimforge.training._runtime import TrainRuntime
+from slimforge.training.distributed import DistContext, global_batch_norms, local_batch_size
 
 __all__ = ["TrainHook", "TrainResult", "TrainSettings", "accuracy", "onnx_accuracy", "train_classifier"]
 
@@ -141,6 +143,7 @@ def train_classifier(
     progress: bool = False,
     desc: str = "train",
     runtime: TrainRuntime | None = None,
+    dist: DistContext | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``train_split`` with SGD (Nesterov) and a per-step cosine schedule.
 
@@ -154,6 +157,11 @@ def train_classifier(
         runtime: device, mixed precision, ``torch.compile`` and memory order of the steps
             (:class:`TrainRuntime`; the CPU in float32 when None). The model is moved there for
             training and back to the device it came from afterwards; hooks see the moved model.
+        dist: this process's place in a data-parallel run under torchrun
+            (:func:`slimforge.training.distributed.distributed_from_env`): each process trains on its
+            shard of every batch of ``config.batch_size`` images on ``dist.device``, gradients are
+            averaged before the hooks see them and batch norm normalises over the global batch, so N
+            processes end with one process's weights; the result counts every process's images.
     """
     from slimforge.data import make_loader
     from slimforge.io import progress_bar
@@ -164,16 +172,28 @@ def train_classifier(
     accs: list[float] = []
     if config.epochs == 0:
         return TrainResult(0, 0, (), (), 0.0)
-    loader = make_loader(train_split, config.batch_size, train=True, seed=config.seed, augment=config.augment)
+    ctx = dist if dist is not None else DistContext()
+    local_batch_size(config.batch_size, ctx.world_size)
+    loader = make_loader(
+        train_split,
+        config.batch_size,
+        train=True,
+        seed=config.seed,
+        augment=config.augment,
+        shard=(ctx.rank, ctx.world_size),
+    )
     steps_per_epoch = max(1, len(loader))
     total = config.epochs * steps_per_epoch
     warmup = config.warmup_epochs * steps_per_epoch
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     step = 0
     runtime = runtime if runtime is not None else TrainRuntime()
-    device = runtime.torch_device()
+    device = ctx.device if ctx.distributed else runtime.torch_device()
     home = _device_of(model)
+    global_bn = contextlib.ExitStack()  # closed in the finally below
+    global_bn.enter_context(global_batch_norms(model, ctx))
     step_model = runtime.prepare(model, device)
+    ctx.broadcast_tensors([*model.parameters(), *model.buffers()])  # every rank starts from rank 0's weights
     for hook in hooks:
         hook.attach(model)
     try:
@@ -200,13 +220,14 @@ def train_classifier(
                         extra = hook.extra_loss(model, images, labels, logits)
                         if extra is not None:
                             loss = loss + extra
-                    if not torch.isfinite(loss):
+                    if _diverged(loss, ctx):
                         raise InvalidInputError(
                             f"training diverged (loss {loss.item()} at epoch {epoch}); lower the learning rate "
                             f"(now {config.lr})"
                         )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
+                    ctx.average_gradients(p for group in optimizer.param_groups for p in group["params"])
                     for hook in hooks:
                         hook.after_backward(model)
                     optimizer.step()
@@ -218,15 +239,26 @@ def train_classifier(
                     seen += len(labels)
                     bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {loss.item():.3f}", refresh=False)
                     bar.update(1)
+                if ctx.distributed:  # the epoch's figures over every process's images
+                    loss_sum, correct, seen = (
+                        ctx.mean(v) * ctx.world_size for v in (loss_sum, correct, seen)
+                    )
                 losses.append(loss_sum / max(seen, 1))
                 accs.append(100.0 * correct / max(seen, 1))
     finally:
+        global_bn.close()
         for hook in hooks:
             hook.detach(model)
         model.eval()
         if device != home or runtime.channels_last:
             model.to(home, memory_format=torch.contiguous_format)
     return TrainResult(config.epochs, step, tuple(losses), tuple(accs), time.perf_counter() - start)
+
+
+def _diverged(loss: torch.Tensor, ctx: DistContext) -> bool:
+    # Under torchrun every process must stop together, or the others would wait for it forever.
+    bad = not bool(torch.isfinite(loss))
+    return ctx.mean(float(bad)) > 0 if ctx.distributed else bad
 
 
 def _device_of(model: nn.Module) -> torch.device:
