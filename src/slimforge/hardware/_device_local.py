@@ -12,7 +12,7 @@ from torch import nn
 from slimforge.errors import InvalidInputError
 from slimforge.hardware._device_base import Device
 from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
-from slimforge.hardware.latency import LatencyProtocol, LatencyResult, measure_latencies
+from slimforge.hardware.latency import LatencyProtocol, measure_latencies
 
 __all__ = ["LocalDevice", "LocalOrtDevice", "LocalTorchDevice", "prepare_onnx", "sha256_file"]
 
@@ -56,27 +56,6 @@ def prepare_onnx(model: Any, shape: tuple[int, ...] | None, onnx_path: Path, dev
     return PreparedModel(str(model), resolved, sha256_file(path), onnx_path=path, precision=precision)
 
 
-def _measured(
-    spec: str, info: DeviceInfo, model: PreparedModel, result: LatencyResult, threads: int
-) -> DeviceMeasurement:
-    return DeviceMeasurement(
-        device=spec,
-        device_info=info,
-        model=model.label,
-        model_sha256=model.sha256,
-        input_shape=result.input_shape,
-        threads=threads,
-        precision=model.precision,
-        source="measured",
-        latency_ms=result.latency_ms_median,
-        latency_ms_iqr=result.latency_ms_iqr,
-        stable=result.stable,
-        latency=result,
-        energy_mj=None,
-        energy_source="not requested",
-    )
-
-
 class LocalDevice(Device):
     """This machine's CPU measured with :attr:`runtime`; prepared models are files (``onnx_path``) that
     :meth:`_measure` times one interleaved call per input shape."""
@@ -108,7 +87,7 @@ class LocalDevice(Device):
                 progress=progress,
             )
             for i, result in zip(group, results):
-                out[i] = _measured(self.spec, info, models[i], result, threads)
+                out[i] = DeviceMeasurement.from_latency(self.spec, info, models[i], result, threads)
         return out
 
 
@@ -169,5 +148,5 @@ class LocalTorchDevice(LocalDevice):
                 seed=seed,
                 progress=progress,
             )
-            out.append(_measured(self.spec, info, m, result, threads))
+            out.append(DeviceMeasurement.from_latency(self.spec, info, m, result, threads))
         return out

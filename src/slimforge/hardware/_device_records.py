@@ -75,6 +75,28 @@ class DeviceMeasurement(JsonRecord):
     energy_source: str
     cached: bool = False
 
+    @classmethod
+    def from_latency(
+        cls, device: str, info: DeviceInfo, model: PreparedModel, result: LatencyResult, threads: int
+    ) -> DeviceMeasurement:
+        """A figure timed on ``device`` (``source="measured"``); the energy is added later, if asked for."""
+        return cls(
+            device=device,
+            device_info=info,
+            model=model.label,
+            model_sha256=model.sha256,
+            input_shape=result.input_shape,
+            threads=threads,
+            precision=model.precision,
+            source="measured",
+            latency_ms=result.latency_ms_median,
+            latency_ms_iqr=result.latency_ms_iqr,
+            stable=result.stable,
+            latency=result,
+            energy_mj=None,
+            energy_source="not requested",
+        )
+
     def summary(self) -> str:
         """One line: the figure, its spread and stability, and the energy."""
         if self.latency is not None:

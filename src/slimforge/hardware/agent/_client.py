@@ -231,24 +231,7 @@ class RemoteDevice(Device):
                     f"the agent at {self.url} measured other bytes than were sent (hash mismatch); retry"
                 )
             info = replace(self._device_info(reply.get("device")), name=self.spec)
-            out.append(
-                DeviceMeasurement(
-                    device=self.spec,
-                    device_info=info,
-                    model=m.label,
-                    model_sha256=m.sha256,
-                    input_shape=result.input_shape,
-                    threads=threads,
-                    precision=m.precision,
-                    source="measured",
-                    latency_ms=result.latency_ms_median,
-                    latency_ms_iqr=result.latency_ms_iqr,
-                    stable=result.stable,
-                    latency=result,
-                    energy_mj=None,
-                    energy_source="not requested",
-                )
-            )
+            out.append(DeviceMeasurement.from_latency(self.spec, info, m, result, threads))
         return out
 
     # -- HTTP --------------------------------------------------------------------------------
