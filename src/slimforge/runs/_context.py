@@ -53,6 +53,16 @@ class RunContext:
         self.warnings: list[str] = []
         #: PyTorch / ONNX Runtime threads for training and accuracy evaluation.
         self.threads: int = 1
+        #: the resolved torch device every stage trains and evaluates on (``cpu``, ``cuda:0``).
+        self.train_device: str = "cpu"
+        #: the supernet's device: ``train_device`` unless the deprecated ``supernet.device`` says otherwise.
+        self.supernet_device: str = "cpu"
+
+    def train_runtime(self) -> Any:
+        """The :class:`slimforge.training.TrainRuntime` of the run's stages (its ``train_device``)."""
+        from slimforge.training import TrainRuntime
+
+        return TrainRuntime(device=self.train_device)
 
     def log(self, text: str) -> None:
         """A one-line message about what the run is doing."""

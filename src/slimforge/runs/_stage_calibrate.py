@@ -148,8 +148,9 @@ class CalibrateStage(RunStage):
         train_classifier(net, ctx.splits.train,
                          TrainConfig(epochs=cfg.epochs, batch_size=ctx.config.retrain.batch_size, lr=0.05,
                                      seed=ctx.config.seed),
-                         progress=ctx.progress, desc=f"calibration {i + 1}")
-        return {"arch": arch, "val_accuracy_pct": accuracy(net, ctx.splits.val), "epochs": cfg.epochs,
+                         progress=ctx.progress, desc=f"calibration {i + 1}", runtime=ctx.train_runtime())
+        return {"arch": arch, "val_accuracy_pct": accuracy(net, ctx.splits.val, device=ctx.train_device),
+                "epochs": cfg.epochs,
                 "seconds": time.perf_counter() - start}
 
     def _scores(self, ctx: RunContext, genomes: list[tuple[int, ...]]) -> dict[str, list[float]]:
@@ -169,6 +170,7 @@ def estimator_evaluators(ctx: RunContext) -> dict[str, Any]:
             "supernet_accuracy", ctx.space, checkpoint=str(ctx.path(ctx.output("supernet").dir)), data=cfg.data,
             split="val", val_fraction=cfg.val_fraction, bn_images=cfg.accuracy.bn_images,
             eval_images=cfg.accuracy.eval_images, finetune_steps=cfg.accuracy.finetune_steps, seed=cfg.seed,
+            device=ctx.supernet_device,
         ),
         "zero_cost": make_evaluator(
             "proxy", ctx.space, proxies=cfg.accuracy.calibration.proxies, data=cfg.data, seed=cfg.seed,

@@ -112,6 +112,7 @@ class CompressStage(RunStage):
                 device=make_device(device) if cfg.gate != "none" else None,
                 overwrite=True,
                 progress=ctx.progress,
+                runtime=ctx.train_runtime(),
             )
         kept = report.stages[report.kept_stage]
         dropped = tuple(r.stage for r in report.stages if r.decision == "dropped")

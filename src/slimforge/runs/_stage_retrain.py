@@ -139,7 +139,7 @@ class RetrainStage(RunStage):
         start = time.perf_counter()
         result = train_classifier(
             net, splits.train, _train_config(ctx.config, cfg.epochs, cfg.lr), hooks=hooks,
-            progress=ctx.progress, desc=f"retrain {chosen.name}",
+            progress=ctx.progress, desc=f"retrain {chosen.name}", runtime=ctx.train_runtime(),
         )
         config = {
             "builder": "space",
@@ -158,8 +158,8 @@ class RetrainStage(RunStage):
             dir=ctx.rel(out),
             devices=(chosen.device,),
             estimated_accuracy_pct=estimated,
-            accuracy_pct=accuracy(net, test),
-            val_accuracy_pct=accuracy(net, splits.val),
+            accuracy_pct=accuracy(net, test, device=ctx.train_device),
+            val_accuracy_pct=accuracy(net, splits.val, device=ctx.train_device),
             accuracy_split="test" if splits.test is not None else "val",
             mode=cfg.mode,
             distilled=teacher is not None,
@@ -228,15 +228,15 @@ class ReferenceStage(RunStage):
         net = source.model
         start = time.perf_counter()
         train_classifier(net, splits.train, _train_config(ctx.config, epochs, 0.05), progress=ctx.progress,
-                         desc=f"train {label}")
+                         desc=f"train {label}", runtime=ctx.train_runtime())
         test = splits.test if splits.test is not None else splits.val
         record = ReferenceModel(
             name=label,
             model=name,
             width=1.0 if width is None else width,
             dir=ctx.rel(out),
-            accuracy_pct=accuracy(net, test),
-            val_accuracy_pct=accuracy(net, splits.val),
+            accuracy_pct=accuracy(net, test, device=ctx.train_device),
+            val_accuracy_pct=accuracy(net, splits.val, device=ctx.train_device),
             epochs=epochs,
             seconds=time.perf_counter() - start,
         )

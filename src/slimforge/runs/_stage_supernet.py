@@ -103,7 +103,7 @@ class SupernetStage(RunStage):
 
         try:
             result = train_supernet(
-                supernet_train_config(cfg), out, device=cfg.supernet.device, resume=True,
+                supernet_train_config(cfg), out, device=ctx.supernet_device, resume=True,
                 progress=update, splits=ctx.splits,
             )
         finally:

@@ -11,6 +11,7 @@ into the run directory as ``config.yaml``, so a run says exactly how it was made
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,7 +57,10 @@ class SpaceConfig:
 
 @dataclass(frozen=True)
 class SupernetConfig:
-    """Supernet training (:class:`slimforge.supernet.TrainConfig`); ``device`` is a torch device.
+    """Supernet training (:class:`slimforge.supernet.TrainConfig`).
+
+    ``device`` is deprecated: the run's ``train_device`` trains the supernet; a ``device`` given here
+    still overrides it for the supernet alone (for one release).
 
     ``bn_affine`` stays on here: the affine-free choices that made NAS-Bench-201 supernets rank
     (``supernet train``'s default, BENCHMARKS issue 16) were not measured on the layer-wise spaces a
@@ -69,7 +73,7 @@ class SupernetConfig:
     lr: float = 0.025
     bn_affine: bool = True
     options: dict[str, Any] = field(default_factory=dict)
-    device: str = "cpu"
+    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -244,12 +248,16 @@ class RunConfig:
     ``threads``: PyTorch (and ONNX Runtime accuracy-evaluation) threads for training and
     evaluation; null picks the fastest on this machine at start (the run says what it chose).
     Latency is measured with each device's own ``threads``.
+    ``train_device``: the torch device every stage that trains or evaluates runs on (supernet,
+    calibration, retraining, compression): ``auto`` (a GPU when there is one, else the CPU),
+    ``cpu``, ``cuda`` or ``cuda:N``.
     """
 
     data: str = "digits"
     seed: int = 0
     val_fraction: float = 0.1
     threads: int | None = None
+    train_device: str = "auto"
     space: SpaceConfig = field(default_factory=SpaceConfig)
     supernet: SupernetConfig = field(default_factory=SupernetConfig)
     accuracy: AccuracyConfig = field(default_factory=AccuracyConfig)
@@ -324,6 +332,9 @@ def explain_config() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+_TRAIN_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
 def _check_semantics(config: RunConfig) -> None:
     """Cross-field checks and ranges that the types alone do not say."""
     positive = {
@@ -359,6 +370,9 @@ def _check_semantics(config: RunConfig) -> None:
         raise ConfigError(f"accuracy.calibration.threshold is a Kendall tau in [-1, 1], got {cal.threshold!r}")
     if config.threads is not None and config.threads < 1:
         raise ConfigError(f"threads must be >= 1 or null (the fastest on this machine), got {config.threads!r}")
+    for key, spec in (("train_device", config.train_device), ("supernet.device", config.supernet.device)):
+        if spec is not None and not _TRAIN_DEVICE.match(spec):
+            raise ConfigError(f"{key} must be auto, cpu, cuda or cuda:N, got {spec!r}")
     for key, value in (("compress.gate_tolerance", config.compress.gate_tolerance),
                        ("measure.tolerance", config.measure.tolerance)):
         if not 0 <= value < 1:

@@ -125,6 +125,7 @@ def check_run(config: RunConfig, run_dir: str | os.PathLike | None = None) -> li
     """
     plan = stage_plan(config)
     preflight(config, plan)
+    resolve_train_devices(config)
     fps = _fingerprints(config, plan)
     records: dict[str, Any] = {}
     store_path = Path(run_dir) / STORE_FILE if run_dir is not None else None
@@ -246,6 +247,23 @@ def _choose_threads(config: RunConfig, threads: int | None) -> tuple[int, str]:
     return choice.threads, choice.describe()
 
 
+def resolve_train_devices(config: RunConfig, say: Callable[[str], None] | None = None) -> tuple[str, str]:
+    """``(train_device, supernet_device)`` of ``config``, resolved here (``auto``: a GPU when there is one).
+
+    A device this machine lacks (``cuda`` without a GPU) raises a one-line error naming the key,
+    the value and the fix. The deprecated ``supernet.device`` still sets the supernet's device.
+    """
+    from slimforge.training import resolve_train_device
+
+    train = str(resolve_train_device(config.train_device, option="train_device"))
+    supernet = train
+    if config.supernet.device is not None:
+        if say is not None:
+            say("supernet.device is deprecated, use train_device (the old key goes in the next release)")
+        supernet = str(resolve_train_device(config.supernet.device, option="supernet.device"))
+    return train, supernet
+
+
 def run_pipeline(
     config: RunConfig,
     run_dir: str | os.PathLike,
@@ -276,12 +294,13 @@ def run_pipeline(
     preflight(config, plan)
     run_dir = Path(run_dir)
     say = log or (lambda text: print(text, file=sys.stderr, flush=True))
+    devices = resolve_train_devices(config, say)  # before anything is written
     if not (run_dir / STORE_FILE).exists():
         _create(config, run_dir)
     with DirectoryLock(run_dir, wait=wait, what="run directory"):
         store = open_run(config, run_dir)
         try:
-            return _walk(config, run_dir, store, plan, progress, say, stop_after, threads)
+            return _walk(config, run_dir, store, plan, progress, say, stop_after, threads, devices)
         finally:
             store.close()
 
@@ -295,6 +314,7 @@ def _walk(
     say: Callable[[str], None],
     stop_after: str | None,
     threads: int | None,
+    devices: tuple[str, str] = ("cpu", "cpu"),
 ) -> RunResult:
     from slimforge.report import SUMMARY_META_KEY
 
@@ -306,7 +326,8 @@ def _walk(
         if record.name not in keys:  # a stage the config no longer has (a removed device)
             store.delete_stage(record.name)
     ctx.threads, thread_note = _choose_threads(config, threads)
-    say(f"training with {thread_note}")
+    ctx.train_device, ctx.supernet_device = devices
+    say(f"training with {thread_note} on {ctx.train_device}")
     resumed, rerun = [], []
     for k, stage in enumerate(plan, start=1):
         fp = ctx.fingerprints[stage.key]
