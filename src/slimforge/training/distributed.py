@@ -8,12 +8,20 @@ tells each its place through the environment (``WORLD_SIZE``, ``RANK``, ``LOCAL_
 Each rank trains on its shard of every global batch (``make_loader(..., shard=(rank, world))``);
 gradients are averaged over the ranks before every optimiser step and batch norm normalises with the
 statistics of the whole global batch, so N ranks compute what one process computes on the global batch
-(up to float rounding). The gradients are averaged by a hook on each optimiser's step rather than by
+(up to float rounding). The gradients are averaged explicitly (by the supernet trainers in a hook on
+each optimiser's step, by :func:`~slimforge.training.train_classifier` after ``backward``) rather than by
 ``torch.nn.parallel.DistributedDataParallel``: a supernet trains a different path at every step,
 several trainers accumulate more than one backward pass per step (FairNAS, sandwich) and DARTS takes
 gradients with ``torch.autograd.grad``, none of which DDP's reducer (one backward per forward, through
 ``.backward()``) averages correctly. What DDP does besides (the all-reduce of the gradients, the
 same weights on every rank at the start) is done here explicitly.
+
+In a script of your own, started with ``torchrun --nproc-per-node N script.py``:
+
+>>> with distributed_from_env(torch.device("cpu")) as ctx:                     # doctest: +SKIP
+...     train_classifier(model, splits.train, TrainSettings(batch_size=128), dist=ctx)
+...     if ctx.is_main:
+...         torch.save(model.state_dict(), "model.pt")
 """
 
 from __future__ import annotations
