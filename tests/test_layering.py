@@ -8,6 +8,7 @@ packages below it (or at its own level), and only their public names. ``testing`
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import slimforge
@@ -38,7 +39,12 @@ def _absolute(node: ast.ImportFrom, parts: tuple[str, ...]) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
-def _imports():
+@functools.cache
+def _imports() -> tuple[tuple[str, str, str, list[str]], ...]:
+    return tuple(_scan())
+
+
+def _scan():
     for path in sorted(ROOT.rglob("*.py")):
         parts = path.relative_to(ROOT).parts
         pkg = _package(parts)
