@@ -11,7 +11,7 @@ import pytest
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError, UnknownNameError
-from slimforge.runs.bench import CodesignConfig, CodesignResult, StoredEvaluator, representative, run_codesign
+from slimforge.bench import CodesignConfig, CodesignResult, StoredEvaluator, representative, run_codesign
 from slimforge.search import Evaluation, Evaluator, SearchResult, feasible_front, knee_point
 from slimforge.spaces import get_space
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from slimforge.cli import main
-from slimforge.runs.bench import CodesignConfig, SpacesConfig
-from slimforge.runs.bench._codesign import _settings_for
-from slimforge.runs.bench._codesign import supernet_train_config as codesign_supernet
-from slimforge.runs.bench._spaces import supernet_train_config as spaces_supernet
-from slimforge.runs.bench._spaces_train import standalone_settings
+from slimforge.bench import CodesignConfig, SpacesConfig
+from slimforge.bench._codesign import _settings_for
+from slimforge.bench._codesign import supernet_train_config as codesign_supernet
+from slimforge.bench._spaces import supernet_train_config as spaces_supernet
+from slimforge.bench._spaces_train import standalone_settings
 from slimforge.search import make_algorithm
 from slimforge.spaces import get_space
 from slimforge.supernet import TRAINERS, TrainConfig, make_supernet

@@ -12,8 +12,8 @@ from torch import nn
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError, UnknownNameError
-from slimforge.runs.bench import BENCH_SPACES, SpacesConfig, SpacesResult, ZooEntry
-from slimforge.runs.bench._spaces_config import cifar_zoo_model, parse_zoo
+from slimforge.bench import BENCH_SPACES, SpacesConfig, SpacesResult, ZooEntry
+from slimforge.bench._spaces_config import cifar_zoo_model, parse_zoo
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -146,7 +146,7 @@ def test_end_to_end_fronts_zoo_points_and_resume(tiny, capsys):
 
 
 def test_retrained_weights_of_other_settings_are_refused(tmp_path):
-    from slimforge.runs.bench._spaces_train import train_standalone
+    from slimforge.bench._spaces_train import train_standalone
 
     splits = type("Splits", (), {"train": None})()  # never read: the directory answers first
     directory = tmp_path / "net"

@@ -38,8 +38,8 @@ REGISTRIES = [
     "slimforge.compress.auto:BUDGET_KEYS",
     "slimforge.compress.auto:ESTIMATES",
     "slimforge.runs:RUN_STAGES",
-    "slimforge.runs.bench:REPRESENTATIVES",
-    "slimforge.runs.bench:BENCH_SPACES",
+    "slimforge.bench:REPRESENTATIVES",
+    "slimforge.bench:BENCH_SPACES",
 ]
 
 

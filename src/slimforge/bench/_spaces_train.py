@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.bench._common import write_json_atomic
-from slimforge.runs.bench._spaces_config import SpacesConfig
+from slimforge.bench._common import write_json_atomic
+from slimforge.bench._spaces_config import SpacesConfig
 
 __all__ = ["standalone_settings", "train_standalone"]
 

@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.bench._codesign_config import CodesignConfig
-from slimforge.runs.bench._codesign_result import CodesignResult, CodesignRow
-from slimforge.runs.bench._common import (
+from slimforge.bench._codesign_config import CodesignConfig
+from slimforge.bench._codesign_result import CodesignResult, CodesignRow
+from slimforge.bench._common import (
     claim_out_dir,
     environment,
     front_2d,
@@ -35,7 +35,7 @@ from slimforge.runs.bench._common import (
     write_json_atomic,
     write_text_atomic,
 )
-from slimforge.runs.bench._select import representative
+from slimforge.bench._select import representative
 from slimforge.search import StoredEvaluator
 
 __all__ = ["ALGORITHM_LABELS", "run_codesign"]

@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from slimforge.runs.bench._common import front_2d, write_json_atomic
-from slimforge.runs.bench._int8 import export_int8, final_protocol
-from slimforge.runs.bench._spaces_config import BENCH_SPACES, SpacesConfig, ZooEntry
-from slimforge.runs.bench._spaces_result import SpacePoint
-from slimforge.runs.bench._spaces_train import train_standalone
+from slimforge.bench._common import front_2d, write_json_atomic
+from slimforge.bench._int8 import export_int8, final_protocol
+from slimforge.bench._spaces_config import BENCH_SPACES, SpacesConfig, ZooEntry
+from slimforge.bench._spaces_result import SpacePoint
+from slimforge.bench._spaces_train import train_standalone
 
 __all__ = ["MEASUREMENTS", "collect_points", "compare", "deploy", "deploy_space", "figure", "measure"]
 

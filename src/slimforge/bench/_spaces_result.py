@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from slimforge.runs.bench._common import jsonable, markdown_table
+from slimforge.bench._common import jsonable, markdown_table
 
 __all__ = ["SpacePoint", "SpacesResult"]
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from slimforge.errors import InvalidInputError
-from slimforge.runs.bench._common import (
+from slimforge.bench._common import (
     claim_out_dir,
     environment,
     front_2d,
@@ -40,15 +40,15 @@ from slimforge.runs.bench._common import (
     write_json_atomic,
     write_text_atomic,
 )
-from slimforge.runs.bench._int8 import Int8LatencyEvaluator, seeded_calibration
-from slimforge.runs.bench._spaces_config import (
+from slimforge.bench._int8 import Int8LatencyEvaluator, seeded_calibration
+from slimforge.bench._spaces_config import (
     BENCH_SPACES,
     DEFAULT_SEARCH_SETTINGS,
     SpacesConfig,
     ZooEntry,
     cifar_zoo_model,
 )
-from slimforge.runs.bench._spaces_final import (
+from slimforge.bench._spaces_final import (
     MEASUREMENTS,
     collect_points,
     compare,
@@ -57,8 +57,8 @@ from slimforge.runs.bench._spaces_final import (
     figure,
     measure,
 )
-from slimforge.runs.bench._spaces_result import SpacesResult
-from slimforge.runs.bench._spaces_train import train_standalone
+from slimforge.bench._spaces_result import SpacesResult
+from slimforge.bench._spaces_train import train_standalone
 from slimforge.search import StoredEvaluator
 
 __all__ = ["run_spaces_bench"]
