@@ -103,6 +103,14 @@ def test_a_device_that_dies_is_replaced_by_another(ray_instance, agents, models)
     assert list(farm.lost) == [dying] and "connection refused" in farm.lost[dying]
 
 
+def test_a_device_whose_actor_dies_is_replaced(ray_instance, agents, models) -> None:
+    with _farm(list(agents)) as farm:
+        ray.kill(farm._actors[agents[1]])  # the actor's process is gone (a node lost, an OOM kill)
+        results = farm.measure_many(models[:2], protocol=QUICK, energy=False)
+    assert [r.device for r in results] == [agents[0]] * 2
+    assert list(farm.lost) == [agents[1]] and "actor died" in farm.lost[agents[1]]
+
+
 def test_a_model_no_device_can_measure_is_reported(ray_instance, models) -> None:
     with AgentServer(TOKEN, "127.0.0.1", 0) as doomed:
         farm = _farm([f"remote:{doomed.url}"])
