@@ -401,25 +401,15 @@ class BitsTask(LayerPolicyTask):
             estimate=settings.estimate.describe(
                 f"{opts.quantizer} weight quantization", len(c.data.val_labels), has_batchnorm(base)
             ),
-            algorithm=settings.algorithm,
-            search_budget=settings.search_budget,
-            num_evaluations=found.num_evaluations,
-            num_feasible=found.num_feasible,
-            search_s=found.search_s,
-            seed=settings.seed,
+            **found.record_fields(settings),
             layers=c.layers,
             skipped=c.skipped,
             sensitivity=c.ranking,
             policy=policy,
             uniform_bytes={str(b): v for b, v in c.uniform_bytes.items()},
             equal_size_bits=equal,
-            front=found.front,
             rows=tuple(rows),
-            finetune_epochs=settings.finetune_epochs,
             cost_note=COST_NOTE,
-            fill=found.fill,
-            estimate_noise=found.noise,
-            reranked=found.reranked,
         )
         saved = SavedModel(
             "searched", searched, c.source.config, (f"auto:bits:{c.budget.text}",), c.input_shape

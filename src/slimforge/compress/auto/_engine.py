@@ -131,6 +131,23 @@ class Found:
         """Seconds since the search began."""
         return time.perf_counter() - self.started
 
+    def record_fields(self, settings: SearchSettings, *, refined: bool = True) -> dict[str, Any]:
+        """The fields every policy search's record holds: its settings, its effort (``search_s`` up to
+        now) and its front; with ``refined``, also what filling, the noise measurement and re-ranking did."""
+        fields = {
+            "algorithm": settings.algorithm,
+            "search_budget": settings.search_budget,
+            "num_evaluations": self.num_evaluations,
+            "num_feasible": self.num_feasible,
+            "search_s": self.search_s,
+            "seed": settings.seed,
+            "front": self.front,
+            "finetune_epochs": settings.finetune_epochs,
+        }
+        if refined:
+            fields.update(fill=self.fill, estimate_noise=self.noise, reranked=self.reranked)
+        return fields
+
 
 class PolicyTask(ABC):
     """One kind of policy search (prune, bits, joint): the engine's hooks.

@@ -236,18 +236,11 @@ class JointTask(PolicyTask):
                 f"{act}-bit per tensor, BN re-calibrated on {len(c.evals['val'].recal_images)} "
                 "training images"
             ),
-            algorithm=settings.algorithm,
-            search_budget=settings.search_budget,
-            num_evaluations=found.num_evaluations,
-            num_feasible=found.num_feasible,
-            search_s=found.search_s,
-            seed=settings.seed,
+            **found.record_fields(settings, refined=False),
             policy=space.to_string(found.chosen.genome),
             bits=space.bit_policy(found.chosen.genome),
-            front=found.front,
             baseline_fronts=tuple(fronts),
             rows=tuple(rows),
-            finetune_epochs=settings.finetune_epochs,
         )
         return Finished(record)
 
