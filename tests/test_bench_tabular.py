@@ -155,7 +155,7 @@ def test_cli_reports_bad_tables_in_one_line(synthetic, tmp_path, capsys, mangle,
         for i, arch, values in mangle(list(acc)):
             fh.write(f"{i},{arch},{values[0]}\n")
     code = main(
-        ["bench", "tabular", "--accuracy", str(bad), "--device", str(root / "dev.csv"), "--budget", "10"]
+        ["bench", "tabular", "--accuracy", str(bad), "--device", f"table:{root / 'dev.csv'}", "--budget", "10"]
     )
     err = capsys.readouterr().err.strip()
     assert code == 2
@@ -166,7 +166,7 @@ def test_cli_json_output(synthetic, capsys):
     root, _, _ = synthetic
     code = main(
         [
-            "bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", str(root / "dev.csv"),
+            "bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", f"table:{root / 'dev.csv'}",
             "--objectives", "error,latency_ms,energy_mj", "--algorithm", "random", "--budget", "50", "--json",
         ]
     )  # fmt: skip
@@ -192,7 +192,7 @@ def test_cli_all_algorithms_prints_the_codesign_table(synthetic, capsys):
             "--accuracy",
             str(root / "acc.csv"),
             "--device",
-            str(root / "dev.csv"),
+            f"table:{root / 'dev.csv'}",
             "--algorithm",
             "all",
             "--budget",

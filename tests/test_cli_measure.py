@@ -177,7 +177,7 @@ def test_lut_build_predict_and_eval(capsys, tmp_path) -> None:
         "32",
         "--width",
         "0.35",
-        "--space-option",
+        "--space-arg",
         "stage_depths=[1,1,1,1,1,1]",
     ]
     out = tmp_path / "lut.csv"
@@ -218,6 +218,6 @@ def test_lut_bad_input_is_one_line(capsys, tmp_path) -> None:
     )
     assert "layer-wise space" in err
     assert "KEY=VALUE" in one_line_error(
-        capsys, "lut", "build", "--space-option", "oops", "--out", str(tmp_path / "t.csv")
+        capsys, "lut", "build", "--space-arg", "oops", "--out", str(tmp_path / "t.csv")
     )
     assert "build | predict | eval" in one_line_error(capsys, "lut")

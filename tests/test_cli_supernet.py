@@ -145,13 +145,13 @@ def test_bad_train_inputs_exit_2_with_one_line(
     _fails(_train_argv(tiny_npz, tmp_path / "b", "--space", "nb202"), capsys, "'nb202'", "nb201")
     _fails(_train_argv("npz", tmp_path / "c"), capsys, "npz")
     _fails(_train_argv(f"{tiny_npz}.missing", tmp_path / "d"), capsys, "missing")
-    _fails(_train_argv(tiny_npz, tmp_path / "e", "--option", "order"), capsys, "KEY=VALUE")
+    _fails(_train_argv(tiny_npz, tmp_path / "e", "--set", "order"), capsys, "KEY=VALUE")
     _fails(
-        _train_argv(tiny_npz, tmp_path / "f", "--method", "darts", "--option", "order=3"),
+        _train_argv(tiny_npz, tmp_path / "f", "--method", "darts", "--set", "order=3"),
         capsys,
         "order must be 1 or 2",
     )
-    _fails(_train_argv(tiny_npz, tmp_path / "g", "--device", "cuda:0"), capsys, "cuda")
+    _fails(_train_argv(tiny_npz, tmp_path / "g", "--train-device", "cuda:0"), capsys, "cuda")
     _fails(_train_argv(tiny_npz, tmp_path / "h", "--epochs", "0"), capsys, "epochs")
 
 

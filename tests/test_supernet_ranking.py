@@ -254,9 +254,9 @@ def test_a_checkpoint_whose_model_is_not_a_state_dict_is_one_line_exit_2(
 def test_new_options_out_of_range_are_one_line_exit_2(tiny_npz: str, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     base = ["supernet", "train", "--data", tiny_npz, "--epochs", "1", "--out", str(tmp_path / "x")]
     for extra, fragment in (
-        (["--option", "warmup=1.5"], "warmup"),
-        (["--method", "fewshot", "--option", "gene=9"], "gene 9"),
-        (["--method", "fewshot", "--option", "split=-1"], "split"),
+        (["--set", "warmup=1.5"], "warmup"),
+        (["--method", "fewshot", "--set", "gene=9"], "gene 9"),
+        (["--method", "fewshot", "--set", "split=-1"], "split"),
         (["--weight-decay", "-1"], "weight_decay"),
     ):
         assert main([*base, *extra]) == 2

@@ -82,7 +82,7 @@ def test_calibrating_baselines_say_when_the_calibration_eats_the_budget(tables):
 
 def test_cli_prints_the_calibration_note_and_checkpoint_columns(tables, capsys):
     root, *_ = tables
-    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", str(root / "dev.csv")]
+    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", f"table:{root / 'dev.csv'}"]
     assert main([*args, "--algorithm", "cea", "--budget", "60", "--checkpoints", "30"]) == 0
     out = capsys.readouterr().out
     assert "hv_ratio@30" in out and "note: cea: the study's calibration sample of 1,000" in out
@@ -91,7 +91,7 @@ def test_cli_prints_the_calibration_note_and_checkpoint_columns(tables, capsys):
 def test_cli_refuses_a_target_below_the_cheapest_network_in_one_line(tables, capsys):
     root, _, _, cheapest = tables
     assert cheapest > 0.1
-    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", str(root / "dev.csv")]
+    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", f"table:{root / 'dev.csv'}"]
     code = main([*args, "--algorithm", "rl", "--budget", "30", "--set", "target_latency=0.1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
@@ -101,7 +101,7 @@ def test_cli_refuses_a_target_below_the_cheapest_network_in_one_line(tables, cap
 @pytest.mark.parametrize("bad", ["w=-1", "w=0.2"])
 def test_cli_refuses_w_outside_minus_one_to_zero_in_one_line(tables, capsys, bad):
     root, *_ = tables
-    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", str(root / "dev.csv")]
+    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", f"table:{root / 'dev.csv'}"]
     code = main([*args, "--algorithm", "rl", "--budget", "30", "--set", bad])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "outside (-1, 0]" in err
@@ -112,7 +112,7 @@ def test_cli_refuses_w_outside_minus_one_to_zero_in_one_line(tables, capsys, bad
 )
 def test_cli_refuses_a_bo_budget_below_its_initial_design_in_one_line(tables, capsys):
     root, *_ = tables
-    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", str(root / "dev.csv")]
+    args = ["bench", "tabular", "--accuracy", str(root / "acc.csv"), "--device", f"table:{root / 'dev.csv'}"]
     code = main([*args, "--algorithm", "bo", "--budget", "10"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import sys
 
+from slimforge.cli._common import TIMEOUT_HELP, TOKEN_FILE_HELP, add_subcommand
 from slimforge.errors import InvalidInputError
 
 HELP = (
@@ -17,7 +18,12 @@ HELP = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="agent_command", metavar="ACTION")
-    serve = sub.add_parser("serve", help="measure uploaded ONNX models on this device over HTTP")
+    serve = add_subcommand(
+        sub, "serve", "measure uploaded ONNX models on this device over HTTP",
+        "Serve latency measurements over HTTP on this device: clients (search, measure, lut, compress, "
+        "run with a remote:http://HOST:PORT device) upload a model with the token and get its measured "
+        "latency back; every request runs under the --max-* limits.",
+    )
     serve.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
     )
@@ -57,18 +63,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="connections served at once; more get 503 with Retry-After (default 64)",
     )
     serve.add_argument("--quiet", action="store_true", help="do not log requests on stderr")
-    token = sub.add_parser("token", help="write a new random token to a file (owner-readable only)")
-    token.add_argument("--out", required=True, metavar="FILE", help="the token file to create")
-    info = sub.add_parser("info", help="ask a running agent what device it is (checks the URL and token)")
-    info.add_argument("device", metavar="remote:URL", help="e.g. remote:http://127.0.0.1:8765")
-    info.add_argument("--token-file", metavar="FILE", help="the agent's token (or $SLIMFORGE_AGENT_TOKEN)")
-    info.add_argument(
-        "--timeout", default="30", metavar="S", help="seconds to wait for the reply (default 30)"
+    token = add_subcommand(
+        sub, "token", "write a new random token to a file (owner-readable only)",
+        "Write a new random token to --out, readable by its owner only: give the same file to "
+        "'agent serve --token-file' on the device and to '--token-file' of the commands that use it.",
     )
+    token.add_argument("--out", required=True, metavar="FILE", help="the token file to create")
+    info = add_subcommand(sub, "info", "ask a running agent what device it is (checks the URL and token)")
+    info.add_argument("device", metavar="remote:URL", help="e.g. remote:http://127.0.0.1:8765")
+    info.add_argument("--token-file", metavar="FILE", help=TOKEN_FILE_HELP)
+    info.add_argument("--timeout", default="30", metavar="S", help=f"{TIMEOUT_HELP} (default 30)")
     info.add_argument("--json", action="store_true", help="print the reply as JSON")
-    bench = sub.add_parser(
-        "bench",
-        help="start an agent on 127.0.0.1, send it a runaway model, then sequential and concurrent "
+    bench = add_subcommand(
+        sub, "bench",
+        "start an agent on 127.0.0.1, send it a runaway model, then sequential and concurrent "
         "requests, and count the answers",
     )
     bench.add_argument("--requests", default="200", metavar="N", help="sequential requests (default 200)")

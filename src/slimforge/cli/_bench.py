@@ -14,6 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+from slimforge.cli._common import (
+    add_latency_device_options,
+    add_settings_option,
+    add_thread_options,
+    add_train_device_option,
+    set_torch_threads,
+    table_file,
+    thread_counts,
+    train_device,
+)
+
 HELP = (
     "benchmarks: search algorithms on tabular NAS-Bench-201 (bench tabular), the co-design study "
     "(bench codesign), search spaces vs hand-designed networks on this CPU (bench spaces)"
@@ -31,8 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Run an algorithm with NAS-Bench-201 tables as its oracle and score the front it finds.",
     )
     tab.add_argument("--accuracy", required=True, metavar="CSV", help="accuracy table (index,arch,accuracy)")
-    tab.add_argument(
-        "--device", required=True, metavar="CSV", help="device table (index,arch,latency_ms,energy_mj)"
+    add_latency_device_options(
+        tab, "table:FILE, a device table (index,arch,latency_ms,energy_mj)", default=None, remote=False
     )
     tab.add_argument(
         "--objectives",
@@ -40,14 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="error,latency_ms[,energy_mj] (default: error,latency_ms)",
     )
     tab.add_argument("--algorithm", default="nsga2", help="algorithm name, or 'all' for every registered one")
-    tab.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="settings",
-        help="algorithm setting (repeatable)",
-    )
+    add_settings_option(tab, "search algorithm", "pop_size=20")
     tab.add_argument("--budget", type=int, default=1000, help="distinct evaluations per run (default: 1000)")
     tab.add_argument("--seed", type=int, default=0, help="first seed (default: 0)")
     tab.add_argument("--repeats", type=int, default=1, help="seeds seed..seed+R-1; reports median and min")
@@ -70,8 +74,9 @@ def _add_common(p: argparse.ArgumentParser, default_epochs: str) -> None:
     add("--epochs", type=int, help=f"training epochs of every network ({default_epochs})")
     add("--batch-size", type=int, help="training batch size")
     add("--val-fraction", type=float, help="share of the training images held out for the search")
-    add("--train-device", help="auto (a GPU when there is one; default), cpu, cuda or cuda:N")
-    add("--torch-threads", type=int, help="PyTorch CPU threads (default: PyTorch's; 1 on a busy 2-core CPU)")
+    add_train_device_option(p)
+    add_thread_options(p, default=None, default_text="PyTorch's; 1 on a busy 2-core CPU; ONNX Runtime 1",
+                       split=True)
     add("--seed", type=int, help="seed of everything (default: 0)")
     add("--no-png", action="store_true", help="do not write the PNG figure(s)")
     add("--no-progress", action="store_true", help="no progress bars on stderr")
@@ -103,7 +108,8 @@ def _add_codesign(sub: Any) -> None:
         action="append",
         metavar="CSV",
         dest="device_tables",
-        help="device table, repeatable (default: ../shared/data/nb201/device_pi5_{onnxruntime,litert}.csv)",
+        help="device table (CSV or table:CSV), repeatable (default: "
+        "../shared/data/nb201/device_pi5_{onnxruntime,litert}.csv)",
     )
     add("--methods", help="supernet methods (default: darts,rsps,gdas,spos)")
     add("--search-on", help="supernets to search (default: gdas,spos)")
@@ -136,7 +142,7 @@ def _add_spaces(sub: Any) -> None:
     add("--weight-decay", type=float, help="weight decay (3e-4)")
     add("--algorithm", help="search algorithm (default: nsga2)")
     add("--budget", type=int, help="distinct evaluations per space (default: 120)")
-    add("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings", help="algorithm setting")
+    add_settings_option(p, "search algorithm", "pop_size=20")
     add("--bn-images", type=int, help="images re-calibrating batch norm (256)")
     add("--calibration-images", type=int, help="images calibrating INT8 (64)")
     add("--search-time-cap", type=float, help="seconds of timed runs per network in the search (2)")
@@ -150,7 +156,6 @@ def _add_spaces(sub: Any) -> None:
         help="deploy front networks with their supernet weights instead of retraining them standalone "
         "with the zoo networks' budget (faster; not comparable with the zoo networks)",
     )
-    add("--threads", type=int, help="ONNX Runtime threads for every latency (1)")
 
 
 def _summary_rows(results: dict[str, Any]) -> str:
@@ -235,8 +240,11 @@ def run(args: argparse.Namespace) -> int:
     if settings is not None and len(names) > 1:
         raise InvalidInputError("--set applies to one algorithm; drop it with --algorithm all")
     checkpoints = _parse_counts(args.checkpoints, "--checkpoints")
+    if args.device is None:
+        raise InvalidInputError("bench tabular needs --device table:FILE (a device table)")
+    device = table_file(args.device)
     start = time.perf_counter()
-    problem = load_tabular_problem(args.accuracy, args.device, args.objectives)
+    problem = load_tabular_problem(args.accuracy, device, args.objectives)
     truth = tabular_truth(problem)
     load_s = time.perf_counter() - start
     results = {}
@@ -245,7 +253,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             results[name] = run_tabular_benchmark(
                 args.accuracy,
-                args.device,
+                device,
                 algorithm=name,
                 budget=args.budget,
                 seed=args.seed,
@@ -290,14 +298,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_study(args: argparse.Namespace) -> int:
     """``bench codesign`` / ``bench spaces``: build the config, run, print the table or JSON."""
-    if args.torch_threads is not None:
-        import torch
-
-        from slimforge.errors import InvalidInputError
-
-        if args.torch_threads < 1:
-            raise InvalidInputError(f"--torch-threads must be >= 1, got {args.torch_threads}")
-        torch.set_num_threads(args.torch_threads)
+    set_torch_threads(args)
+    train_device(args)  # --train-device cuda without a GPU stops here, before the directory is made
     common = {
         "data": args.data,
         "epochs": args.epochs,
@@ -314,7 +316,9 @@ def _run_study(args: argparse.Namespace) -> int:
             args.preset,
             **common,
             accuracy_table=args.accuracy_table,
-            device_tables=args.device_tables,
+            device_tables=None if args.device_tables is None else [
+                table_file(t, "--device-table", bare="ok") for t in args.device_tables
+            ],
             methods=args.methods,
             search_on=args.search_on,
             algorithms=args.algorithms,
@@ -347,7 +351,7 @@ def _run_study(args: argparse.Namespace) -> int:
             "final_time_cap_s": args.final_time_cap,
             "final_max": args.final_max,
             "retrain": args.retrain,
-            "threads": args.threads,
+            "threads": thread_counts(args)[1],
         }
         settings = parse_settings(args.settings)
         if settings:

@@ -6,6 +6,15 @@ import argparse
 import math
 import sys
 
+from slimforge.cli._common import (
+    add_latency_device_options,
+    add_thread_options,
+    add_train_device_option,
+    remote_options,
+    set_torch_threads,
+    thread_counts,
+    train_device,
+)
 from slimforge.errors import InvalidInputError
 
 HELP = (
@@ -94,12 +103,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", default="64", metavar="B", help="batch size (default 64)")
     parser.add_argument("--label-smoothing", default="0", metavar="S", help="label smoothing (default 0)")
     parser.add_argument("--seed", default="0", metavar="N", help="seed of the split, order and augmentation")
-    parser.add_argument(
-        "--threads",
-        default="1",
-        metavar="N",
-        help="PyTorch threads (default 1: a busy machine runs slower with more)",
-    )
+    add_thread_options(parser, default_text="1: a busy machine runs slower with more", split=True)
+    add_train_device_option(parser)
     parser.add_argument(
         "--recipe", metavar="STAGES", help='stages, e.g. "prune:l1:0.5,distill:teacher=self,quantize:int8"'
     )
@@ -132,14 +137,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measured gate per recipe stage: latency (default: a stage slower than its input on --device is "
         "repaired or dropped), size (a slower stage is kept when smaller, and reported slower) or none",
     )
-    parser.add_argument(
-        "--device",
-        default="local-cpu",
-        metavar="SPEC",
-        help="where stages are timed: local-cpu (ONNX Runtime, default), remote:URL, ...",
-    )
-    parser.add_argument(
-        "--ort-threads", default="1", metavar="N", help="runtime threads when timing on --device (default 1)"
+    add_latency_device_options(
+        parser, "each recipe stage is timed there: local-cpu (ONNX Runtime), local-litert, local-openvino, "
+        "local-executorch or remote:http://HOST:PORT[#RUNTIME]"
     )
     parser.add_argument(
         "--gate-tolerance",
@@ -147,7 +147,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="F",
         help="relative slow-down the gate counts as noise (default 0.05 = 5%%)",
     )
-    parser.add_argument("--token-file", metavar="FILE", help="the agent's token, for a remote:URL --device")
     parser.add_argument(
         "--input", metavar="SHAPE", help="--check: input shape (default: the saved model's, or 1x3x32x32)"
     )
@@ -171,9 +170,11 @@ def _number(flag: str, text: str, kind: type, lowest: float, *, strict: bool = F
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
+    from slimforge.training import TrainRuntime
 
-    torch.set_num_threads(int(_number("--threads", args.threads, int, 1)))
+    set_torch_threads(args)
+    # checked before anything is read or written: --train-device cuda on a machine without one stops here
+    args.runtime = TrainRuntime(device=train_device(args))
     width = None if args.width is None else float(_number("--width", args.width, float, 0, strict=True))
     if args.data is None and args.auto != "joint":
         args.data = "digits"
@@ -208,6 +209,7 @@ def _train(args: argparse.Namespace, width: float | None) -> int:
         width=width,
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
+        runtime=args.runtime,
     )
     if args.json:
         print(result.to_json())
@@ -233,8 +235,7 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         raise InvalidInputError("--recipe needs --out DIR for the compressed model and its report")
     drop = args.max_accuracy_drop
     GateConfig(objective=args.gate)  # a bad objective fails before the device is reached
-    options = {"token_file": args.token_file} if args.token_file else {}
-    device = get_device(args.device, **options) if args.gate != "none" else None
+    device = get_device(args.device, **remote_options(args)) if args.gate != "none" else None
     report = compress(
         args.model,
         args.data,
@@ -252,12 +253,13 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         gate=GateConfig(
             objective=args.gate,
             device=args.device,
-            threads=int(_number("--ort-threads", args.ort_threads, int, 1)),
+            threads=thread_counts(args)[1] or 1,
             tolerance=float(_number("--gate-tolerance", args.gate_tolerance, float, 0)),
         ),
         device=device,
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
+        runtime=args.runtime,
     )
     print(report.to_json() if args.json else format_report(report))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from slimforge.cli._common import add_model_options, model_options
+from slimforge.cli._common import add_model_options, add_thread_options, model_options
 
 HELP = (
     "export a model to onnx, tflite (LiteRT), openvino, executorch, rknn or torchscript, FP32 or INT8, "
@@ -47,9 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="least top-1 agreement with the model, in percent (default 99 for FP32, 90 for INT8)",
     )
     parser.add_argument("--no-check", action="store_true", help="convert only; do not run the converted file")
-    parser.add_argument(
-        "--threads", default="1", metavar="N", help="threads of the runtime that checks (default 1)"
-    )
+    add_thread_options(parser)
     parser.add_argument(
         "--seed", default="0", metavar="N", help="seed of the data split and calibration draw"
     )

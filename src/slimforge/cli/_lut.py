@@ -8,6 +8,13 @@ import re
 import sys
 from typing import Any
 
+from slimforge.cli._common import (
+    add_latency_device_options,
+    add_space_arg_option,
+    add_subcommand,
+    add_thread_options,
+    key_values,
+)
 from slimforge.errors import InvalidInputError
 
 HELP = "latency lookup tables: build one for a space on a device, predict a genome's latency, evaluate it"
@@ -19,31 +26,18 @@ def _space_arguments(p: argparse.ArgumentParser) -> None:
         "--resolution", metavar="N", help="space option: input side in pixels (32 = the CIFAR configuration)"
     )
     p.add_argument("--width", metavar="W", help="space option: width multiplier")
-    p.add_argument(
-        "--space-option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="another space constructor option, VALUE in JSON (e.g. stage_depths=[2,2,2,2,2,1]); repeatable",
-    )
+    add_space_arg_option(p)
 
 
 def _measure_arguments(p: argparse.ArgumentParser, cap: str) -> None:
-    p.add_argument(
-        "--device",
-        default="local-cpu",
-        help="local-cpu (default), local-torch, local-litert, local-openvino, local-executorch or "
+    add_latency_device_options(
+        p,
+        "local-cpu, local-torch, local-litert, local-openvino, local-executorch or "
         "remote:http://HOST:PORT[#RUNTIME]; the table records the runtime and is refused for another",
     )
-    p.add_argument("--threads", default="1", metavar="N", help="intra-op threads (default 1)")
+    add_thread_options(p)
     p.add_argument(
         "--time-cap", default=cap, metavar="S", help=f"seconds at most per measurement (default {cap})"
-    )
-    p.add_argument(
-        "--token-file", metavar="FILE", help="remote devices: the agent's token (or $SLIMFORGE_AGENT_TOKEN)"
-    )
-    p.add_argument(
-        "--timeout", default="180", metavar="S", help="remote devices: seconds to wait for a reply"
     )
 
 
@@ -58,8 +52,10 @@ def _calibrate_argument(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lut_command", metavar="ACTION")
-    build = sub.add_parser(
-        "build", help="measure every choice of every layer (and the fixed parts) in isolation"
+    build = add_subcommand(
+        sub, "build", "measure every choice of every layer (and the fixed parts) in isolation",
+        "Measure every choice of every layer of --space (and the fixed stem and head) in isolation on "
+        "--device and write the latency lookup table to --out.",
     )
     _space_arguments(build)
     _measure_arguments(build, "3")
@@ -70,7 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the table")
     _calibrate_argument(build)
     build.add_argument("--json", action="store_true", help="print a JSON summary")
-    predict = sub.add_parser("predict", help="predict the latency of genomes from a table")
+    predict = add_subcommand(sub, "predict", "predict the latency of genomes from a table")
     predict.add_argument(
         "--table", required=True, metavar="FILE.csv", help="a table from `slimforge lut build`"
     )
@@ -85,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--runtime", metavar="NAME", help="refuse a table measured with another runtime (e.g. litert)"
     )
     predict.add_argument("--json", action="store_true", help="print JSON")
-    ev = sub.add_parser("eval", help="benchmark: LUT-predicted vs measured latency of sampled sub-networks")
+    ev = add_subcommand(sub, "eval", "benchmark: LUT-predicted vs measured latency of sampled sub-networks")
     _space_arguments(ev)
     _measure_arguments(ev, "3")
     ev.add_argument("--table", metavar="FILE.csv", help="the table to evaluate (default: build one first)")
@@ -108,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def space_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The space's constructor options from ``--resolution``, ``--width`` and ``--space-option``."""
+    """The space's constructor options from ``--resolution``, ``--width`` and ``--space-arg``."""
     from slimforge.cli._profile import parse_int
 
     options: dict[str, Any] = {}
@@ -119,16 +115,7 @@ def space_options(args: argparse.Namespace) -> dict[str, Any]:
             options["width"] = float(args.width)
         except ValueError:
             raise InvalidInputError(f"--width must be a number such as 0.5, got {args.width!r}") from None
-    for item in args.space_option:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(
-                f"--space-option {item!r} must look like KEY=VALUE, e.g. stage_depths=[2,2,2,2,2,1]"
-            )
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value  # a bare word is a string
+    options.update(key_values(args.space_arg, "--space-arg", "stage_depths=[2,2,2,2,2,1]"))
     return options
 
 

@@ -7,7 +7,12 @@ import json
 import sys
 from typing import Any
 
-from slimforge.cli._common import add_model_options, model_options
+from slimforge.cli._common import (
+    add_latency_device_options,
+    add_model_options,
+    add_thread_options,
+    model_options,
+)
 from slimforge.errors import InvalidInputError
 
 HELP = (
@@ -24,17 +29,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a .onnx file (FP32 or INT8 QDQ), a .tflite / OpenVINO .xml / .pte / .rknn file for its runtime's "
         "device, a zoo model name or a saved model directory; for a table device, an architecture string",
     )
-    parser.add_argument(
-        "--device",
-        default="local-cpu",
-        help="local-cpu (ONNX Runtime, default), local-torch, local-litert (LiteRT, XNNPACK), local-openvino, "
+    add_latency_device_options(
+        parser,
+        "local-cpu (ONNX Runtime), local-torch, local-litert (LiteRT, XNNPACK), local-openvino, "
         "local-executorch (XNNPACK), table:FILE.csv or remote:http://HOST:PORT[#RUNTIME] (RUNTIME: onnxruntime, "
         "litert, openvino, executorch or rknn, among those the agent lists)",
     )
     parser.add_argument(
         "--input", metavar="SHAPE", help="input shape, e.g. 1x3x32x32 (default: the ONNX file's own)"
     )
-    parser.add_argument("--threads", default="1", metavar="N", help="intra-op threads (default 1)")
+    add_thread_options(parser)
     parser.add_argument(
         "--cache",
         metavar="RUN_DIR_OR_DB",
@@ -51,15 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="1",
         metavar="N",
         help="measure N times (fresh sessions, not cached) and compare the medians with the IQR (default 1)",
-    )
-    parser.add_argument(
-        "--token-file", metavar="FILE", help="remote devices: the agent's token (or $SLIMFORGE_AGENT_TOKEN)"
-    )
-    parser.add_argument(
-        "--timeout",
-        default="180",
-        metavar="S",
-        help="remote devices: seconds to wait for a reply (default 180)",
     )
     parser.add_argument("--no-energy", action="store_true", help="skip the energy figure")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

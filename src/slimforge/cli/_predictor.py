@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from slimforge.cli._common import add_settings_option, add_thread_options, set_torch_threads, table_file
+
 HELP = "fit a latency or accuracy predictor on a few rows of a table and score it on the others"
 
 _DEFAULT_TRAIN = 100
@@ -23,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "transfer from that device's full table plus --train (default 20) target measurements.",
     )
     fit.add_argument(
-        "--device-table", required=True, metavar="CSV", help="target device table (index,arch,latency_ms)"
+        "--device-table", required=True, metavar="CSV", help="target device table (index,arch,latency_ms), CSV or table:CSV"
     )
     fit.add_argument(
         "--train",
@@ -110,19 +112,12 @@ def _add_accuracy_arguments(actions) -> None:
     acc.add_argument(
         "--cache", default=None, metavar="DIR", help="proxy score cache (shared with slimforge proxy --cache)"
     )
-    acc.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="options",
-        help="a predictor setting, e.g. n_estimators=500 or hidden=[64,64] (JSON values); repeatable",
-    )
+    add_settings_option(acc, "accuracy predictor", "n_estimators=500 or hidden=[64,64]")
     acc.add_argument(
         "--top-pct", type=float, default=1.0, help="the best share of test rows to compare, in %% (default 1)"
     )
     acc.add_argument("--raw", action="store_true", help="encode genomes as written, not in canonical form")
-    acc.add_argument("--threads", type=int, default=1, help="torch CPU threads for proxy scoring (default 1)")
+    add_thread_options(acc)
     acc.add_argument(
         "--save",
         default=None,
@@ -156,8 +151,8 @@ def _run_fit(args: argparse.Namespace) -> int:
         PREDICTORS.get(args.model)  # raises with the known names and close matches
     if args.seed < 0:
         raise InvalidInputError(f"--seed must be a non-negative int, got {args.seed}")
-    table = read_device_table(args.device_table)
-    source = read_device_table(args.source_table) if args.source_table else None
+    table = read_device_table(table_file(args.device_table, "--device-table", bare="ok"))
+    source = read_device_table(table_file(args.source_table, "--source-table", bare="ok")) if args.source_table else None
     train = args.train if args.train is not None else (_DEFAULT_TRANSFER_TRAIN if source else _DEFAULT_TRAIN)
     evaluation, predictor = evaluate_on_table(
         table,
@@ -228,15 +223,12 @@ def _test_sample(text: str | None, proxies: str) -> int | None:
 def _run_accuracy(args: argparse.Namespace) -> int:
     import sys
 
-    import torch
     from tqdm import tqdm
 
     from slimforge.errors import InvalidInputError
     from slimforge.estimators import evaluate_accuracy_predictor
 
-    if args.threads < 1:
-        raise InvalidInputError(f"--threads must be a positive integer, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    set_torch_threads(args)
     test_sample = _test_sample(args.test_sample, args.proxy_features)
     bars: list = []  # made at the first architecture scored, so that bad input prints only its error
     last = [0]
@@ -265,7 +257,7 @@ def _run_accuracy(args: argparse.Namespace) -> int:
             proxy_seed=args.proxy_seed,
             canonical=not args.raw,
             top_pct=args.top_pct,
-            options=_parse_options(args.options),
+            options=_parse_options(args.settings),
             cache_dir=args.cache,
             progress=progress,
         )

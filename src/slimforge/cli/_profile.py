@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slimforge.cli._common import add_model_options, model_options
+from slimforge.cli._common import add_model_options, add_thread_options, model_options
 from slimforge.errors import InvalidInputError
 
 HELP = "profile a model: params, MACs/FLOPs, peak activation memory, size, per-layer table, latency"
@@ -33,9 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
     )
-    parser.add_argument(
-        "--threads", default="1", metavar="N", help="intra-op threads for latency (default 1)"
-    )
+    add_thread_options(parser)
     parser.add_argument(
         "--weight-bits", default="32", metavar="B", help="bits per weight for the model size (default 32)"
     )

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from slimforge.cli._common import add_thread_options, set_torch_threads
+
 HELP = "score a seeded sample of a space with zero-cost proxies and compare with a ground-truth table"
 
 
@@ -47,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache", default=None, metavar="DIR", help="cache per-architecture scores as CSV under DIR"
     )
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    add_thread_options(parser)
     parser.add_argument(
         "--scores", action="store_true", help="with --json, include every architecture's scores"
     )
@@ -56,15 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
-    from slimforge.errors import InvalidInputError
     from slimforge.estimators import evaluate_proxies
 
-    if args.threads < 1:
-        raise InvalidInputError(f"--threads must be a positive integer, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    set_torch_threads(args)
     bar = tqdm(total=args.sample, desc="proxy", unit="arch", file=sys.stderr, disable=args.no_progress)
     try:
         report = evaluate_proxies(

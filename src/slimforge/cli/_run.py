@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from slimforge.cli._common import add_thread_options, add_train_device_option, train_device
+
 HELP = "design a network end to end from a YAML config: supernet, search per device, retrain, compress, measure, report"
 
 
@@ -23,13 +25,11 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="check the config (names, settings, devices reached, data readable) and show what each stage "
         "would do (run, resume, reuse, re-run) without training anything",
     )
-    parser.add_argument(
-        "--threads",
-        default="auto",
-        metavar="N",
-        help="PyTorch and ONNX Runtime threads for training and accuracy evaluation (default auto: the "
-        "fastest on this machine now, timed at start; latency is measured with each device's own threads)",
+    add_thread_options(
+        parser, default="auto", default_text="auto: the fastest for training on this machine now, timed at start; "
+        "latency is measured with each device's own threads"
     )
+    add_train_device_option(parser, default=None)
     parser.add_argument(
         "--stop-after", metavar="STAGE", help="stop once this stage is done (e.g. supernet, search:cpu, select)"
     )
@@ -63,6 +63,12 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
     from slimforge.runs import check_run, dump_config, run_pipeline
 
     threads = None if args.threads == "auto" else check_thread_count(args.threads)
+    if getattr(args, "train_device", None):
+        import dataclasses
+
+        if not args.print_config:
+            train_device(args)  # a device this machine lacks: one line naming --train-device, nothing written
+        config = dataclasses.replace(config, train_device=args.train_device)
     if args.print_config:
         if args.explain:
             from slimforge.runs.config import explain_config

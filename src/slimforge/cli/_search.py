@@ -8,6 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from slimforge.cli._common import (
+    add_latency_device_options,
+    add_settings_option,
+    add_thread_options,
+    key_values,
+    remote_options,
+    thread_counts,
+)
+
 HELP = "search a space for the Pareto front of accuracy vs. device cost"
 
 
@@ -44,15 +53,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "supernet's training data, or digits for proxies"
         ),
     )
-    parser.add_argument(
-        "--device",
-        metavar="SPEC",
-        help=(
-            "device giving latency_ms/energy_mj: table:FILE, lut:FILE (latency lookup table), "
-            "predictor:FILE (latency predictor, nb201), or measured: local-cpu, local-torch, "
-            "remote:http://HOST:PORT (cached in --out's store)"
-        ),
+    add_latency_device_options(
+        parser,
+        "table:FILE, lut:FILE (latency lookup table), predictor:FILE (latency predictor, nb201), or "
+        "measured: local-cpu, local-torch, local-litert, remote:http://HOST:PORT (cached in --out's store); "
+        "gives latency_ms/energy_mj",
+        default=None,
+        timeout=None,
     )
+    add_thread_options(parser, default=None, default_text="1, for a measured --device")
     parser.add_argument(
         "--constraint",
         action="append",
@@ -70,14 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "(REINFORCE with MnasNet's reward: --set target_latency=T --set reward=soft|hard)"
         ),
     )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="settings",
-        help="algorithm setting, e.g. pop_size=20",
-    )
+    add_settings_option(parser, "search algorithm", "pop_size=20")
     parser.add_argument("--budget", type=int, default=1000, help="distinct evaluations (default: 1000)")
     parser.add_argument(
         "--screen",
@@ -109,18 +111,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def parse_settings(items: list[str]) -> dict[str, Any]:
     """``["pop_size=20", "iterations=null"]`` -> ``{"pop_size": 20, "iterations": None}`` (JSON values, else strings)."""
+    return key_values(items, "--set", "pop_size=20")
+
+
+def _device_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``--token-file`` / ``--timeout`` for a remote device, ``--threads`` for a measured one."""
     from slimforge.errors import InvalidInputError
 
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"--set {item!r}: write KEY=VALUE, e.g. --set pop_size=20")
-        try:
-            out[key.strip()] = json.loads(text)
-        except json.JSONDecodeError:
-            out[key.strip()] = text
-    return out
+    options = remote_options(args)
+    threads = thread_counts(args)[1]
+    if threads is not None:
+        kind = str(args.device or "").partition(":")[0]
+        if args.device is None or kind in ("table", "lut", "predictor"):
+            raise InvalidInputError(
+                f"--threads sets a measured device's threads; --device {args.device} is not measured, leave it out"
+            )
+        options["threads"] = threads
+    return options
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -193,6 +200,7 @@ def _search(args: argparse.Namespace, out: Path | None) -> int:
         accuracy=args.accuracy,
         data=args.data,
         device=args.device,
+        device_options=_device_options(args),
         constraints=args.constraint,
         # Measured devices keep their figures in the run's store: a resumed or repeated search
         # does not measure a network twice under the same conditions.

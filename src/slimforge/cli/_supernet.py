@@ -7,49 +7,32 @@ import json
 import sys
 from typing import Any
 
-from slimforge.errors import InvalidInputError
+from slimforge.cli._common import (
+    add_settings_option,
+    add_space_arg_option,
+    add_subcommand,
+    add_thread_options,
+    add_train_device_option,
+    key_values,
+    set_torch_threads,
+    train_device,
+)
 
 HELP = "train a weight-sharing supernet (SPOS, FairNAS, sandwich, DARTS, GDAS, RSPS) or rank architectures with it"
-
-
-def _key_values(pairs: list[str], flag: str) -> dict[str, Any]:
-    """``KEY=VALUE`` strings as a dict; a VALUE that parses as JSON (2, 0.5, true) is taken as such."""
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise InvalidInputError(f"{flag} {pair!r} must read KEY=VALUE, e.g. {flag} order=2")
-        try:
-            out[key.strip()] = json.loads(text)
-        except ValueError:
-            out[key.strip()] = text
-    return out
 
 
 def _add_recipe(parser: argparse.ArgumentParser) -> None:
     """The arguments of a :class:`slimforge.supernet.TrainConfig` (train and standalone share them)."""
     parser.add_argument("--space", default="nb201", help="search space (default nb201)")
-    parser.add_argument(
-        "--space-arg",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="space constructor argument, repeatable",
-    )
+    add_space_arg_option(parser)
     parser.add_argument("--data", required=True, help="data spec, e.g. npz:../shared/data/cifar10_subset.npz")
     parser.add_argument(
         "--method",
         default=None,
         help="fewshot, spos, fairnas, sandwich, darts, gdas or rsps (default fewshot: TrainConfig's)",
     )
-    parser.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="method option, e.g. order=2 (darts), warmup=0.5 (spos); repeatable",
-    )
-    parser.add_argument("--epochs", type=int, required=True)
+    add_settings_option(parser, "supernet method", "order=2 for darts, warmup=0.5 for spos", old="--option")
+    parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
     parser.add_argument("--batch-size", type=int, default=None, help="images per step (default 64)")
     parser.add_argument(
         "--lr", type=float, default=None, help="SGD learning rate, cosine-decayed to 0 (default: TrainConfig's)"
@@ -86,8 +69,8 @@ def _recipe(args: argparse.Namespace, seed: int) -> Any:
         data=args.data,
         epochs=args.epochs,
         space=args.space,
-        space_kwargs=_key_values(args.space_arg, "--space-arg"),
-        method_options=_key_values(args.option, "--option"),
+        space_kwargs=key_values(args.space_arg, "--space-arg", "width=0.5"),
+        method_options=key_values(args.settings, "--set", "order=2"),
         seed=seed,
         **{k: v for k, v in optional.items() if v is not None},
     )
@@ -96,12 +79,16 @@ def _recipe(args: argparse.Namespace, seed: int) -> Any:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    train = sub.add_parser("train", help="train a supernet (checkpoint every epoch; --resume continues)")
+    train = add_subcommand(
+        sub, "train", "train a supernet (checkpoint every epoch; --resume continues)",
+        "Train a weight-sharing supernet of --space on --data with --method (checkpoint.pt in --out every "
+        "epoch; --resume continues from it).",
+    )
     _add_recipe(train)
     train.add_argument("--out", required=True, help="run directory (config.json, checkpoint.pt)")
     train.add_argument("--seed", type=int, default=0, help="seeds weights, data order and path sampling")
-    train.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
-    train.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_train_device_option(train, old_device=True)
+    add_thread_options(train, default=None, default_text="PyTorch's")
     train.add_argument(
         "--resume", action="store_true", help="continue the run in --out from its last checkpoint"
     )
@@ -110,8 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    rank = sub.add_parser(
-        "rank", help="Kendall tau of supernet accuracy vs an accuracy table or a standalone reference"
+    rank = add_subcommand(
+        sub, "rank", "Kendall tau of supernet accuracy vs an accuracy table or a standalone reference",
+        "Score sampled architectures with a trained supernet's inherited weights and report the rank "
+        "correlation (Kendall tau, Spearman rho) with an accuracy table or a standalone reference.",
     )
     rank.add_argument("--checkpoint", required=True, help="run directory of 'supernet train'")
     rank.add_argument(
@@ -151,17 +140,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank.add_argument(
         "--finetune-lr", type=float, default=None, help="learning rate of that fine-tune (default 0.01)"
     )
-    rank.add_argument("--device", default="cpu")
-    rank.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_train_device_option(rank, old_device=True)
+    add_thread_options(rank, default=None, default_text="PyTorch's")
     rank.add_argument("--json", action="store_true", help="print the result as JSON")
 
     _add_standalone(sub)
 
 
 def _add_standalone(sub: Any) -> None:
-    standalone = sub.add_parser(
-        "standalone",
-        help="train a seeded set of sub-networks standalone with a supernet's recipe (the ranking reference, cached)",
+    standalone = add_subcommand(
+        sub, "standalone",
+        "train a seeded set of sub-networks standalone with a supernet's recipe (the ranking reference, cached)",
     )
     _add_recipe(standalone)
     standalone.add_argument("--out", required=True, help="cache directory (reference.json; resumes)")
@@ -171,15 +160,16 @@ def _add_standalone(sub: Any) -> None:
     standalone.add_argument(
         "--table", default=None, help="draw from this accuracy table (index,arch,accuracy) and compare with it"
     )
-    standalone.add_argument("--device", default="cpu")
-    standalone.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    add_train_device_option(standalone, old_device=True)
+    add_thread_options(standalone, default=None, default_text="PyTorch's")
     standalone.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 def _standalone(args: argparse.Namespace) -> int:
     from slimforge.supernet import build_reference
 
-    _set_threads(args.threads)
+    set_torch_threads(args)
+    device = train_device(args)
     config = _recipe(args, args.train_seed)
     bar = _Bar("standalone", "arch")
 
@@ -189,7 +179,7 @@ def _standalone(args: argparse.Namespace) -> int:
 
     try:
         ref = build_reference(
-            args.out, config, sample=args.sample, seed=args.seed, table=args.table, device=args.device, progress=progress
+            args.out, config, sample=args.sample, seed=args.seed, table=args.table, device=device, progress=progress
         )
     finally:
         bar.close()
@@ -203,16 +193,6 @@ def _standalone(args: argparse.Namespace) -> int:
         print(f"vs the table: Kendall tau {ref.kendall_tau:.4f}  Spearman rho {ref.spearman_rho:.4f}")
     print(f"training {ref.train_time_s:.1f} s, {ref.images_trained} images")
     return 0
-
-
-def _set_threads(threads: int | None) -> None:
-    if threads is None:
-        return
-    if threads < 1:
-        raise InvalidInputError(f"--threads must be a positive integer, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
 
 
 class _Bar:
@@ -243,7 +223,8 @@ class _Bar:
 def _train(args: argparse.Namespace) -> int:
     from slimforge.supernet import train_supernet
 
-    _set_threads(args.threads)
+    set_torch_threads(args)
+    device = train_device(args)
     config = _recipe(args, args.seed)
     bar = _Bar(f"supernet {config.method}", "step")
 
@@ -256,7 +237,7 @@ def _train(args: argparse.Namespace) -> int:
         result = train_supernet(
             config,
             args.out,
-            device=args.device,
+            device=device,
             resume=args.resume,
             stop_after_steps=args.stop_after_steps,
             progress=progress,
@@ -281,7 +262,8 @@ def _train(args: argparse.Namespace) -> int:
 def _rank(args: argparse.Namespace) -> int:
     from slimforge.supernet import rank_supernet
 
-    _set_threads(args.threads)
+    set_torch_threads(args)
+    device = train_device(args)
     bar = _Bar("rank", "arch")
 
     def progress(done: int, total: int) -> None:
@@ -302,7 +284,7 @@ def _rank(args: argparse.Namespace) -> int:
             sample=args.sample,
             seed=args.seed,
             data=args.data,
-            device=args.device,
+            device=device,
             recal_images=args.recal_images,
             batch_size=args.batch_size,
             progress=progress,

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from slimforge.cli._common import add_thread_options
 from slimforge.errors import SlimforgeError
 
 HELP = "list the hand-designed models; --profile: params, MACs, peak memory, size and latency of each in one table"
@@ -22,9 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
     )
-    parser.add_argument(
-        "--threads", default="1", metavar="N", help="intra-op threads for latency (default 1)"
-    )
+    add_thread_options(parser)
     parser.add_argument(
         "--time-cap", default="5", metavar="S", help="seconds at most of timed runs per model (default 5)"
     )
