@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.estimators._ranking import ENSEMBLE_RULES, Correlation, correlate, ensemble
+from slimforge.estimators._ranking import ENSEMBLE_RULES, Correlation, CorrelationRecord, correlate, ensemble
 from slimforge.estimators._scoring import SKIPPED, ArchScores, score_architectures
 from slimforge.estimators._table import read_accuracy_table
 from slimforge.estimators.proxies import PROXIES
@@ -80,7 +80,7 @@ def parse_ensemble(text: str) -> EnsembleSpec:
 
 
 @dataclass(frozen=True)
-class ProxyEvaluation:
+class ProxyEvaluation(CorrelationRecord):
     """One proxy's (or ensemble's) agreement with the table and its cost.
 
     Attributes:
@@ -100,21 +100,6 @@ class ProxyEvaluation:
     num_inf: int
     num_skipped: int
     cpu_s_per_arch: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dict (undefined correlations as ``null``)."""
-        d = dict(self.__dict__)
-        for k in ("spearman_rho", "kendall_tau"):
-            d[k] = None if np.isnan(d[k]) else d[k]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ProxyEvaluation:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(data)
-        for k in ("spearman_rho", "kendall_tau"):
-            d[k] = float("nan") if d[k] is None else float(d[k])
-        return cls(**d)
 
 
 @dataclass(frozen=True)

@@ -10,15 +10,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from slimforge.errors import InvalidInputError
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
 __all__ = [
     "ENSEMBLE_RULES",
     "Correlation",
+    "CorrelationRecord",
     "correlate",
     "ensemble",
     "normalized_ranks",
@@ -52,8 +56,28 @@ def normalized_ranks(scores: Sequence[float] | np.ndarray, nonfinite: str = "dro
     return out
 
 
+class CorrelationRecord:
+    """``to_dict`` / ``from_dict`` of a frozen dataclass whose ``spearman_rho`` and ``kendall_tau`` may be
+    NaN (undefined), written as JSON ``null``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict (an undefined correlation is ``null``)."""
+        d = dict(self.__dict__)
+        for k in ("spearman_rho", "kendall_tau"):
+            d[k] = None if math.isnan(d[k]) else d[k]
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(data)
+        for k in ("spearman_rho", "kendall_tau"):
+            d[k] = math.nan if d[k] is None else float(d[k])
+        return cls(**d)
+
+
 @dataclass(frozen=True)
-class Correlation:
+class Correlation(CorrelationRecord):
     """Rank agreement of a score with the ground truth over the architectures it could rank.
 
     Attributes:
@@ -73,21 +97,6 @@ class Correlation:
     num_nan: int
     num_inf: int
     nonfinite: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-compatible dict (an undefined correlation is ``null``)."""
-        d = dict(self.__dict__)
-        for k in ("spearman_rho", "kendall_tau"):
-            d[k] = None if math.isnan(d[k]) else d[k]
-        return d
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Correlation:
-        """Inverse of :meth:`to_dict`."""
-        d = dict(data)
-        for k in ("spearman_rho", "kendall_tau"):
-            d[k] = math.nan if d[k] is None else float(d[k])
-        return cls(**d)
 
 
 def correlate(
