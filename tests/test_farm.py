@@ -16,13 +16,13 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError
 from slimforge.hardware import LatencyProtocol, export_onnx
-from slimforge.hardware.agent import AgentServer
+from slimforge.hardware.agent import AgentServer, runaway_model
 from slimforge.hardware.devices import DeviceError
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'slimforge[ray]')")
 
 from slimforge.search.executors import ExecutorError
-from slimforge.search.executors.farm import MeasurementFarm
+from slimforge.search.executors.farm import FarmError, MeasurementFarm
 
 pytestmark = pytest.mark.slow  # Ray and the agents take seconds to start
 
@@ -116,6 +116,24 @@ def test_a_model_no_device_can_measure_is_reported(ray_instance, models) -> None
         farm = _farm([f"remote:{doomed.url}"])
     with farm, pytest.raises(ExecutorError, match=r"could not measure 2 of 2 models .*model 0: remote:"):
         farm.measure_many(models[:2], protocol=QUICK, energy=False)
+
+
+def test_a_model_that_fails_everywhere_is_reported_and_the_devices_stay(
+    ray_instance, models, tmp_path
+) -> None:
+    runaway = tmp_path / "runaway.onnx"
+    runaway.write_bytes(runaway_model())  # a Loop the agents stop after their time limit (504)
+    with (
+        AgentServer(TOKEN, "127.0.0.1", 0, max_seconds=1.0) as a,
+        AgentServer(TOKEN, "127.0.0.1", 0, max_seconds=1.0) as b,
+        _farm([f"remote:{a.url}", f"remote:{b.url}"]) as farm,
+    ):
+        with pytest.raises(FarmError, match="could not measure 1 of 3 models") as info:
+            farm.measure_many([models[0], runaway, models[1]], protocol=QUICK, energy=False)
+        assert not farm.lost  # the agents still answer: the model failed, not the devices
+    results, failures = info.value.results, info.value.failures
+    assert results[1] is None and results[0] is not None and results[2] is not None
+    assert list(failures) == [1] and len(failures[1]) == 2  # tried on both devices
 
 
 def test_unreachable_agent_is_a_one_line_error(ray_instance, agents) -> None:

@@ -6,9 +6,11 @@ resource is (the node that *is* the device, for a local runtime) and never start
 for it; an actor runs one call at a time, so each device measures one model at a time. The farm
 hands every idle device the next model until all are measured.
 
-A device that fails while measuring (its agent stops answering, its actor's process dies) is taken
-out of the farm and its model measured on another device; a model no device could measure is
-reported in an :class:`ExecutorError` that names it and every device's failure, never dropped.
+A device that fails while measuring and then no longer answers (its agent is gone, its actor's
+process died) is taken out of the farm; one that still answers stays (the model failed, e.g. an agent
+stopped it at its time limit). Either way the model is measured on another device; a model no device
+could measure is reported in a :class:`FarmError` that names it and every device's reason and keeps
+the other models' measurements, never dropped.
 
 Every figure carries its device, and the farm measures each model once, on whichever device is
 free: its devices must therefore be the same hardware and runtime (DESIGN.md: figures taken under
@@ -33,7 +35,7 @@ from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware.devices import DeviceError, DeviceInfo, DeviceMeasurement, get_device
 from slimforge.search.executors import ExecutorError, _import_ray, _python_path
 
-__all__ = ["FarmMeasurement", "MeasurementFarm"]
+__all__ = ["FarmError", "FarmMeasurement", "MeasurementFarm"]
 
 #: the identity fields that may differ between a farm's devices (the same hardware on other hosts).
 _PER_HOST = ("hostname", "name", "note")
@@ -57,6 +59,22 @@ class FarmMeasurement:
     attempts: int
     started_s: float
     finished_s: float
+
+
+class FarmError(ExecutorError):
+    """Models the farm could not measure; the others' measurements are kept in :attr:`results`.
+
+    Attributes:
+        results: one entry per model of the batch: its :class:`FarmMeasurement`, or None where it failed.
+        failures: the failed models' indices, each with every device's reason.
+    """
+
+    def __init__(
+        self, message: str, results: list[FarmMeasurement | None], failures: dict[int, list[str]]
+    ) -> None:
+        super().__init__(message)
+        self.results = results
+        self.failures = failures
 
 
 class _DeviceActor:
@@ -163,9 +181,16 @@ class MeasurementFarm:
         ``settings`` are those of :meth:`Device.measure <slimforge.hardware.devices.Device.measure>`
         (``threads``, ``protocol``, ``seed``, ``energy``); a run store is not shared with the actors.
 
+        A failure on a device is a lost device when the device no longer answers (its actor is dead,
+        its agent unreachable): it is taken out of the farm. When it still answers, the failure was
+        the model's (a model the agent stopped after its time limit, or that crashed its runtime):
+        the device stays and the model is tried on another. Either way the model is retried on up
+        to ``retries`` other devices.
+
         Raises:
-            ExecutorError: a model that no device could measure (each device's reason named), or
-                every device lost.
+            FarmError: a model that no device could measure (each device's reason named); the
+                other models' measurements are in its ``results``.
+            SlimforgeError: the model or the settings are wrong (every device would refuse them).
         """
         if isinstance(models, (str, bytes)) or not hasattr(models, "__iter__"):
             raise InvalidInputError(f"measure_many takes a list of models, got {type(models).__name__}")
@@ -198,7 +223,7 @@ class MeasurementFarm:
             try:
                 record, started, finished = ray.get(done[0])
             except Exception as exc:  # noqa: BLE001  (sorted out by _failure)
-                self._failure(exc, spec, index, errors)
+                errors[index].append(f"{spec}: {self._failure(exc, spec)}")
                 if len(tried[index]) <= self.retries and self._alive():
                     pending.append(index)
                 else:
@@ -212,9 +237,11 @@ class MeasurementFarm:
                 f"model {i}: {', '.join(errors[i]) or 'no device left to try'}" for i in missing
             )
             lost = ", ".join(f"{s} ({why})" for s, why in self.lost.items()) or "none"
-            raise ExecutorError(
+            raise FarmError(
                 f"the farm could not measure {len(missing)} of {len(batch)} models ({detail}); "
-                f"devices lost: {lost}; restart them or measure the models again"
+                f"devices lost: {lost}; restart them or measure the models again",
+                [results.get(i) for i in range(len(batch))],
+                {i: errors[i] for i in missing},
             )
         return [results[i] for i in range(len(batch))]
 
@@ -305,20 +332,29 @@ class MeasurementFarm:
                 return pending.pop(pos)
         return None
 
-    def _failure(self, exc: Exception, spec: str, index: int, errors: dict[int, list[str]]) -> None:
-        """Take ``spec`` out of the farm when the failure is the device's; re-raise a model's own error."""
+    def _failure(self, exc: Exception, spec: str) -> str:
+        """Why ``spec`` failed on a model; takes the device out when it no longer answers.
+
+        A model's own error (wrong model or settings, which every device would refuse) is raised.
+        """
         ray = self._ray
         cause = getattr(exc, "cause", None) if isinstance(exc, ray.exceptions.RayTaskError) else exc
+        if isinstance(cause, SlimforgeError) and not isinstance(cause, DeviceError):
+            raise cause
         if isinstance(exc, ray.exceptions.RayActorError):
             why = "its actor died (process killed or node lost)"
-        elif isinstance(cause, DeviceError):
-            why = str(cause)
-        elif isinstance(cause, SlimforgeError):
-            raise cause  # the model or the settings are wrong: every device would refuse them
         else:
-            why = f"{type(cause or exc).__name__}: {cause or exc}".replace("\n", " ")
+            why = f"{cause or exc}".replace("\n", " ")
+            if not isinstance(cause, DeviceError):
+                why = f"{type(cause or exc).__name__}: {why}"
+            try:  # does the device still answer? then the model, not the device, failed
+                ray.get(self._actors[spec].describe.remote())
+                return why
+            except Exception as probe:  # noqa: BLE001
+                probe_cause = getattr(probe, "cause", None) or probe
+                why = f"{why}; then {probe_cause}".replace("\n", " ")
         self.lost[spec] = why
-        errors[index].append(f"{spec}: {why}")
+        return why
 
 
 def _options_for(spec: str, options: dict[str, Any]) -> dict[str, Any]:
