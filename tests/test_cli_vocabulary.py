@@ -65,7 +65,7 @@ SHARED = {
 EXEMPT = {("agent serve", "--token-file")}
 #: where something trains or evaluates with PyTorch on a device of the user's choosing.
 TRAINS = ("run", "demo", "compress", "supernet train", "supernet rank", "supernet standalone",
-          "bench codesign", "bench spaces")
+          "bench codesign", "bench spaces", "search")
 
 
 def test_every_subcommand_is_found_and_described():
@@ -188,8 +188,9 @@ def test_token_file_goes_with_a_remote_device_only():
         ["compress", "resnet20", "--train", "--epochs", "1", "--train-device", "cuda", "--out", "{out}"],
         ["demo", "--train-device", "cuda", "--out", "{out}"],
         ["bench", "spaces", "--train-device", "cuda:0", "--out", "{out}"],
+        ["search", "--accuracy", "supernet:{out}", "--train-device", "cuda", "--out", "{out}"],
     ],
-    ids=["supernet", "compress", "demo", "bench"],
+    ids=["supernet", "compress", "demo", "bench", "search"],
 )
 def test_train_device_cuda_without_a_gpu_is_one_line_and_writes_nothing(argv, tmp_path, capsys):
     out = tmp_path / "out"

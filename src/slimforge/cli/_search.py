@@ -12,9 +12,12 @@ from slimforge.cli._common import (
     add_latency_device_options,
     add_settings_option,
     add_thread_options,
+    add_train_device_option,
     key_values,
     remote_options,
+    set_torch_threads,
     thread_counts,
+    train_device,
 )
 
 HELP = "search a space for the Pareto front of accuracy vs. device cost"
@@ -61,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         timeout=None,
     )
-    add_thread_options(parser, default=None, default_text="1, for a measured --device")
+    add_thread_options(parser, default=None, default_text="PyTorch's; 1 for a measured --device", split=True)
+    add_train_device_option(parser)
     parser.add_argument(
         "--constraint",
         action="append",
@@ -115,19 +119,19 @@ def parse_settings(items: list[str]) -> dict[str, Any]:
 
 
 def _device_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``--token-file`` / ``--timeout`` for a remote device, ``--threads`` for a measured one."""
-    from slimforge.errors import InvalidInputError
-
+    """``--token-file`` / ``--timeout`` for a remote device; the runtime's threads for a measured one."""
     options = remote_options(args)
     threads = thread_counts(args)[1]
-    if threads is not None:
-        kind = str(args.device or "").partition(":")[0]
-        if args.device is None or kind in ("table", "lut", "predictor"):
-            raise InvalidInputError(
-                f"--threads sets a measured device's threads; --device {args.device} is not measured, leave it out"
-            )
+    measured = args.device is not None and str(args.device).partition(":")[0] not in ("table", "lut", "predictor")
+    if threads is not None and measured:
         options["threads"] = threads
     return options
+
+
+def _accuracy_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The supernet's evaluation device (``--train-device``, checked whatever the accuracy source)."""
+    device = train_device(args)
+    return {"device": device} if str(args.accuracy or "").startswith("supernet:") else None
 
 
 def _executor(args: argparse.Namespace) -> Any:
@@ -177,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError("--resume needs --out RUN_DIR (the run directory to continue)")
     if args.wait and not args.out:
         raise InvalidInputError("--wait goes with --out RUN_DIR (it waits for that directory's owner)")
+    train_device(args)  # a device this machine lacks stops here, before --out is made
+    set_torch_threads(args)
     if not args.out:
         return _search(args, None)
     out = Path(args.out)
@@ -201,6 +207,7 @@ def _search(args: argparse.Namespace, out: Path | None) -> int:
         data=args.data,
         device=args.device,
         device_options=_device_options(args),
+        accuracy_options=_accuracy_options(args),
         constraints=args.constraint,
         # Measured devices keep their figures in the run's store: a resumed or repeated search
         # does not measure a network twice under the same conditions.
