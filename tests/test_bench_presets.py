@@ -18,6 +18,7 @@ from slimforge.search import make_algorithm
 from slimforge.spaces import get_space
 from slimforge.supernet import TRAINERS, TrainConfig, make_supernet
 from slimforge.supernet._trainer import linear_schedule
+from slimforge.training._trainer import _lr_at
 
 
 def test_codesign_study_preset_is_tables_5_1_and_5_2() -> None:
@@ -59,12 +60,12 @@ def test_spaces_study_preset_is_the_device_experiment() -> None:
     assert (config.batch_size, config.lr, config.weight_decay) == (96, 0.025, 3e-4)
     for name in config.spaces:
         train = spaces_supernet(config, name)
-        assert (train.method, train.epochs, train.lr_schedule) == ("spos", 900, "linear")
+        assert (train.method, train.epochs, train.lr_schedule) == ("spos", 900, "linear")  # SPOS's LambdaLR
         assert (train.batch_size, train.lr, train.weight_decay) == (96, 0.025, 3e-4)
         assert (train.momentum, train.nesterov) == (0.9, True)
     standalone = standalone_settings(config)
     assert (standalone.epochs, standalone.batch_size, standalone.lr) == (300, 96, 0.025)
-    assert (standalone.momentum, standalone.weight_decay) == (0.9, 3e-4)
+    assert (standalone.momentum, standalone.weight_decay, standalone.lr_schedule) == (0.9, 3e-4, "linear")
     # The 20 searchable layers of SPOS's ShuffleSpace and of MobileSpace+I at width 1.0.
     assert sum(config.space_kwargs("shufflenet")["stage_depths"]) == 20
     assert sum(config.space_kwargs("mbv2-id")["stage_depths"]) == 20
@@ -88,6 +89,8 @@ def test_linear_schedule_is_spos_lambda() -> None:
         optimizer.step()
         schedule.step()
     assert lrs == pytest.approx([0.025, 0.01875, 0.0125, 0.00625, 0.0])
+    # The classifier trainer's schedule (retraining, zoo networks) is the same function of the step.
+    assert [_lr_at(step, 4, 0, 0.025, "linear") for step in range(5)] == pytest.approx(lrs)
     space = get_space("nb201", channels=4, cells_per_stage=1)
     for name, halfway in (("linear", 0.5), ("cosine", 0.5)):
         train = TrainConfig(data="digits", epochs=1, method="spos", lr_schedule=name)

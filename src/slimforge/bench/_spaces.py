@@ -76,7 +76,7 @@ def supernet_train_config(config: SpacesConfig, name: str) -> Any:
         method="spos",
         batch_size=config.batch_size,
         lr=config.lr,
-        lr_schedule=config.supernet_lr_schedule,
+        lr_schedule=config.lr_schedule,
         weight_decay=config.weight_decay,
         val_fraction=config.val_fraction,
         hold_out_val=True,

@@ -64,8 +64,8 @@ SCALES: dict[str, dict[str, Any]] = {
 
 #: Named settings of the whole experiment. ``study``: the device experiment as the study ran it
 #: (REFERENCE.md §1): 20-layer spaces at width 1.0, batch 96, SGD lr 0.025 to 0 with the Lambda
-#: (linear) schedule of SPOS's code for the supernets, weight decay 3e-4, Nesterov momentum 0.9,
-#: supernets 900 epochs and the networks trained standalone (retrained fronts, zoo) 300.
+#: (linear) schedule of SPOS's code, weight decay 3e-4, Nesterov momentum 0.9, supernets 900 epochs
+#: and the networks trained standalone (retrained fronts, zoo) 300.
 #: ``small``: what a 2-core CPU runs in an hour (the defaults of :class:`SpacesConfig`).
 SPACES_PRESETS: dict[str, dict[str, Any]] = {
     "small": {
@@ -75,7 +75,7 @@ SPACES_PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 96,
         "lr": 0.025,
         "weight_decay": 3e-4,
-        "supernet_lr_schedule": "cosine",
+        "lr_schedule": "cosine",
     },
     "study": {
         "scale": "study",
@@ -84,7 +84,7 @@ SPACES_PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 96,
         "lr": 0.025,
         "weight_decay": 3e-4,
-        "supernet_lr_schedule": "linear",
+        "lr_schedule": "linear",
     },
 }
 
@@ -181,8 +181,8 @@ class SpacesConfig:
         supernet_epochs: epochs of every supernet; None trains them for ``epochs`` too (the study: 900).
         batch_size, lr, weight_decay: SGD (Nesterov, momentum 0.9) for all of them; the study's
             device experiment used 96, 0.025 and 3e-4.
-        supernet_lr_schedule: the supernets' learning rate to 0, per step: ``cosine`` or ``linear``
-            (SPOS's LambdaLR, which the study used). Standalone training anneals by a cosine.
+        lr_schedule: how every learning rate (supernets and standalone networks) falls to 0, per
+            step: ``cosine`` or ``linear`` (SPOS's LambdaLR, which the study used).
         val_fraction: share of the training images held out for the search's accuracy estimate.
         algorithm, budget, settings: the search per space (distinct evaluations; algorithm settings).
         bn_images: training images for batch-norm re-calibration of inherited weights.
@@ -210,7 +210,7 @@ class SpacesConfig:
     batch_size: int = 96
     lr: float = 0.025
     weight_decay: float = 3e-4
-    supernet_lr_schedule: str = "cosine"
+    lr_schedule: str = "cosine"
     val_fraction: float = 0.1
     algorithm: str = "nsga2"
     budget: int = 120
@@ -239,10 +239,9 @@ class SpacesConfig:
             _positive("supernet_epochs", self.supernet_epochs)
         from slimforge.supernet.config import LR_SCHEDULES
 
-        if self.supernet_lr_schedule not in LR_SCHEDULES:
+        if self.lr_schedule not in LR_SCHEDULES:
             raise InvalidInputError(
-                f"bench spaces: supernet_lr_schedule {self.supernet_lr_schedule!r} must be one of "
-                f"{', '.join(LR_SCHEDULES)}"
+                f"bench spaces: lr_schedule {self.lr_schedule!r} must be one of {', '.join(LR_SCHEDULES)}"
             )
         if self.scale not in SCALES:
             raise UnknownNameError(f"unknown scale {self.scale!r}; use one of {', '.join(SCALES)}")

@@ -102,7 +102,7 @@ class SpacesResult:
         lines = [
             f"Spaces vs hand-designed networks, scale {cfg['scale']}, {cfg['epochs']} epochs each"
             + (
-                f" (supernets {cfg['supernet_epochs']}, {cfg.get('supernet_lr_schedule', 'cosine')} schedule)"
+                f" (supernets {cfg['supernet_epochs']}, {cfg.get('lr_schedule', 'cosine')} schedule)"
                 if cfg.get("supernet_epochs") is not None
                 else ""
             )

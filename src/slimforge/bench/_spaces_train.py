@@ -33,6 +33,7 @@ def standalone_settings(config: SpacesConfig) -> Any:
         momentum=0.9,
         weight_decay=config.weight_decay,
         seed=config.seed,
+        lr_schedule=config.lr_schedule,
     )
 
 
@@ -73,6 +74,8 @@ def train_standalone(
     weights, info_path = directory / "model.pt", directory / "train.json"
     if weights.exists() and info_path.exists():
         info = json.loads(info_path.read_text(encoding="utf-8"))
+        if isinstance(info.get("settings", {}).get("train"), dict):  # written before the setting existed
+            info["settings"]["train"].setdefault("lr_schedule", "cosine")
         if info.get("settings") != json.loads(json.dumps(wanted)):
             raise InvalidInputError(
                 f"{directory} holds a network trained with other settings than {desc!r}; use another --out"

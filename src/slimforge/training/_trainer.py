@@ -35,11 +35,13 @@ class TrainSettings(JsonRecord):
     Args:
         epochs: passes over the training split.
         batch_size: images per step.
-        lr: peak learning rate, annealed to 0 by a per-step cosine (Loshchilov and Hutter, 2017).
+        lr: peak learning rate, annealed to 0 per step by ``lr_schedule``.
         momentum: SGD momentum (Nesterov).
         weight_decay: L2 penalty on conv/linear weights (not on BN parameters or biases).
         label_smoothing: cross-entropy label smoothing (Szegedy et al., 2016); 0 is off.
-        warmup_epochs: linear warm-up epochs before the cosine.
+        warmup_epochs: linear warm-up epochs before the schedule.
+        lr_schedule: ``cosine`` (Loshchilov and Hutter, 2017) or ``linear``, ``lr * (1 - t)`` (the
+            ``LambdaLR`` of SPOS's code, which the co-design study's device experiment used).
         seed: seeds the batch order and augmentation.
         augment: pad-4 crop + flip; None uses the data set's default.
     """
@@ -53,6 +55,7 @@ class TrainSettings(JsonRecord):
     warmup_epochs: int = 0
     seed: int = 0
     augment: bool | None = None
+    lr_schedule: str = "cosine"
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "warmup_epochs", "seed"):
@@ -64,6 +67,8 @@ class TrainSettings(JsonRecord):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
                 raise InvalidInputError(f"training {name} must be a non-negative number, got {value!r}")
+        if self.lr_schedule not in ("cosine", "linear"):
+            raise InvalidInputError(f"lr_schedule {self.lr_schedule!r} must be cosine or linear")
         if not 0 <= self.label_smoothing < 1:
             raise InvalidInputError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
 
@@ -145,7 +150,7 @@ def train_classifier(
     runtime: TrainRuntime | None = None,
     dist: DistContext | None = None,
 ) -> TrainResult:
-    """Train ``model`` in place on ``train_split`` with SGD (Nesterov) and a per-step cosine schedule.
+    """Train ``model`` in place on ``train_split`` with SGD (Nesterov) and a per-step learning-rate schedule.
 
     Args:
         model: the network; trained in place and left in eval mode.
@@ -208,7 +213,7 @@ def train_classifier(
                 loss_sum, correct, seen = 0.0, 0, 0
                 for images, labels in loader.epoch(epoch):
                     images, labels = runtime.batch(images, device), labels.to(device, non_blocking=True)
-                    lr = _lr_at(step, total, warmup, config.lr)
+                    lr = _lr_at(step, total, warmup, config.lr, config.lr_schedule)
                     for group in optimizer.param_groups:
                         group["lr"] = lr
                     with runtime.autocast(device):
@@ -269,10 +274,12 @@ def _device_of(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _lr_at(step: int, total: int, warmup: int, peak: float) -> float:
+def _lr_at(step: int, total: int, warmup: int, peak: float, schedule: str = "cosine") -> float:
     if step < warmup:
         return peak * (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "linear":
+        return peak * (1.0 - progress)
     return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
 
 
