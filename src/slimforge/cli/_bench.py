@@ -135,6 +135,12 @@ def _add_spaces(sub: Any) -> None:
     )
     _add_common(p, "default: 20")
     add = p.add_argument
+    add(
+        "--preset",
+        default="small",
+        help="small (default) or study: the device experiment's settings (supernets 900 epochs, networks 300, "
+        "batch 96, lr 0.025 to 0 by SPOS's linear schedule, wd 3e-4, scale study); other flags override",
+    )
     add("--scale", help="small (default; CPU-sized networks) or study (20 layers, width 1.0)")
     add("--spaces", help="spaces (default: shufflenet,shufflenet-id,mbv2-id; also mbv2)")
     add("--zoo", help="hand-designed networks NAME:WIDTH,... (default: the scale's three)")
@@ -356,7 +362,7 @@ def _run_study(args: argparse.Namespace) -> int:
         settings = parse_settings(args.settings)
         if settings:
             given["settings"] = {**DEFAULT_SEARCH_SETTINGS, **settings}
-        config = SpacesConfig(**{k: v for k, v in given.items() if v is not None})
+        config = SpacesConfig.from_preset(args.preset, **given)
         result = run_spaces_bench(config, args.out, progress=not args.no_progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=1))

@@ -222,6 +222,7 @@ class _Bar:
 
 def _train(args: argparse.Namespace) -> int:
     from slimforge.supernet import train_supernet
+    from slimforge.training.distributed import is_main_process
 
     set_torch_threads(args)
     device = train_device(args)
@@ -240,10 +241,12 @@ def _train(args: argparse.Namespace) -> int:
             device=device,
             resume=args.resume,
             stop_after_steps=args.stop_after_steps,
-            progress=progress,
+            progress=progress if is_main_process() else None,
         )
     finally:
         bar.close()
+    if not is_main_process():  # under torchrun, rank 0 alone reports
+        return 0
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
