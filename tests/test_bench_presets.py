@@ -101,9 +101,10 @@ def test_linear_schedule_is_spos_lambda() -> None:
         )
 
 
-def test_unknown_preset_is_one_line_exit_2(tmp_path, capsys) -> None:
+@pytest.mark.parametrize("kind", ["codesign", "spaces"])
+def test_unknown_preset_is_one_line_exit_2(kind: str, tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    assert main(["bench", "codesign", "--preset", "paper", "--out", str(out)]) == 2
+    assert main(["bench", kind, "--preset", "paper", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown preset 'paper'" in err
     assert not out.exists()
