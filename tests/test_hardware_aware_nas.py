@@ -112,21 +112,27 @@ def test_expected_latency_is_the_lut_sum_at_a_one_hot_alpha_and_differentiable(t
     assert alpha.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_hard_mode_keeps_the_derived_architecture_within_the_limit(tmp_path: Path, method: str) -> None:
+@pytest.mark.parametrize(("method", "constraint"), [(m, c) for m in METHODS for c in ("project", "dual")])
+def test_hard_mode_keeps_the_derived_architecture_within_the_limit(
+    tmp_path: Path, method: str, constraint: str
+) -> None:
     path = _write_lut(tmp_path / "lut.csv", TINY)
     space = get_space("mbv2", **TINY)
     costs = load_arch_costs(f"lut:{path}", space)
     cheapest = costs.cheapest()[1]
     dearest = costs.of(tuple(int(np.argmax(row)) for row in costs.table))
     limit = cheapest + 0.2 * (dearest - cheapest)
-    trainer = _trainer(_config(method, latency=f"lut:{path}", limit_ms=limit, mode="hard"))
+    options = {"latency": f"lut:{path}", "limit_ms": limit, "mode": "hard", "constraint": constraint}
+    trainer = _trainer(_config(method, **options))
     with torch.no_grad():  # start the unconstrained argmax at the dearest network
         trainer.alpha.copy_(costs.padded() * 10)
     assert costs.of(trainer.supernet.space.validate(tuple(trainer.alpha.argmax(dim=1).tolist()))) > limit
     for batch, val in zip(_batches(0, 3), _batches(1, 3)):
         assert np.isfinite(trainer.step(batch, val))
-    assert trainer.dual > 0  # the expected latency was over the limit, so the multiplier rose
+        if constraint == "project":  # every step's distribution meets the limit
+            assert float(trainer.expected_cost().detach()) <= limit * (1 + 1e-6)
+    if constraint == "dual":  # the expected latency was over the limit, so the multiplier rose
+        assert trainer.dual > 0
     derived = trainer.derive()
     assert read_lut(path).predict(derived) <= limit + 1e-9
 
@@ -158,7 +164,7 @@ def test_gated_forward_at_a_one_hot_gate_is_the_single_path() -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_a_resumed_trainer_continues_exactly(tmp_path: Path, method: str) -> None:
     path = _write_lut(tmp_path / "lut.csv", TINY)
-    config = _config(method, latency=f"lut:{path}", limit_ms=0.9, mode="hard")
+    config = _config(method, latency=f"lut:{path}", limit_ms=0.9, mode="hard", constraint="dual")
     batches, vals = _batches(0, 3), _batches(1, 3)
     whole = _trainer(config)
     for b, v in zip(batches, vals):

@@ -10,11 +10,16 @@ lookup table or predictor (:mod:`slimforge.supernet._costs`). Modes:
   ProxylessNAS's additive ``CE + lambda * E[LAT] / ref``), with ``ref`` the limit when one is given,
   else the expected cost of the uniform distribution;
 - ``hard`` (HardCoRe-NAS, Nayman et al., NeurIPS 2021, in spirit): the constraint ``E[LAT] <= limit``
-  through a Lagrange multiplier ``mu >= 0`` raised by dual ascent while the expected latency is
-  over the limit (``mu += dual_lr * (E[LAT] / limit - 1)``, clipped at 0), and the derived
-  architecture projected onto the feasible set: the most probable genome whose cost is at most the
-  limit (:meth:`~slimforge.supernet._costs.ArchCosts.project`), so it never exceeds the limit as the
-  cost model counts it.
+  kept by ``constraint``: ``project`` (the default) moves alpha after every architecture step to the
+  nearest distribution (in KL divergence) that meets the limit, ``alpha_ic -= lam * LAT[i, c]`` with the
+  smallest ``lam >= 0`` that fits (the I-projection onto a linear constraint is this exponential
+  tilting), so every step's distribution meets it, as HardCoRe-NAS's projected updates do; ``dual``
+  adds ``mu * (E[LAT] / limit - 1)`` to the loss with a Lagrange multiplier ``mu >= 0`` raised by dual
+  ascent (``mu += dual_lr * (E[LAT] / limit - 1)``, clipped at 0), which meets it only on average and
+  overshoots while ``mu`` winds down. Either way the derived architecture is projected onto the
+  feasible set: the most probable genome whose cost is at most the limit
+  (:meth:`~slimforge.supernet._costs.ArchCosts.project`), so it never exceeds the limit as the cost
+  model counts it.
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from slimforge.supernet._costs import ArchCosts, check_limit, load_arch_costs
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
 
-__all__ = ["MODES", "HardwareAwareTrainer"]
+__all__ = ["CONSTRAINTS", "MODES", "HardwareAwareTrainer"]
 
 MODES = ("soft", "hard")
+#: how hard mode keeps the expected latency under the limit.
+CONSTRAINTS = ("project", "dual")
 _MASKED = -1e9  # logit of a choice a gene does not have: softmax gives it exactly 0
 
 
@@ -50,7 +57,8 @@ class HardwareAwareTrainer(SupernetTrainer):
 
     Options common to both methods: ``latency`` (``macs``, ``lut:FILE``, ``predictor:FILE``,
     ``table:FILE``), ``limit_ms`` (the latency limit, None for none), ``mode`` (``soft`` or
-    ``hard``, which needs a limit), ``dual_lr`` (the hard mode's multiplier step), ``warmup`` (the
+    ``hard``, which needs a limit), ``constraint`` (how hard mode keeps it: ``project`` or ``dual``),
+    ``dual_lr`` (the multiplier's step under ``constraint=dual``), ``warmup`` (the
     first fraction of the steps trains weights only, as FBNet's warm-up epochs).
     """
 
@@ -61,6 +69,7 @@ class HardwareAwareTrainer(SupernetTrainer):
         "latency": "macs",
         "limit_ms": None,
         "mode": "soft",
+        "constraint": "project",
         "dual_lr": 1.0,
         "warmup": 0.0,
     }
@@ -111,6 +120,10 @@ class HardwareAwareTrainer(SupernetTrainer):
             raise InvalidInputError(
                 f"method {name!r}: limit_ms needs a latency in ms (latency=lut:FILE, predictor:FILE or "
                 "table:FILE); latency=macs counts MACs"
+            )
+        if options["constraint"] not in CONSTRAINTS:
+            raise InvalidInputError(
+                f"method {name!r}: constraint must be project or dual, got {options['constraint']!r}"
             )
         if not _number(options["dual_lr"]) or options["dual_lr"] <= 0:
             raise InvalidInputError(
@@ -165,8 +178,10 @@ class HardwareAwareTrainer(SupernetTrainer):
         self._update_weights()
         if self.step_count >= self.warmup_steps:
             ratio = self._arch_step(*val)
-            if self.options["mode"] == "hard":
+            if self.options["mode"] == "hard" and self.options["constraint"] == "dual":
                 self.dual = max(0.0, self.dual + float(self.options["dual_lr"]) * (ratio - 1.0))
+            elif self.options["mode"] == "hard":
+                self._project_to_limit()
         return loss.item()
 
     def _arch_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
@@ -174,8 +189,30 @@ class HardwareAwareTrainer(SupernetTrainer):
         raise NotImplementedError
 
     def _cost_term(self, ratio: torch.Tensor) -> torch.Tensor:
-        """The hard mode's Lagrangian term ``mu * (E[LAT]/limit - 1)``; soft modes override the loss."""
+        """The hard mode's Lagrangian term ``mu * (E[LAT]/limit - 1)`` (0 under ``constraint=project``,
+        where ``mu`` stays 0); soft modes override the loss."""
         return self.dual * (ratio - 1.0)
+
+    @torch.no_grad()
+    def _project_to_limit(self) -> None:
+        """Tilt alpha by ``-lam * LAT`` with the smallest ``lam >= 0`` whose expected latency fits the limit."""
+        limit = float(self.options["limit_ms"])
+        table = self.costs.padded(self.alpha.device, torch.float64)
+        alpha = self.alpha.detach().double()
+
+        def expected(lam: float) -> float:
+            logits = (alpha - lam * table).masked_fill(~self.mask, _MASKED)
+            return float(self.costs.expected(torch.softmax(logits, dim=1)))
+
+        if expected(0.0) <= limit:
+            return
+        lo, hi = 0.0, 1.0
+        while expected(hi) > limit and hi < 1e9:
+            lo, hi = hi, hi * 4
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (lo, mid) if expected(mid) <= limit else (mid, hi)
+        self.alpha.sub_((hi * table).to(self.alpha.dtype))
 
     def _sample_genome_from_alpha(self) -> Genome:
         """One choice per gene drawn from ``probs()`` with the trainer's generator (the weight step's path)."""
