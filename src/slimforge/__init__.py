@@ -130,7 +130,7 @@ def measure(
     return dev.measure(resolved, input_shape or shape, threads=threads, protocol=LatencyProtocol(time_cap_s=time_cap_s))
 
 
-def compress(
+def _compress_api(
     model: Any, data: Any, recipe: str, out_dir: str | os.PathLike, *,
     model_args: Mapping[str, Any] | None = None, weights: str | os.PathLike | None = None, **options: Any,
 ) -> Any:
@@ -145,7 +145,7 @@ def compress(
     return _compress(model, data, recipe, out_dir, **options)
 
 
-def search(
+def _search_api(
     space: Any, objectives: str | Sequence[str] = ("error", "latency_ms"), *, accuracy: str | None = None,
     device: str | None = None, constraints: Sequence[str] = (), budget: int = 200, algorithm: str = "auto",
     seed: int = 0, store: str | os.PathLike | None = None, **options: Any,
@@ -194,4 +194,14 @@ def export(
 
 
 #: the API functions whose names are also sub-packages (see :class:`_CallableModule`).
-_API = {"compress": compress, "search": search}
+_API = {"compress": _compress_api, "search": _search_api}
+
+
+def __getattr__(name: str) -> Any:
+    # ``slimforge.compress`` and ``slimforge.search`` are the sub-packages, made callable on import
+    # (binding the functions here instead would hide the packages behind them once both exist).
+    if name in _API:
+        import importlib
+
+        return importlib.import_module(f"slimforge.{name}")
+    raise AttributeError(f"module 'slimforge' has no attribute {name!r}")
