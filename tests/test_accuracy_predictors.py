@@ -51,7 +51,9 @@ def test_encoding_is_canonical_one_hot_plus_counts():
     np.testing.assert_array_equal(x[0, :30].reshape(6, 5).sum(1), np.ones(6))
 
 
-@pytest.mark.parametrize("name", PREDICTORS.list())
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=[pytest.mark.slow] if n == "gp" else []) for n in PREDICTORS.list()]
+)
 def test_predictor_learns_and_round_trips_exactly(name, tmp_path):
     train, test = draw(60, 1), draw(200, 2)
     model = get_predictor(name, seed=0).fit(train, synthetic_accuracy(train))
@@ -140,6 +142,7 @@ def test_bad_input_and_bad_files(tmp_path):
         AccuracyPredictor.load(tmp_path / "missing.json")
 
 
+@pytest.mark.slow
 def test_predictor_objective_plugs_into_a_problem():
     from slimforge.search import Problem
 

@@ -122,6 +122,7 @@ def test_measure_bad_input_is_one_line(capsys, model_file, table_csv, tmp_path, 
     assert match in err and err.startswith("slimforge measure: error:")
 
 
+@pytest.mark.slow
 def test_measure_through_an_agent(capsys, model_file, tmp_path) -> None:
     token = tmp_path / "token"
     token.write_text(TOKEN + "\n")

@@ -50,6 +50,7 @@ def _run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_json_report_ranks_every_proxy_and_ensemble(capsys, table, tmp_path):
     argv = [
         "--data",

@@ -70,6 +70,7 @@ def test_search_prints_the_front_and_fills_the_run_directory(tables, tmp_path, c
         assert store.get_stage("search").status == "done"
 
 
+@pytest.mark.slow
 def test_search_json_and_resume_to_a_larger_budget(tables, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(_args(tables, "--budget", "60", "--out", str(out), "--json")) == 0

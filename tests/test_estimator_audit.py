@@ -29,6 +29,7 @@ def test_correlations_match_a_hand_computed_example():
     assert math.isnan(kendall_tau([1, 1, 1], [1, 2, 3]))  # a constant side has no ranking
 
 
+@pytest.mark.slow
 def test_the_estimator_with_the_highest_tau_is_chosen_and_the_blend_is_judged_out_of_sample():
     rng = np.random.default_rng(0)
     truth = np.linspace(60, 90, 10)
@@ -53,6 +54,7 @@ def test_the_estimator_with_the_highest_tau_is_chosen_and_the_blend_is_judged_ou
     assert type(audit).from_dict(audit.to_dict()) == audit
 
 
+@pytest.mark.slow
 def test_a_poor_best_estimator_warns_and_a_configured_one_is_kept():
     truth = [70.0, 71.0, 72.0, 73.0, 74.0]
     scores = {"supernet": [5.0, 4.0, 3.0, 2.0, 1.0]}
@@ -83,6 +85,7 @@ def test_bad_calibration_settings_are_one_line_exit_2(tmp_path, capsys, calibrat
     assert err.count("\n") == 0 and message in err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_noise_on_a_small_calibration_set_does_not_swap_the_incumbent():
     truth = [89.6, 85.4, 95.8, 93.8, 91.7, 75.0]  # the demo's calibration set (6 architectures)
     scores = {"supernet": [97.2, 97.9, 97.9, 99.3, 97.2, 98.6], "zero_cost": [-0.05, 0.08, -0.23, 0.78, -0.88, -0.43]}

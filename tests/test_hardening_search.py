@@ -131,6 +131,7 @@ def test_two_new_searches_into_one_store_do_not_interleave(tables, tmp_path):
         assert store.get_meta("search")["seed"] in (1, 2)
 
 
+@pytest.mark.slow
 def test_the_search_api_refuses_a_store_another_process_owns(tables, tmp_path):
     from slimforge.search import build_problem, minimize
 

@@ -80,6 +80,7 @@ def test_second_lock_names_the_holder(tmp_path):
         pass
 
 
+@pytest.mark.slow
 def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     code = (
         "import sys, time; from slimforge.io import DirectoryLock; "

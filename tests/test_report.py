@@ -227,6 +227,7 @@ def _payload(text: str) -> dict:
     return json.loads(match.group(1))
 
 
+@pytest.mark.slow
 def test_full_run_shows_every_section(full, search_result):
     run_dir, result, text, _ = full
     assert result.html_path == run_dir / "report.html"
@@ -269,6 +270,7 @@ def test_full_run_shows_every_section(full, search_result):
     assert html.escape(EVIL) in text
 
 
+@pytest.mark.slow
 def test_embedded_data_holds_every_evaluation(full, search_result):
     _, _, text, _ = full
     charts = _payload(text)["charts"]
@@ -289,6 +291,7 @@ def test_embedded_data_holds_every_evaluation(full, search_result):
     assert "</script" not in text.split('id="report-data">')[1].split("</script>")[0]
 
 
+@pytest.mark.slow
 def test_report_is_self_contained(full):
     _, _, text, _ = full
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
@@ -296,6 +299,7 @@ def test_report_is_self_contained(full):
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
 
 
+@pytest.mark.slow
 def test_pngs_written_and_store_unchanged(full):
     run_dir, result, _, store_bytes = full
     names = sorted(p.name for p in result.png_paths)
@@ -346,6 +350,7 @@ def test_run_with_no_stage_output_yet(tmp_path):
     assert "no search has run yet" in result.sections_missing["front"]
 
 
+@pytest.mark.slow
 def test_half_finished_run_and_broken_outputs(tmp_path, search_result):
     run_dir = make_run(tmp_path / "run", search_result, upto="retrain")
     result = render_report(run_dir, png=True)

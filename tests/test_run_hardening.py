@@ -43,6 +43,7 @@ def _one_line_exit_2(capsys, argv, message):
     return err
 
 
+@pytest.mark.slow
 @needs_tables
 def test_a_second_process_on_a_live_run_directory_exits_2_naming_the_holder(tmp_path, capsys):
     path = tmp_path / "run.yaml"
@@ -135,6 +136,7 @@ def test_hostile_or_broken_config_files_are_one_line(tmp_path, capsys, text, mes
     assert time.perf_counter() - start < 5 and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @needs_tables
 def test_a_store_row_of_invalid_json_is_one_line(tmp_path, capsys):
     out = tmp_path / "run"

@@ -107,6 +107,7 @@ def test_unreachable_device_stops_the_run_before_training(tmp_path, capsys):
 # ----------------------------------------------------------------------------- whole runs
 
 
+@pytest.mark.slow
 @needs_tables
 def test_whole_run_on_two_table_devices(tmp_path):
     config = RunConfig.from_dict(_table_config())
@@ -138,6 +139,7 @@ def test_whole_run_on_two_table_devices(tmp_path):
     assert set(again.resumed) == set(result.stages)
 
 
+@pytest.mark.slow
 @needs_tables
 def test_changed_settings_rerun_only_downstream_stages_and_another_format_is_refused(tmp_path):
     out = tmp_path / "run"
@@ -157,6 +159,7 @@ def test_changed_settings_rerun_only_downstream_stages_and_another_format_is_ref
         run_pipeline(config, out, progress=False, log=lambda _: None)
 
 
+@pytest.mark.slow
 @needs_tables
 def test_check_validates_and_plans_without_writing(tmp_path, capsys):
     path = _write(tmp_path, _table_config())
@@ -170,6 +173,7 @@ def test_check_validates_and_plans_without_writing(tmp_path, capsys):
     assert plan["search:ort"] == "reuse" and plan["select"] == "reuse" and plan["retrain"] == "run"
 
 
+@pytest.mark.slow
 @needs_tables
 def test_piped_stderr_gets_plain_progress_lines(tmp_path):
     path = _write(tmp_path, _table_config(search={"budget": 40}))
@@ -386,6 +390,7 @@ def test_preflight_checks_the_automated_compression_budget(tmp_path, capsys):
     assert "compress.budget" in capsys.readouterr().err and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @needs_tables
 def test_disk_full_while_writing_leaves_a_store_that_resumes(tmp_path, monkeypatch):
     import errno

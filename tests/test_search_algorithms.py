@@ -45,6 +45,11 @@ def problem() -> Problem:
     return Problem(SPACE, ["error", "latency_ms"], [ToyEvaluator(SPACE)])
 
 
+#: algorithms whose runs here take seconds (BO fits a Gaussian process per batch): marked slow.
+_SLOW = {"bo"}
+_ALGORITHMS = [pytest.param(n, marks=[pytest.mark.slow] if n in _SLOW else []) for n in ALGORITHMS.list()]
+
+
 def _front_key(result):
     return [(e.genome, e.vector) for e in result.front]
 
@@ -54,7 +59,7 @@ def _hv(result, problem):
     return hypervolume(F[pareto_mask(F)], np.array([45.0, 12.0]))
 
 
-@pytest.mark.parametrize("name", ALGORITHMS.list())
+@pytest.mark.parametrize("name", _ALGORITHMS)
 def test_same_seed_gives_the_same_front(problem, name):
     a = minimize(problem, name, budget=150, seed=7)
     b = minimize(problem, name, budget=150, seed=7)
@@ -64,7 +69,7 @@ def test_same_seed_gives_the_same_front(problem, name):
     assert [e.genome for e in c.evaluations] != [e.genome for e in a.evaluations]
 
 
-@pytest.mark.parametrize("name", ALGORITHMS.list())
+@pytest.mark.parametrize("name", _ALGORITHMS)
 def test_ask_tell_contract(problem, name):
     algo = make_algorithm(name, SPACE, seed=0)
     with pytest.raises(InvalidInputError, match="ask"):

@@ -140,7 +140,7 @@ def case(name, files, nb201, mbv2, tmp_path):
 
 # -------------------------------------------------------------------------------- the contract
 # Measuring takes a second or two even with a short cap: the contract case of a measured device is slow.
-_SLOW_CONTRACT = {"measured_latency"}
+_SLOW_CONTRACT = {"measured_latency", "supernet_accuracy"}
 
 
 @pytest.mark.parametrize(

@@ -337,6 +337,7 @@ def _assert_whole(path, prefix=None):
     return recs
 
 
+@pytest.mark.slow
 def test_process_exiting_inside_a_transaction_leaves_only_whole_batches(tmp_path):
     path = tmp_path / "store.sqlite"
     proc = _writer(path, "w", batches=10, exit_at=3 * _BATCH + 3)  # dies on the 3rd row of batch 3
@@ -348,6 +349,7 @@ def test_process_exiting_inside_a_transaction_leaves_only_whole_batches(tmp_path
     assert len(recs) == 3 * _BATCH
 
 
+@pytest.mark.slow
 def test_killed_writer_with_concurrent_reader(tmp_path):
     path = tmp_path / "store.sqlite"
     proc = _writer(path, "w", batches=100_000)
@@ -371,6 +373,7 @@ def test_killed_writer_with_concurrent_reader(tmp_path):
     assert len(recs) >= seen[-1]
 
 
+@pytest.mark.slow
 def test_two_writer_processes_interleave_without_loss(tmp_path):
     path = tmp_path / "store.sqlite"
     go = tmp_path / "go"
@@ -387,6 +390,7 @@ def test_two_writer_processes_interleave_without_loss(tmp_path):
     assert "ab" in order and "ba" in order  # the writers did contend for the store
 
 
+@pytest.mark.slow
 def test_processes_creating_one_store_at_once_all_succeed(tmp_path):
     # Processes that create the same new store race on the schema and on switching to WAL;
     # all must end up with the same valid store, never "not a run store" or "locked".

@@ -25,6 +25,7 @@ def supernet():
     return make_supernet(space, 10, 0).eval()
 
 
+@pytest.mark.slow
 def test_joint_space_costs_and_canonical_form(supernet):
     space = JointSpace(supernet.space, supernet=supernet)
     costs = JointCosts.measure(space, supernet, SHAPE)
