@@ -10,7 +10,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 
 from slimforge.cli import main
 from slimforge.errors import InvalidInputError, UnknownNameError
@@ -25,12 +24,7 @@ GENOME = (3, 1, 2, 3, 0, 4)
 QUICK_S = 0.05  # time cap of a measured latency in these tests
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

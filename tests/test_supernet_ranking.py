@@ -32,12 +32,7 @@ TINY = {"channels": 4, "cells_per_stage": 1}
 CONVS = (2, 3)  # nor_conv_1x1, nor_conv_3x3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
