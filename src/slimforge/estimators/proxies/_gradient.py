@@ -28,37 +28,45 @@ def _loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> torch
     return F.cross_entropy(model(images), labels)
 
 
-class SnipProxy(Proxy):
+def _gradients(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, weights: list[torch.Tensor]
+) -> tuple:
+    """∂L/∂w of the cross-entropy loss for each weight (None for a weight the loss does not reach)."""
+    return torch.autograd.grad(_loss(model, images, labels), weights, allow_unused=True)
+
+
+class _WeightProxy(Proxy):
+    """A saliency summed over conv/linear weights: a model without any cannot be scored."""
+
+    def check(self, model: nn.Module) -> None:
+        _weights(model, self.name)
+
+
+class SnipProxy(_WeightProxy):
     """SNIP connection sensitivity Σ|w ⊙ ∂L/∂w| (Lee et al., ICLR 2019)."""
 
     name = "snip"
     needs_labels = True
 
-    def check(self, model: nn.Module) -> None:
-        _weights(model, self.name)
-
     def _score(self, model, images, labels, generator) -> float:
         weights = _weights(model, self.name)
-        grads = torch.autograd.grad(_loss(model, images, labels), weights, allow_unused=True)
+        grads = _gradients(model, images, labels, weights)
         return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
 
 
-class GradNormProxy(Proxy):
+class GradNormProxy(_WeightProxy):
     """Sum over layers of the L2 norm of the loss gradient ∂L/∂w (Abdelfattah et al., ICLR 2021)."""
 
     name = "grad_norm"
     needs_labels = True
 
-    def check(self, model: nn.Module) -> None:
-        _weights(model, self.name)
-
     def _score(self, model, images, labels, generator) -> float:
         weights = _weights(model, self.name)
-        grads = torch.autograd.grad(_loss(model, images, labels), weights, allow_unused=True)
+        grads = _gradients(model, images, labels, weights)
         return float(sum(g.norm() for g in grads if g is not None))
 
 
-class GraspProxy(Proxy):
+class GraspProxy(_WeightProxy):
     """GraSP gradient-signal preservation −Σ w ⊙ (H g) (Wang et al., ICLR 2020).
 
     ``g`` is the loss gradient and ``H g`` its Hessian-vector product, from a second backward
@@ -68,12 +76,9 @@ class GraspProxy(Proxy):
     name = "grasp"
     needs_labels = True
 
-    def check(self, model: nn.Module) -> None:
-        _weights(model, self.name)
-
     def _score(self, model, images, labels, generator) -> float:
         weights = _weights(model, self.name)
-        g = torch.autograd.grad(_loss(model, images, labels), weights, allow_unused=True)
+        g = _gradients(model, images, labels, weights)
         g = [torch.zeros_like(w) if gi is None else gi.detach() for w, gi in zip(weights, g)]
         grads = torch.autograd.grad(
             _loss(model, images, labels), weights, create_graph=True, allow_unused=True
@@ -93,7 +98,7 @@ class GraspProxy(Proxy):
         return float(sum(-(w.detach() * h).sum() for w, h in zip(weights, hg) if h is not None))
 
 
-class FisherProxy(Proxy):
+class FisherProxy(_WeightProxy):
     """Fisher channel saliency Σ_c ½·mean_n(Σ_xy a·∂L/∂a)² over conv/linear outputs (Theis et al., 2018).
 
     ``a`` is a layer's output feature map; the inner sum runs over spatial positions, giving one
@@ -102,9 +107,6 @@ class FisherProxy(Proxy):
 
     name = "fisher"
     needs_labels = True
-
-    def check(self, model: nn.Module) -> None:
-        _weights(model, self.name)
 
     def _score(self, model, images, labels, generator) -> float:
         acts: list[torch.Tensor] = []
@@ -129,7 +131,7 @@ class FisherProxy(Proxy):
         return total
 
 
-class SynflowProxy(Proxy):
+class SynflowProxy(_WeightProxy):
     """SynFlow Σ w ⊙ ∂R/∂w with R = 1ᵀ f_|θ|(1) (Tanaka et al., NeurIPS 2020).
 
     Data-free: the input is one all-ones image, every parameter is replaced by its absolute value,
@@ -138,9 +140,6 @@ class SynflowProxy(Proxy):
     """
 
     name = "synflow"
-
-    def check(self, model: nn.Module) -> None:
-        _weights(model, self.name)
 
     def _score(self, model, images, labels, generator) -> float:
         _drop_batchnorm(model)
