@@ -26,6 +26,7 @@ from slimforge.io._model import (
     save_model,
 )
 from slimforge.io._open import ModelSource, open_model, parse_model_args
+from slimforge.io._predictor_file import check_predictor_document, read_predictor_file
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
 from slimforge.io._record import JsonRecord
@@ -53,6 +54,7 @@ __all__ = [
     "StageRecord",
     "StoreError",
     "canonical_json",
+    "check_predictor_document",
     "import_reference",
     "is_reference",
     "search_stage",
@@ -77,5 +79,6 @@ __all__ = [
     "parse_model_args",
     "progress_bar",
     "read_model_config",
+    "read_predictor_file",
     "save_model",
 ]

@@ -11,7 +11,6 @@ predictions are identical. Nothing is pickled.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimforge.errors import InvalidInputError, ModelFileError
-from slimforge.io import atomic_write_json
+from slimforge.io import atomic_write_json, check_predictor_document, read_predictor_file
 from slimforge.spaces import SearchSpace, get_space
 
 __all__ = ["FORMAT", "AccuracyPredictor", "encode_genomes", "from_target", "proxy_features", "to_target"]
@@ -261,12 +260,7 @@ class AccuracyPredictor(ABC):
         """Rebuild a fitted predictor from :meth:`to_dict` output (any registered model)."""
         from slimforge.estimators.predictors import PREDICTORS
 
-        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
-            raise ModelFileError(f"{source}: not a slimforge accuracy predictor (no format {FORMAT!r})")
-        if data.get("version") != _VERSION:
-            raise ModelFileError(
-                f"{source}: predictor format version {data.get('version')!r}; this slimforge reads {_VERSION}"
-            )
+        check_predictor_document(data, FORMAT, _VERSION, source, "accuracy predictor")
         try:
             klass = PREDICTORS.get(str(data["model"]))
             predictor = klass(
@@ -295,14 +289,8 @@ class AccuracyPredictor(ABC):
     @classmethod
     def load(cls, path: str | Path) -> AccuracyPredictor:
         """Read a predictor written by :meth:`save`."""
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelFileError(f"predictor file {path}: no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"predictor file {path}: cannot be read as JSON ({exc})") from None
-        return cls.from_dict(data, source=f"predictor file {path}")
+        data, source = read_predictor_file(path)
+        return cls.from_dict(data, source=source)
 
     def __repr__(self) -> str:
         extra = f", extra_features={list(self.extra_features)}" if self.extra_features else ""

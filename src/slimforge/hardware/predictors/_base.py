@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimforge.errors import InvalidInputError, ModelFileError
-from slimforge.io import atomic_write_json
+from slimforge.io import atomic_write_json, check_predictor_document, read_predictor_file
 
 __all__ = ["FORMAT", "LatencyPredictor", "as_genomes"]
 
@@ -146,12 +145,7 @@ class LatencyPredictor(ABC):
         """Rebuild a fitted predictor from :meth:`to_dict` output (any registered model)."""
         from slimforge.hardware.predictors import PREDICTORS
 
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise ModelFileError(f"{source}: not a slimforge latency predictor (no format {FORMAT!r})")
-        if data.get("version") != _VERSION:
-            raise ModelFileError(
-                f"{source}: predictor format version {data.get('version')!r}; this slimforge reads {_VERSION}"
-            )
+        check_predictor_document(data, FORMAT, _VERSION, source, "latency predictor", mapping=dict)
         try:
             klass = PREDICTORS.get(str(data["model"]))
             predictor = klass._from_config(dict(data["config"]), int(data["seed"]))
@@ -194,14 +188,8 @@ class LatencyPredictor(ABC):
 
     @classmethod
     def _load(cls, path: str | Path) -> LatencyPredictor:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelFileError(f"predictor file {path}: no such file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelFileError(f"predictor file {path}: cannot be read as JSON ({exc})") from None
-        return cls.from_dict(data, source=f"predictor file {path}")
+        data, source = read_predictor_file(path)
+        return cls.from_dict(data, source=source)
 
     def __repr__(self) -> str:
         state = "fitted" if self.is_fitted else "not fitted"
