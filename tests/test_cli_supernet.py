@@ -83,7 +83,7 @@ def test_train_prints_json_and_a_progress_bar(
     out, err = capsys.readouterr()
     first = json.loads(out)
     assert (first["steps"], first["total_steps"], first["finished"]) == (1, 3, False)
-    assert "supernet spos" in err and "img_s=" in err and "epoch=1/1" in err
+    assert "supernet fewshot" in err and "img_s=" in err and "epoch=1/1" in err
     assert main(_train_argv(tiny_npz, tmp_path / "run", "--resume")) == 0
     second = json.loads(capsys.readouterr().out)
     assert (second["resumed_from_step"], second["steps"], second["finished"]) == (1, 3, True)

@@ -118,7 +118,7 @@ def resolve_device(device: torch.device | str) -> torch.device:
         raise InvalidInputError(f"unknown device {device!r}; use cpu or cuda (cuda:N)") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError(
-            f"device {device!r} is not available on this machine (no CUDA); use --device cpu"
+            f"device {device!r} is not available on this machine (no CUDA); use --train-device cpu"
         )
     if dev.type not in ("cpu", "cuda", "mps"):
         raise InvalidInputError(f"device {device!r} is not supported; use cpu or cuda")
