@@ -22,12 +22,7 @@ TINY = {"width": 0.35, "resolution": 32, "stage_depths": [1, 2, 1, 1, 1, 1]}
 NB201_TABLE = Path("../shared/data/nb201/device_pi5_onnxruntime.csv")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _write_lut(path: Path, space_kwargs: dict, seed: int = 0) -> Path:
