@@ -113,7 +113,7 @@ class ArchCosts:
                 genome = priced(hi)
         while True:
             best = None
-            for i, (s, _) in enumerate(zip(rows, costs)):
+            for i, s in enumerate(rows):
                 for c in range(len(s)):
                     gain = s[c] - s[genome[i]]
                     better = best is None or gain > best[0]
