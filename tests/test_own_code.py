@@ -166,3 +166,21 @@ def test_search_and_run_with_your_own_space_model_and_data(user, tmp_path, capsy
     out = json.loads(capsys.readouterr().out)
     chosen = out["summary"]["chosen"][0]
     assert chosen["reference"]["name"] == "ref-TinyCNN" and chosen["latency"]["deployed_ms"] > 0
+
+
+@pytest.mark.slow
+def test_compress_takes_a_factory_by_reference(user, tmp_path, capsys):
+    ref = f"{user}/mine.py:TinyCNN"
+    assert main(["compress", ref, "--check", "--input", "1x3x16x16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)
+    out = tmp_path / "pruned"
+    argv = ["compress", ref, "--model-arg", "width=8", "--model-arg", "num_classes=4", "--data", f"{user}/mine.py:arrays",
+            "--recipe", "prune:l1:0.5", "--finetune-epochs", "0", "--gate", "none", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    first, last = report["stages"][0], report["stages"][report["kept_stage"]]
+    assert report["kept_stage"] >= 1 and last["num_params"] < first["num_params"]
+    reloaded = load_model(out / "model")
+    assert reloaded(torch.zeros(1, 3, 16, 16)).shape == (1, 4)
+    assert main(["compress", ref, "--model-arg", "width=8", "--train", "--out", str(tmp_path / "t")]) == 2
+    assert "--model-arg" in capsys.readouterr().err

@@ -8,8 +8,10 @@ import sys
 
 from slimforge.cli._common import (
     add_latency_device_options,
+    add_model_options,
     add_thread_options,
     add_train_device_option,
+    model_options,
     remote_options,
     set_torch_threads,
     thread_counts,
@@ -65,8 +67,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model",
         metavar="MODEL",
-        help="a zoo model name or a saved slimforge model directory (--auto joint: a supernet run directory)",
+        help="a zoo model name, a saved slimforge model directory, or your own factory by reference "
+        "(path/to/file.py:factory or package.module:factory; --auto joint: a supernet run directory)",
     )
+    add_model_options(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--train", action="store_true", help="train MODEL on --data and save it to --out (a baseline)"
@@ -178,6 +182,16 @@ def run(args: argparse.Namespace) -> int:
     width = None if args.width is None else float(_number("--width", args.width, float, 0, strict=True))
     if args.data is None and args.auto != "joint":
         args.data = "digits"
+    args.model_config = None
+    given = model_options(args)
+    if given["model_args"] or given["weights"]:
+        # MODEL with --model-arg/--weights is opened once here; every mode then takes the module and its config.
+        from slimforge.io import open_model
+
+        if args.train or args.auto == "joint":
+            raise InvalidInputError("--model-arg and --weights apply to a MODEL to compress, not to --train or --auto joint")
+        opened = open_model(args.model, width=width, **given)
+        args.model, args.model_config = opened.model, opened.config
     if args.auto is not None:
         return _auto(args, width)
     if args.train:
@@ -242,6 +256,7 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         args.recipe,
         args.out,
         width=width,
+        model_config=args.model_config,
         finetune_epochs=int(_number("--finetune-epochs", args.finetune_epochs, int, 0)),
         finetune_lr=float(_number("--finetune-lr", args.finetune_lr, float, 0, strict=True)),
         batch_size=int(_number("--batch-size", args.batch_size, int, 1)),
@@ -273,7 +288,7 @@ def _sensitivity(args: argparse.Namespace, width: float | None) -> int:
 
     seed = int(_number("--seed", args.seed, int, 0))
     splits = load_dataset(args.data, seed=seed)
-    source = resolve_model(args.model, num_classes=splits.num_classes, width=width)
+    source = resolve_model(args.model, num_classes=splits.num_classes, width=width, config=args.model_config)
     calib = calibration_batch(
         splits.train, min(int(_number("--calib", args.calib, int, 1)), len(splits.train)), seed=seed
     )
@@ -290,7 +305,7 @@ def _check(args: argparse.Namespace, width: float | None) -> int:
     from slimforge.compress import check_prunable, resolve_model
     from slimforge.hardware import parse_input_shape
 
-    source = resolve_model(args.model, num_classes=10, width=width)
+    source = resolve_model(args.model, num_classes=10, width=width, config=args.model_config)
     if args.input is not None:
         shape = parse_input_shape(args.input)
     else:
@@ -471,6 +486,8 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
     )
+    if args.model_config is not None:
+        common["model_config"] = args.model_config
     result, text = runner(args, width, common)
     print(result.to_json() if args.json else text)  # type: ignore[attr-defined]
     if not getattr(result, "budget_met", True):

@@ -31,7 +31,7 @@ def resolve_model(
     width: float | None = None,
     config: dict[str, Any] | None = None,
 ) -> ModelSource:
-    """Turn MODEL (a zoo name, a saved model directory, or a module with its config) into a model.
+    """Turn MODEL (a zoo name, a saved model directory, a factory reference, or a module with its config) into a model.
 
     A saved model is loaded as it is (trained); a zoo name is built fresh with ``num_classes`` and
     ``width``. A module passed in is deep-copied, so compression never changes the caller's model.
@@ -45,6 +45,11 @@ def resolve_model(
                 "so the compressed result can be rebuilt"
             )
         return ModelSource(copy.deepcopy(spec), dict(config), str(config.get("name", "model")), True)
+    from slimforge.io import is_reference, open_model
+
+    if is_reference(spec):  # path/to/file.py:factory or package.module:factory, imported because the user typed it
+        opened = open_model(spec, num_classes=num_classes, width=width)
+        return ModelSource(opened.model, dict(opened.config), opened.label, opened.trained)
     path = Path(spec)
     if path.is_dir() or path.name == "model.json":
         cfg = read_model_config(path)
