@@ -184,3 +184,29 @@ def test_compress_takes_a_factory_by_reference(user, tmp_path, capsys):
     assert reloaded(torch.zeros(1, 3, 16, 16)).shape == (1, 4)
     assert main(["compress", ref, "--model-arg", "width=8", "--train", "--out", str(tmp_path / "t")]) == 2
     assert "--model-arg" in capsys.readouterr().err
+
+
+def test_export_takes_a_factory_by_reference(user, tmp_path, capsys):
+    ref = f"{user}/mine.py:TinyCNN"
+    out = tmp_path / "onnx"
+    argv = ["export", ref, "--model-arg", "width=4", "--format", "onnx", "--input", "1x3x16x16", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out) and any(out.glob("*.onnx"))
+    assert main(["export", f"{user}/mine.py:not_a_model", "--format", "onnx", "--out", str(tmp_path / "bad")]) == 2
+    assert "not_a_model" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+
+
+def test_an_entry_point_that_is_not_a_space_is_one_line(user, monkeypatch, capsys):
+    import importlib.metadata as metadata
+
+    monkeypatch.syspath_prepend(str(user))
+    points = [metadata.EntryPoint(name="notaspace", value="mine:TinyCNN", group="slimforge.spaces"),
+              metadata.EntryPoint(name="brokenspace", value="raises_on_import:x", group="slimforge.spaces")]
+    monkeypatch.setattr(metadata, "entry_points", lambda group=None: [p for p in points if p.group == group])
+    with pytest.raises(Exception, match="notaspace.*not a slimforge.spaces.SearchSpace"):
+        slimforge.get_space("notaspace")
+    with pytest.raises(Exception, match="brokenspace.*failed to import: ValueError"):
+        slimforge.get_space("brokenspace")
+    assert main(["search", "--space", "notaspace", "--objectives", "num_params,macs", "--budget", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "notaspace" in err
