@@ -90,7 +90,8 @@ def test_profile_onnx_file_and_saved_model(capsys, tmp_path) -> None:
         (["profile", "resnet20", "--threads", "two"], "--threads"),
         (["profile", "resnet20", "--weight-bits", "0"], "--weight-bits"),
         (["profile", "resnet20", "--time-cap", "-1"], "--time-cap"),
-        (["profile", "resnet20", "--runtime", "tvm"], "unknown runtime 'tvm'"),
+        (["profile", "resnet20", "--device", "local-tvm"], "local-tvm"),
+        (["profile", "resnet20", "--device", "remote:http://127.0.0.1:9"], "times the model on this machine"),
         (["zoo", "--profile", "--models", "resnet20,mobilenet_v22"], "did you mean mobilenet_v2"),
         pytest.param(
             ["zoo", "--profile", "--input", "1x3x224"], "rank 3", marks=pytest.mark.slow
@@ -113,8 +114,15 @@ def test_bad_input_gives_one_line_and_exit_2(argv, message, capsys, tmp_path) ->
 
 def test_torch_runtime_refuses_an_onnx_file(capsys, tmp_path) -> None:
     export_onnx(create_model("resnet20", num_classes=10), (1, 3, 32, 32), tmp_path / "r.onnx")
-    assert main(["profile", "r.onnx", "--runtime", "torch"]) == 2
-    assert "--runtime onnxruntime" in capsys.readouterr().err
+    assert main(["profile", "r.onnx", "--device", "local-torch"]) == 2
+    assert "--device local-cpu" in capsys.readouterr().err
+
+
+def test_the_old_runtime_spelling_still_works_with_one_deprecation_line(capsys) -> None:
+    assert main(["profile", "resnet20", "--runtime", "torch", "--time-cap", "0.05", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["latency"]["runtime"] == "torch"
+    assert err.count("--runtime torch is deprecated, use --device local-*") == 1
 
 
 @pytest.mark.slow

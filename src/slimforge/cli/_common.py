@@ -26,6 +26,8 @@ from typing import Any
 from slimforge.errors import InvalidInputError
 
 __all__ = [
+    "add_local_device_option",
+    "local_runtime",
     "DEVICE_HELP",
     "SET_HELP",
     "SPACE_ARG_HELP",
@@ -170,6 +172,34 @@ def add_latency_device_options(parser: argparse.ArgumentParser, kinds: str, *, d
         parser.add_argument("--token-file", metavar="FILE", help=TOKEN_FILE_HELP)
         shown_timeout = timeout if timeout is not None else "the device's own"
         parser.add_argument("--timeout", default=timeout, metavar="S", help=f"{TIMEOUT_HELP} (default {shown_timeout})")
+
+
+def add_local_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device local-*`` for commands that time a model on this machine (profile, zoo); the old
+    ``--runtime NAME`` spelling is a deprecated alias."""
+    parser.add_argument(
+        "--device", default=None, metavar="SPEC",
+        help=f"{DEVICE_HELP}: local-cpu (ONNX Runtime, default), local-torch, local-litert, local-openvino or "
+        "local-executorch (a remote agent: use `slimforge measure`)",
+    )
+    parser.add_argument("--runtime", default=None, help=argparse.SUPPRESS)
+
+
+def local_runtime(args: argparse.Namespace) -> str:
+    """The latency runtime behind ``--device`` (or the deprecated ``--runtime``)."""
+    from slimforge.hardware import RUNTIMES, get_device
+
+    if args.runtime is not None:
+        deprecation(f"--runtime {args.runtime}", "--device local-*")
+        RUNTIMES.get(args.runtime)
+        return str(args.runtime)
+    spec = args.device or "local-cpu"
+    if not spec.startswith("local-"):
+        raise InvalidInputError(
+            f"--device {spec!r}: this command times the model on this machine; give local-cpu, local-torch, "
+            "local-litert, local-openvino or local-executorch (slimforge measure takes remote:URL)"
+        )
+    return str(get_device(spec).runtime)
 
 
 def remote_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from slimforge.cli._common import add_model_options, add_thread_options, model_options
+from slimforge.cli._common import (
+    add_local_device_option,
+    add_model_options,
+    add_thread_options,
+    local_runtime,
+    model_options,
+)
 from slimforge.errors import InvalidInputError
 
 HELP = "profile a model: params, MACs/FLOPs, peak activation memory, size, per-layer table, latency"
@@ -30,9 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="input shape, e.g. 1x3x224x224 (default: the model's own: a saved model's or ONNX file's "
         "recorded shape, 1x3x32x32 for CIFAR-stride zoo models, else 1x3x224x224)",
     )
-    parser.add_argument(
-        "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
-    )
+    add_local_device_option(parser)
     add_thread_options(parser)
     parser.add_argument(
         "--weight-bits", default="32", metavar="B", help="bits per weight for the model size (default 32)"
@@ -100,10 +104,9 @@ def resolve_model(
 
 
 def run(args: argparse.Namespace) -> int:
-    from slimforge.hardware import RUNTIMES, LatencyProtocol, parse_input_shape, profile_model
+    from slimforge.hardware import LatencyProtocol, parse_input_shape, profile_model
 
-    if not args.no_latency:
-        RUNTIMES.get(args.runtime)  # an unknown runtime stops here, before the model is built
+    args.runtime = local_runtime(args)  # an unknown device stops here, before the model is built
     threads = parse_int("--threads", args.threads, 1)
     weight_bits = parse_int("--weight-bits", args.weight_bits, 1)
     top_k = parse_int("--top", args.top, 0)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from slimforge.cli._common import add_thread_options
+from slimforge.cli._common import add_local_device_option, add_thread_options, local_runtime
 from slimforge.errors import SlimforgeError
 
 HELP = "list the hand-designed models; --profile: params, MACs, peak memory, size and latency of each in one table"
@@ -20,9 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input", default="1x3x224x224", metavar="SHAPE", help="input shape (default 1x3x224x224)"
     )
     parser.add_argument("--models", metavar="A,B", help="comma-separated zoo names (default: the whole zoo)")
-    parser.add_argument(
-        "--runtime", default="onnxruntime", help="latency runtime: onnxruntime (default) or torch"
-    )
+    add_local_device_option(parser)
     add_thread_options(parser)
     parser.add_argument(
         "--time-cap", default="5", metavar="S", help="seconds at most of timed runs per model (default 5)"
@@ -43,14 +41,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _profile(args: argparse.Namespace) -> int:
     from slimforge.cli._profile import parse_int, parse_seconds
-    from slimforge.hardware import RUNTIMES, LatencyProtocol, parse_input_shape, profile_model, with_latency
+    from slimforge.hardware import LatencyProtocol, parse_input_shape, profile_model, with_latency
     from slimforge.io import build_model
     from slimforge.zoo import MODELS, list_models
 
     shape = parse_input_shape(args.input)
     threads = parse_int("--threads", args.threads, 1)
     protocol = LatencyProtocol(time_cap_s=parse_seconds("--time-cap", args.time_cap))
-    RUNTIMES.get(args.runtime)
+    args.runtime = local_runtime(args)
     names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else list_models()
     if not names:
         raise SlimforgeError(

@@ -165,7 +165,7 @@ def profile_model(
         path = Path(model_or_path)
         if measure_latency and not engine.runs_onnx_files:
             raise InvalidInputError(
-                f"runtime {runtime!r} cannot run the ONNX file {path}; use --runtime onnxruntime"
+                f"runtime {runtime!r} cannot run the ONNX file {path}; use --device local-cpu (ONNX Runtime)"
             )
         profile = _profile_onnx(path, input_shape, weight_bits, top_k, name or path.name)
     else:
