@@ -25,6 +25,7 @@ lookup table or predictor (:mod:`slimforge.supernet._costs`). Modes:
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -184,9 +185,9 @@ class HardwareAwareTrainer(SupernetTrainer):
                 self._project_to_limit()
         return loss.item()
 
+    @abstractmethod
     def _arch_step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """Update alpha on a validation batch; return E[LAT] / reference after the update's forward."""
-        raise NotImplementedError
 
     def _cost_term(self, ratio: torch.Tensor) -> torch.Tensor:
         """The hard mode's Lagrangian term ``mu * (E[LAT]/limit - 1)`` (0 under ``constraint=project``,
