@@ -18,3 +18,28 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def tiny_npz_factory(tmp_path_factory: pytest.TempPathFactory):
+    """``make(num_train)``: an ``npz:`` spec of random 3x16x16 images, 4 classes, ``num_train`` training
+    and 8 test images (seed 0), written once per size for the session."""
+    import numpy as np
+
+    made: dict[int, str] = {}
+
+    def make(num_train: int) -> str:
+        if num_train not in made:
+            rng = np.random.default_rng(0)
+            path = tmp_path_factory.mktemp("data") / "tiny.npz"
+            np.savez(
+                path,
+                x_train=rng.integers(0, 256, (num_train, 3, 16, 16), dtype=np.uint8),
+                y_train=np.arange(num_train, dtype=np.int64) % 4,
+                x_test=rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8),
+                y_test=np.arange(8, dtype=np.int64) % 4,
+            )
+            made[num_train] = f"npz:{path}"
+        return made[num_train]
+
+    return make

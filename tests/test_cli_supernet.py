@@ -7,7 +7,6 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
@@ -39,17 +38,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> str:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, (24, 3, 16, 16), dtype=np.uint8),
-        y_train=np.arange(24, dtype=np.int64) % 4,
-        x_test=rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8),
-        y_test=np.arange(8, dtype=np.int64) % 4,
-    )
-    return f"npz:{path}"
+def tiny_npz(tiny_npz_factory) -> str:
+    return tiny_npz_factory(24)
 
 
 def _train_argv(data: str, out: Path, *extra: str) -> list[str]:

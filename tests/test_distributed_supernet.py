@@ -26,17 +26,8 @@ STEPS = 3  # per process group run; the data give 4 steps an epoch
 
 
 @pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> str:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, (40, 3, 16, 16), dtype=np.uint8),
-        y_train=np.arange(40, dtype=np.int64) % 4,
-        x_test=rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8),
-        y_test=np.arange(8, dtype=np.int64) % 4,
-    )
-    return f"npz:{path}"
+def tiny_npz(tiny_npz_factory) -> str:
+    return tiny_npz_factory(40)
 
 
 def _config(data: str, method: str, epochs: int = 2, **options) -> TrainConfig:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -21,17 +20,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> str:
-    rng = np.random.default_rng(0)
-    path = tmp_path_factory.mktemp("data") / "tiny.npz"
-    np.savez(
-        path,
-        x_train=rng.integers(0, 256, (32, 3, 16, 16), dtype=np.uint8),
-        y_train=np.arange(32, dtype=np.int64) % 4,
-        x_test=rng.integers(0, 256, (8, 3, 16, 16), dtype=np.uint8),
-        y_test=np.arange(8, dtype=np.int64) % 4,
-    )
-    return f"npz:{path}"
+def tiny_npz(tiny_npz_factory) -> str:
+    return tiny_npz_factory(32)
 
 
 def _config(data: str, method: str = "spos", **changes) -> TrainConfig:
