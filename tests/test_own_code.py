@@ -166,6 +166,9 @@ def test_search_and_run_with_your_own_space_model_and_data(user, tmp_path, capsy
     out = json.loads(capsys.readouterr().out)
     chosen = out["summary"]["chosen"][0]
     assert chosen["reference"]["name"] == "ref-TinyCNN" and chosen["latency"]["deployed_ms"] > 0
+    # the same run through the public API, from the config mapping
+    summary = slimforge.run(config, tmp_path / "api-run", threads=1)
+    assert summary is not None and (tmp_path / "api-run" / "report.html").is_file()
 
 
 @pytest.mark.slow
@@ -192,6 +195,8 @@ def test_export_takes_a_factory_by_reference(user, tmp_path, capsys):
     argv = ["export", ref, "--model-arg", "width=4", "--format", "onnx", "--input", "1x3x16x16", "--out", str(out), "--json"]
     assert main(argv) == 0
     assert json.loads(capsys.readouterr().out) and any(out.glob("*.onnx"))
+    api = slimforge.export(ref, "onnx", tmp_path / "api", input_shape=(1, 3, 16, 16), model_args={"width": 4})
+    assert any((tmp_path / "api").glob("*.onnx")) and api is not None
     assert main(["export", f"{user}/mine.py:not_a_model", "--format", "onnx", "--out", str(tmp_path / "bad")]) == 2
     assert "not_a_model" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
