@@ -316,7 +316,7 @@ def _run_study(args: argparse.Namespace) -> int:
         "png": False if args.no_png else None,
     }
     if args.bench_kind == "codesign":
-        from slimforge.runs.bench import CodesignConfig, run_codesign
+        from slimforge.bench import CodesignConfig, run_codesign
 
         config = CodesignConfig.from_preset(
             args.preset,
@@ -339,8 +339,8 @@ def _run_study(args: argparse.Namespace) -> int:
         result = run_codesign(config, args.out, progress=not args.no_progress)
     else:
         from slimforge.cli._search import parse_settings
-        from slimforge.runs.bench import SpacesConfig, run_spaces_bench
-        from slimforge.runs.bench import DEFAULT_SEARCH_SETTINGS
+        from slimforge.bench import SpacesConfig, run_spaces_bench
+        from slimforge.bench import DEFAULT_SEARCH_SETTINGS
 
         given = {
             **common,
