@@ -21,8 +21,8 @@ import torch
 from torch import nn
 
 from slimforge.compress.prune import prunable_weights
+from slimforge.compress.quantize._latent import LatentWeightHook
 from slimforge.errors import InvalidInputError
-from slimforge.training import TrainHook
 
 __all__ = ["LowBitHook", "binarize", "first_and_last", "ternarize"]
 
@@ -50,7 +50,7 @@ def first_and_last(model: nn.Module) -> list[str]:
     return list(dict.fromkeys([names[0], names[-1]])) if names else []
 
 
-class LowBitHook(TrainHook):
+class LowBitHook(LatentWeightHook):
     """Train with binary or ternary weights on the layers named, through latent float weights.
 
     Args:
@@ -62,10 +62,10 @@ class LowBitHook(TrainHook):
     def __init__(self, mode: str, *, scale: bool = True, exclude: Sequence[str] | None = None) -> None:
         if mode not in ("binary", "ternary"):
             raise InvalidInputError(f"low-bit mode {mode!r} must be 'binary' or 'ternary'")
+        super().__init__()
         self.mode = mode
         self.scale = scale
         self.exclude = None if exclude is None else list(exclude)
-        self.latent: dict[str, torch.Tensor] = {}
 
     def quantize(self, w: torch.Tensor) -> torch.Tensor:
         """The low-bit version of ``w``."""
@@ -90,21 +90,14 @@ class LowBitHook(TrainHook):
                 self.latent[n] = latent
                 w.copy_(self.quantize(latent))
 
-    def after_backward(self, model: nn.Module) -> None:
-        # Put the latent weights in place so the optimizer's step updates them with the gradient
-        # taken at the quantized weights (straight-through).
-        with torch.no_grad():
-            for n, w in self._weights(model).items():
-                w.copy_(self.latent[n])
+    def _quantized(self, name: str, latent: torch.Tensor) -> torch.Tensor:
+        return self.quantize(latent)
 
-    def after_step(self, model: nn.Module) -> None:
-        with torch.no_grad():
-            for n, w in self._weights(model).items():
-                latent = w.detach().clone()
-                if self.mode == "binary" and not self.scale:
-                    latent.clamp_(-1.0, 1.0)
-                self.latent[n] = latent
-                w.copy_(self.quantize(latent))
+    def _new_latent(self, w: torch.Tensor) -> torch.Tensor:
+        latent = w.detach().clone()
+        if self.mode == "binary" and not self.scale:
+            latent.clamp_(-1.0, 1.0)
+        return latent
 
     def apply(self, model: nn.Module) -> None:
         """Quantize the model's weights now (without training)."""

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from slimforge.compress.prune import SkippedLayer
+from slimforge.compress.quantize._latent import LatentWeightHook
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
 from slimforge.registry import Registry
@@ -51,17 +52,12 @@ def linear_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
 
 def kmeans_quantize(w: torch.Tensor, bits: int) -> torch.Tensor:
     """The layer's non-zero weights replaced by the nearest of ``2**bits`` k-means centroids (zeros kept)."""
-    from slimforge.compress.quantize._kmeans import kmeans_1d
+    from slimforge.compress.quantize._kmeans import kmeans_codebook
 
-    flat = w.detach().flatten()
-    nonzero = flat != 0
-    centroids, assign = kmeans_1d(flat[nonzero].numpy(), 2**bits)
-    out = torch.zeros_like(flat)
-    out[nonzero] = torch.from_numpy(centroids[assign]).to(flat.dtype)
-    return out.view_as(w)
+    return kmeans_codebook(w, bits)[0]
 
 
-class MixedBitHook(TrainHook):
+class MixedBitHook(LatentWeightHook):
     """Quantization-aware finetuning at per-layer bit-widths (straight-through estimator).
 
     The forward and backward passes run with quantized weights; the gradient updates float *latent*
@@ -72,29 +68,18 @@ class MixedBitHook(TrainHook):
     def __init__(
         self, bits: Mapping[str, int], quantize: Callable[[torch.Tensor, int], torch.Tensor]
     ) -> None:
+        super().__init__()
         self.bits = dict(bits)
         self.quantize = quantize
-        self.latent: dict[str, torch.Tensor] = {}
 
     def _weights(self, model: nn.Module) -> dict[str, nn.Parameter]:
         return {n: model.get_submodule(n).weight for n in self.bits}
 
+    def _quantized(self, name: str, latent: torch.Tensor) -> torch.Tensor:
+        return self.quantize(latent, self.bits[name])
+
     def attach(self, model: nn.Module) -> None:
-        with torch.no_grad():
-            for n, w in self._weights(model).items():
-                self.latent[n] = w.detach().clone()
-                w.copy_(self.quantize(self.latent[n], self.bits[n]))
-
-    def after_backward(self, model: nn.Module) -> None:
-        with torch.no_grad():
-            for n, w in self._weights(model).items():
-                w.copy_(self.latent[n])
-
-    def after_step(self, model: nn.Module) -> None:
-        with torch.no_grad():
-            for n, w in self._weights(model).items():
-                self.latent[n] = w.detach().clone()
-                w.copy_(self.quantize(self.latent[n], self.bits[n]))
+        self.after_step(model)  # the model's weights are the first latent weights
 
 
 def _linear_hook(model: nn.Module, bits: Mapping[str, int]) -> TrainHook:
@@ -104,22 +89,10 @@ def _linear_hook(model: nn.Module, bits: Mapping[str, int]) -> TrainHook:
 def _kmeans_hook(model: nn.Module, bits: Mapping[str, int]) -> TrainHook:
     # Re-clustering every step would cost seconds; Deep Compression finetunes the centroids of fixed
     # clusters instead (the shared-weight hook), which is what this does at each layer's bit-width.
-    from slimforge.compress.quantize._kmeans import SharedWeightHook, kmeans_1d
+    from slimforge.compress.quantize._kmeans import SharedWeightHook, share_layer_weights
 
-    groups = {}
-    with torch.no_grad():
-        for name, b in bits.items():
-            w = model.get_submodule(name).weight
-            flat = w.detach().flatten()
-            nonzero = flat != 0
-            centroids, assign = kmeans_1d(flat[nonzero].numpy(), 2**b)
-            index = torch.full_like(flat, -1, dtype=torch.long)
-            index[nonzero] = torch.from_numpy(assign)
-            new = torch.zeros_like(flat)
-            new[nonzero] = torch.from_numpy(centroids[assign]).to(flat.dtype)
-            w.copy_(new.view_as(w))
-            groups[name] = index.view_as(w)
-    return SharedWeightHook(groups)
+    weights = {name: model.get_submodule(name).weight for name in bits}
+    return SharedWeightHook(share_layer_weights(weights, bits))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ direction with a step that does not grow with the cluster's size.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -46,6 +46,35 @@ def kmeans_1d(values: np.ndarray, k: int, *, iterations: int = 30) -> tuple[np.n
     return centroids, assign
 
 
+def kmeans_codebook(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``w`` with its non-zero weights snapped to ``2**bits`` k-means centroids, and their cluster indices.
+
+    Zeros stay zero and get the index -1.
+    """
+    flat = w.detach().flatten()
+    nonzero = flat != 0
+    centroids, assign = kmeans_1d(flat[nonzero].numpy(), 2**bits)
+    index = torch.full_like(flat, -1, dtype=torch.long)
+    index[nonzero] = torch.from_numpy(assign)
+    new = torch.zeros_like(flat)
+    new[nonzero] = torch.from_numpy(centroids[assign]).to(flat.dtype)
+    return new.view_as(w), index.view_as(w)
+
+
+def share_layer_weights(weights: Mapping[str, torch.Tensor], bits: Mapping[str, int]) -> dict[str, torch.Tensor]:
+    """Replace each named weight by its ``bits[name]``-bit k-means codebook values, in place.
+
+    Returns:
+        Per layer, the cluster index of every weight (-1 for zeros, which stay zero).
+    """
+    groups: dict[str, torch.Tensor] = {}
+    with torch.no_grad():
+        for name, b in bits.items():
+            new, groups[name] = kmeans_codebook(weights[name], b)
+            weights[name].copy_(new)
+    return groups
+
+
 def share_weights(model: nn.Module, bits: int, *, exclude: Sequence[str] = ()) -> dict[str, torch.Tensor]:
     """Replace each conv/linear layer's non-zero weights by ``2**bits`` k-means centroids, in place.
 
@@ -54,21 +83,8 @@ def share_weights(model: nn.Module, bits: int, *, exclude: Sequence[str] = ()) -
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
         raise InvalidInputError(f"weight-sharing bits {bits!r} must be an integer from 1 to 8 (2-8 usual)")
-    groups: dict[str, torch.Tensor] = {}
-    with torch.no_grad():
-        for name, w in prunable_weights(model).items():
-            if name in set(exclude):
-                continue
-            flat = w.detach().flatten()
-            nonzero = flat != 0
-            centroids, assign = kmeans_1d(flat[nonzero].numpy(), 2**bits)
-            index = torch.full_like(flat, -1, dtype=torch.long)
-            index[nonzero] = torch.from_numpy(assign)
-            new = torch.zeros_like(flat)
-            new[nonzero] = torch.from_numpy(centroids[assign]).to(flat.dtype)
-            w.copy_(new.view_as(w))
-            groups[name] = index.view_as(w)
-    return groups
+    weights = prunable_weights(model)
+    return share_layer_weights(weights, {name: bits for name in weights if name not in set(exclude)})
 
 
 class SharedWeightHook(TrainHook):
