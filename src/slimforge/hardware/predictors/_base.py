@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -11,9 +12,10 @@ from typing import Any, ClassVar
 import numpy as np
 
 from slimforge.errors import InvalidInputError, ModelFileError
+from slimforge.hardware.predictors._features import NB201Features
 from slimforge.io import atomic_write_json, check_predictor_document, read_predictor_file
 
-__all__ = ["FORMAT", "LatencyPredictor", "as_genomes"]
+__all__ = ["FORMAT", "FeaturePredictor", "LatencyPredictor", "as_genomes"]
 
 #: ``format`` tag of a saved predictor; :meth:`LatencyPredictor.load` refuses any other file.
 FORMAT = "slimforge.latency_predictor"
@@ -209,3 +211,19 @@ def check_finite(value: float) -> float:
     if not math.isfinite(value):
         raise InvalidInputError("a fitted parameter is not finite; the training latencies are degenerate")
     return float(value)
+
+
+class FeaturePredictor(LatencyPredictor):
+    """A predictor that reads genomes through :class:`NB201Features` (its settings are saved with it).
+
+    Args:
+        seed: seeds every random choice of the fit.
+        features: the featuriser's settings (:class:`NB201Features` fields).
+    """
+
+    def __init__(self, seed: int = 0, features: dict[str, int] | None = None) -> None:
+        super().__init__(seed)
+        self.features = NB201Features(**(features or {}))
+
+    def _config(self) -> dict[str, Any]:
+        return {"features": dataclasses.asdict(self.features)}

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware.predictors._base import LatencyPredictor, check_finite, finite_list
-from slimforge.hardware.predictors._features import NB201Features, onehot
+from slimforge.hardware.predictors._base import FeaturePredictor, LatencyPredictor, check_finite, finite_list
+from slimforge.hardware.predictors._features import onehot
 from slimforge.hardware.predictors._ridge import relative_error
 
 __all__ = ["BoostingPredictor", "OneHotBoostingPredictor", "fit_boosting", "predict_trees"]
@@ -78,7 +78,7 @@ def fit_boosting(x: np.ndarray, y: np.ndarray, seed: int, **params: Any) -> dict
     return _export(model, x)
 
 
-class BoostingPredictor(LatencyPredictor):
+class BoostingPredictor(FeaturePredictor):
     """Gradient boosting (Friedman, 2001) on :class:`NB201Features`, hyper-parameters by 5-fold CV.
 
     Args:
@@ -96,20 +96,13 @@ class BoostingPredictor(LatencyPredictor):
         features: dict[str, int] | None = None,
         grid: Sequence[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(seed)
-        self.features = NB201Features(**(features or {}))
+        super().__init__(seed, features)
         self.grid = tuple(dict(p) for p in (GRID if grid is None else grid))
         if not self.grid:
             raise InvalidInputError("gbm grid must hold at least one setting")
 
     def _config(self) -> dict[str, Any]:
-        f = self.features
-        return {
-            "features": {
-                k: getattr(f, k) for k in ("channels", "cells_per_stage", "input_size", "num_classes")
-            },
-            "grid": [dict(p) for p in self.grid],
-        }
+        return {**super()._config(), "grid": [dict(p) for p in self.grid]}
 
     def _fit(self, genomes: np.ndarray, latency_ms: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         x = self.features.transform(genomes)

@@ -6,13 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from slimforge.hardware.predictors._base import LatencyPredictor, check_finite
-from slimforge.hardware.predictors._features import NB201Features
+from slimforge.hardware.predictors._base import FeaturePredictor, check_finite
 
 __all__ = ["MacsLinearPredictor"]
 
 
-class MacsLinearPredictor(LatencyPredictor):
+class MacsLinearPredictor(FeaturePredictor):
     """Baseline: least-squares line ``latency = a · MACs + b``, MACs counted analytically.
 
     MACs cover the skeleton and every non-``none`` cell operator (:meth:`NB201Features.cell_macs`).
@@ -24,18 +23,6 @@ class MacsLinearPredictor(LatencyPredictor):
 
     name = "macs_linear"
     min_train = 2
-
-    def __init__(self, seed: int = 0, features: dict[str, int] | None = None) -> None:
-        super().__init__(seed)
-        self.features = NB201Features(**(features or {}))
-
-    def _config(self) -> dict[str, Any]:
-        f = self.features
-        return {
-            "features": {
-                k: getattr(f, k) for k in ("channels", "cells_per_stage", "input_size", "num_classes")
-            }
-        }
 
     def _fit(self, genomes: np.ndarray, latency_ms: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         macs = self.features.cell_macs(genomes) / 1e6  # per million MACs, a well-scaled slope

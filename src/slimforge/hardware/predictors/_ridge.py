@@ -6,8 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from slimforge.hardware.predictors._base import LatencyPredictor, check_finite, finite_list
-from slimforge.hardware.predictors._features import NB201Features
+from slimforge.hardware.predictors._base import FeaturePredictor, check_finite, finite_list
 
 __all__ = ["RidgePredictor", "fit_ridge_cv", "relative_error"]
 
@@ -82,7 +81,7 @@ def predict_ridge(state: dict[str, Any], x: np.ndarray) -> np.ndarray:
     return z @ np.asarray(state["coef"]) + float(state["intercept"])
 
 
-class RidgePredictor(LatencyPredictor):
+class RidgePredictor(FeaturePredictor):
     """Linear latency model on :class:`NB201Features` (operator counts per view, MACs, bytes, depth).
 
     Latency on a CPU runtime is close to a sum of per-operator costs (the premise of layer-wise
@@ -96,18 +95,6 @@ class RidgePredictor(LatencyPredictor):
     """
 
     name = "ridge"
-
-    def __init__(self, seed: int = 0, features: dict[str, int] | None = None) -> None:
-        super().__init__(seed)
-        self.features = NB201Features(**(features or {}))
-
-    def _config(self) -> dict[str, Any]:
-        f = self.features
-        return {
-            "features": {
-                k: getattr(f, k) for k in ("channels", "cells_per_stage", "input_size", "num_classes")
-            }
-        }
 
     def _fit(self, genomes: np.ndarray, latency_ms: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
         return fit_ridge_cv(self.features.transform(genomes), latency_ms, rng)
