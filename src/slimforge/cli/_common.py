@@ -38,6 +38,7 @@ __all__ = [
     "add_deprecated_alias",
     "add_latency_device_options",
     "add_model_options",
+    "add_options",
     "add_settings_option",
     "add_space_arg_option",
     "add_subcommand",
@@ -62,6 +63,23 @@ TOKEN_FILE_HELP = "remote:URL devices: the agent's token file (or $SLIMFORGE_AGE
 TIMEOUT_HELP = "remote:URL devices: seconds to wait for a reply"
 SPACE_ARG_HELP = "a search-space constructor argument, VALUE in JSON (e.g. width=0.5, stage_depths=[2,2]); repeatable"
 SET_HELP = "a setting of the {what}, VALUE in JSON (e.g. {example}); repeatable"
+
+
+#: one row of an option table: ``(flag, default, metavar, help)``; a metavar of None makes an on/off switch.
+OptionSpec = tuple[str, str | None, str | None, str]
+
+
+def add_options(parser: Any, specs: Sequence[OptionSpec]) -> None:
+    """Add a table of options to ``parser`` (or an argument group) in order.
+
+    Defaults stay strings: numbers are parsed in each command's ``run()``, so bad values give
+    slimforge's one-line error rather than an argparse usage dump.
+    """
+    for flag, default, metavar, text in specs:
+        if metavar is None:
+            parser.add_argument(flag, action="store_true", help=text)
+        else:
+            parser.add_argument(flag, default=default, metavar=metavar, help=text)
 
 
 def deprecation(old: str, new: str) -> None:

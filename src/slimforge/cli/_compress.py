@@ -7,8 +7,10 @@ import math
 import sys
 
 from slimforge.cli._common import (
+    OptionSpec,
     add_latency_device_options,
     add_model_options,
+    add_options,
     add_thread_options,
     add_train_device_option,
     model_options,
@@ -26,9 +28,9 @@ HELP = (
 )
 
 
-#: the --auto group: (flag, default, metavar (None: a switch), help).
+#: the --auto group.
 # fmt: off
-_AUTO_OPTIONS = (
+_AUTO_OPTIONS: tuple[OptionSpec, ...] = (
     ("--budget", None, "KEY=VALUE",
      "cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means this), "
      "latency_ms=X (or Xms), macs=F (fraction of the original's MACs), bytes=N, size=F (fraction of the float32 "
@@ -62,6 +64,47 @@ _AUTO_OPTIONS = (
 # fmt: on
 
 
+#: the modes (one at most), the data and training options, the recipe's, the gate's.
+# fmt: off
+_MODE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--train", None, None, "train MODEL on --data and save it to --out (a baseline)"),
+    ("--check", None, None, "list the layers structured pruning cannot prune, and why"),
+    ("--sensitivity", None, None, "per-layer INT8 sensitivity on --data: each layer alone quantized, accuracy drop "
+     "and output KL"),
+    ("--auto", None, "KIND", "search a compression policy under --budget: prune (a ratio per layer group, "
+     "AMC-style), bits (a weight bit-width per layer, HAQ-style) or joint (architecture + bit-widths on the "
+     "supernet MODEL, APQ-style); compares with the uniform / sequential baseline at the same budget"),
+)
+_DATA_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--data", None, "SPEC", "data spec, e.g. npz:FILE or digits (default; --auto joint: the supernet run's data)"),
+    ("--width", None, "W", "width multiplier for a zoo MODEL (default: the model's own)"),
+    ("--out", None, "DIR", "output directory"),
+    ("--overwrite", None, None, "replace --out if it exists"),
+    ("--epochs", "30", "E", "--train: epochs (default 30)"),
+    ("--lr", "0.05", "LR", "--train: peak learning rate (default 0.05)"),
+    ("--batch-size", "64", "B", "batch size (default 64)"),
+    ("--label-smoothing", "0", "S", "label smoothing (default 0)"),
+    ("--seed", "0", "N", "seed of the split, order and augmentation"),
+)
+_RECIPE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--recipe", None, "STAGES", 'stages, e.g. "prune:l1:0.5,distill:teacher=self,quantize:int8"'),
+    ("--finetune-epochs", "5", "E", "epochs of each finetuning run (default 5)"),
+    ("--finetune-lr", "0.01", "LR", "finetuning peak learning rate (default 0.01)"),
+    ("--max-accuracy-drop", None, "PTS", "allowed validation accuracy drop in points (default: no budget)"),
+    ("--calib", "128", "N", "real images calibrating INT8 (default 128)"),
+    ("--compare", None, None, "add torch-pruning and ONNX Runtime's quantizer used directly, side by side"),
+    ("--time-cap", "10", "S", "seconds of timed latency runs per stage (default 10)"),
+    ("--gate", "latency", "OBJECTIVE", "measured gate per recipe stage: latency (default: a stage slower than its "
+     "input on --device is repaired or dropped), size (a slower stage is kept when smaller, and reported slower) "
+     "or none"),
+)
+_GATE_AND_CHECK_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--gate-tolerance", "0.05", "F", "relative slow-down the gate counts as noise (default 0.05 = 5%%)"),
+    ("--input", None, "SHAPE", "--check: input shape (default: the saved model's, or 1x3x32x32)"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
     parser.add_argument(
@@ -71,95 +114,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(path/to/file.py:factory or package.module:factory; --auto joint: a supernet run directory)",
     )
     add_model_options(parser)
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--train", action="store_true", help="train MODEL on --data and save it to --out (a baseline)"
-    )
-    mode.add_argument(
-        "--check", action="store_true", help="list the layers structured pruning cannot prune, and why"
-    )
-    mode.add_argument(
-        "--sensitivity",
-        action="store_true",
-        help="per-layer INT8 sensitivity on --data: each layer alone quantized, accuracy drop and output KL",
-    )
-    mode.add_argument(
-        "--auto",
-        metavar="KIND",
-        help="search a compression policy under --budget: prune (a ratio per layer group, AMC-style), "
-        "bits (a weight bit-width per layer, HAQ-style) or joint (architecture + bit-widths on the supernet "
-        "MODEL, APQ-style); compares with the uniform / sequential baseline at the same budget",
-    )
-    parser.add_argument(
-        "--data",
-        metavar="SPEC",
-        help="data spec, e.g. npz:FILE or digits (default; --auto joint: the supernet run's data)",
-    )
-    parser.add_argument(
-        "--width", metavar="W", help="width multiplier for a zoo MODEL (default: the model's own)"
-    )
-    parser.add_argument("--out", metavar="DIR", help="output directory")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    parser.add_argument("--epochs", default="30", metavar="E", help="--train: epochs (default 30)")
-    parser.add_argument(
-        "--lr", default="0.05", metavar="LR", help="--train: peak learning rate (default 0.05)"
-    )
-    parser.add_argument("--batch-size", default="64", metavar="B", help="batch size (default 64)")
-    parser.add_argument("--label-smoothing", default="0", metavar="S", help="label smoothing (default 0)")
-    parser.add_argument("--seed", default="0", metavar="N", help="seed of the split, order and augmentation")
+    add_options(parser.add_mutually_exclusive_group(), _MODE_OPTIONS)
+    add_options(parser, _DATA_OPTIONS)
     add_thread_options(parser, default_text="1: a busy machine runs slower with more", split=True)
     add_train_device_option(parser)
-    parser.add_argument(
-        "--recipe", metavar="STAGES", help='stages, e.g. "prune:l1:0.5,distill:teacher=self,quantize:int8"'
-    )
-    parser.add_argument(
-        "--finetune-epochs", default="5", metavar="E", help="epochs of each finetuning run (default 5)"
-    )
-    parser.add_argument(
-        "--finetune-lr", default="0.01", metavar="LR", help="finetuning peak learning rate (default 0.01)"
-    )
-    parser.add_argument(
-        "--max-accuracy-drop",
-        metavar="PTS",
-        help="allowed validation accuracy drop in points (default: no budget)",
-    )
-    parser.add_argument(
-        "--calib", default="128", metavar="N", help="real images calibrating INT8 (default 128)"
-    )
-    parser.add_argument(
-        "--compare",
-        action="store_true",
-        help="add torch-pruning and ONNX Runtime's quantizer used directly, side by side",
-    )
-    parser.add_argument(
-        "--time-cap", default="10", metavar="S", help="seconds of timed latency runs per stage (default 10)"
-    )
-    parser.add_argument(
-        "--gate",
-        default="latency",
-        metavar="OBJECTIVE",
-        help="measured gate per recipe stage: latency (default: a stage slower than its input on --device is "
-        "repaired or dropped), size (a slower stage is kept when smaller, and reported slower) or none",
-    )
+    add_options(parser, _RECIPE_OPTIONS)
     add_latency_device_options(
         parser, "each recipe stage is timed there: local-cpu (ONNX Runtime), local-litert, local-openvino, "
         "local-executorch or remote:http://HOST:PORT[#RUNTIME]"
     )
-    parser.add_argument(
-        "--gate-tolerance",
-        default="0.05",
-        metavar="F",
-        help="relative slow-down the gate counts as noise (default 0.05 = 5%%)",
-    )
-    parser.add_argument(
-        "--input", metavar="SHAPE", help="--check: input shape (default: the saved model's, or 1x3x32x32)"
-    )
-    auto = parser.add_argument_group("--auto policy search")
-    for flag, default, metavar, text in _AUTO_OPTIONS:
-        if metavar is None:
-            auto.add_argument(flag, action="store_true", help=text)
-        else:
-            auto.add_argument(flag, default=default, metavar=metavar, help=text)
+    add_options(parser, _GATE_AND_CHECK_OPTIONS)
+    add_options(parser.add_argument_group("--auto policy search"), _AUTO_OPTIONS)
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -257,9 +222,7 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         args.out,
         width=width,
         model_config=args.model_config,
-        finetune_epochs=int(_number("--finetune-epochs", args.finetune_epochs, int, 0)),
-        finetune_lr=float(_number("--finetune-lr", args.finetune_lr, float, 0, strict=True)),
-        batch_size=int(_number("--batch-size", args.batch_size, int, 1)),
+        **_finetune_numbers(args),
         max_accuracy_drop=None if drop is None else float(_number("--max-accuracy-drop", drop, float, 0)),
         calibration_images=int(_number("--calib", args.calib, int, 1)),
         seed=int(_number("--seed", args.seed, int, 0)),
@@ -337,60 +300,53 @@ def _int_list(flag: str, text: str) -> tuple[int, ...]:
     return values
 
 
-def _auto_prune(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import auto_prune, format_auto_prune
+def _round_to(args: argparse.Namespace) -> int | None:
+    return None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1))
 
-    result = auto_prune(
-        args.model,
-        args.data,
-        args.budget,
-        args.out,
-        width=width,
-        criterion=args.criterion,
-        round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
+
+def _finetune_numbers(args: argparse.Namespace) -> dict[str, int | float]:
+    """The finetuning epochs, peak learning rate and batch size every compression mode shares."""
+    return {
+        "finetune_epochs": int(_number("--finetune-epochs", args.finetune_epochs, int, 0)),
+        "finetune_lr": float(_number("--finetune-lr", args.finetune_lr, float, 0, strict=True)),
+        "batch_size": int(_number("--batch-size", args.batch_size, int, 1)),
+    }
+
+
+# Each --auto runner's keyword arguments beyond (model, data, budget, out), ``common`` included.
+def _prune_kwargs(args: argparse.Namespace, width: float | None, common: dict) -> dict:
+    return {
+        "width": width,
+        "criterion": args.criterion,
+        "round_to": _round_to(args),
         **_search_options(args),
-        measure_latency=not args.no_latency,
-        latency_time_cap_s=float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
+        "measure_latency": not args.no_latency,
+        "latency_time_cap_s": float(_number("--time-cap", args.time_cap, float, 0, strict=True)),
         **common,
-    )
-    return result, format_auto_prune(result)
+    }
 
 
-def _auto_bits(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import auto_bits, format_auto_bits
-
-    result = auto_bits(
-        args.model,
-        args.data,
-        args.budget,
-        args.out,
-        width=width,
-        bit_choices=_int_list("--bit-choices", args.bit_choices),
-        quantizer=args.quantizer,
-        compare_bits=_int_list("--baseline-bits", args.baseline_bits),
+def _bits_kwargs(args: argparse.Namespace, width: float | None, common: dict) -> dict:
+    return {
+        "width": width,
+        "bit_choices": _int_list("--bit-choices", args.bit_choices),
+        "quantizer": args.quantizer,
+        "compare_bits": _int_list("--baseline-bits", args.baseline_bits),
         **_search_options(args),
         **common,
-    )
-    return result, format_auto_bits(result)
+    }
 
 
-def _auto_joint(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import format_joint, joint_search
-
+def _joint_kwargs(args: argparse.Namespace, width: float | None, common: dict) -> dict:
     if width is not None:
         raise InvalidInputError("--width does not apply to --auto joint: the supernet fixes the widths")
-    result = joint_search(
-        args.model,
-        args.data,
-        args.budget,
-        args.out,
-        bit_choices=_int_list("--bit-choices", args.bit_choices),
-        activation_bits=int(_number("--activation-bits", args.activation_bits, int, 2)),
-        baseline_bits=_int_list("--baseline-bits", args.baseline_bits),
-        recal_images=256 if args.recal is None else int(_number("--recal", args.recal, int, 0)),
+    return {
+        "bit_choices": _int_list("--bit-choices", args.bit_choices),
+        "activation_bits": int(_number("--activation-bits", args.activation_bits, int, 2)),
+        "baseline_bits": _int_list("--baseline-bits", args.baseline_bits),
+        "recal_images": 256 if args.recal is None else int(_number("--recal", args.recal, int, 0)),
         **common,
-    )
-    return result, format_joint(result)
+    }
 
 
 def _search_options(args: argparse.Namespace) -> dict:
@@ -419,31 +375,26 @@ def _estimate(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return config
 
 
-def _audit(args: argparse.Namespace, width: float | None, common: dict) -> tuple[object, str]:
-    from slimforge.compress import audit_estimates, format_estimate_audit
-
+def _audit_kwargs(args: argparse.Namespace, width: float | None, common: dict) -> dict:
     names = tuple(t.strip() for t in args.estimates.split(",") if t.strip())
-    result = audit_estimates(
-        args.model,
-        args.data,
-        args.budget,
-        args.out,
-        estimates=names,
-        policies=int(_number("--audit-estimates", args.audit_estimates, int, 5)),
-        width=width,
-        criterion=args.criterion,
-        round_to=None if args.round_to is None else int(_number("--round-to", args.round_to, int, 1)),
+    return {
+        "estimates": names,
+        "policies": int(_number("--audit-estimates", args.audit_estimates, int, 5)),
+        "width": width,
+        "criterion": args.criterion,
+        "round_to": _round_to(args),
         **{k: v for k, v in common.items() if k not in ("progress", "search_budget", "algorithm")},
-    )
-    return result, format_estimate_audit(result)
+    }
 
 
-#: --auto KIND -> (the name of its budget keys in slimforge.compress, the key of a bare number, the runner).
+#: --auto KIND -> the names in slimforge.compress of its budget keys, the key of a bare number, its search
+#: function and its formatter, and the builder of the search's keyword arguments.
 _AUTO = {
-    "prune": ("PRUNE_BUDGET_KEYS", "latency", _auto_prune),
-    "bits": ("BITS_BUDGET_KEYS", "size", _auto_bits),
-    "joint": ("JOINT_BUDGET_KEYS", "bitops", _auto_joint),
+    "prune": ("PRUNE_BUDGET_KEYS", "latency", "auto_prune", "format_auto_prune", _prune_kwargs),
+    "bits": ("BITS_BUDGET_KEYS", "size", "auto_bits", "format_auto_bits", _bits_kwargs),
+    "joint": ("JOINT_BUDGET_KEYS", "bitops", "joint_search", "format_joint", _joint_kwargs),
 }
+_AUDIT = ("audit_estimates", "format_estimate_audit", _audit_kwargs)
 
 
 def _auto(args: argparse.Namespace, width: float | None) -> int:
@@ -461,13 +412,13 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         raise InvalidInputError("give either --recipe or --auto, not both")
     if not args.budget:
         raise InvalidInputError(f"--auto {kind} needs --budget KEY=VALUE, e.g. --budget macs=0.5")
-    keys, default_key, runner = _AUTO[kind]
+    keys, default_key, *runner = _AUTO[kind]
     if args.audit_estimates is not None:
         if kind != "prune":
             raise InvalidInputError(
                 "--audit-estimates audits the pruning search's estimates: use it with --auto prune"
             )
-        runner = _audit
+        runner = list(_AUDIT)
     # The budget is checked before any data or model is loaded, so a typo costs nothing.
     args.budget = compress_api.parse_budget(
         args.budget, getattr(compress_api, keys), what=f"--auto {kind}", default_key=default_key
@@ -480,16 +431,16 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         search_budget=int(_number("--search-budget", args.search_budget, int, 1)),
         algorithm=args.algorithm,
         seed=int(_number("--seed", args.seed, int, 0)),
-        finetune_epochs=int(_number("--finetune-epochs", args.finetune_epochs, int, 0)),
-        finetune_lr=float(_number("--finetune-lr", args.finetune_lr, float, 0, strict=True)),
-        batch_size=int(_number("--batch-size", args.batch_size, int, 1)),
+        **_finetune_numbers(args),
         overwrite=args.overwrite,
         progress=sys.stderr.isatty(),
     )
     if args.model_config is not None:
         common["model_config"] = args.model_config
-    result, text = runner(args, width, common)
-    print(result.to_json() if args.json else text)  # type: ignore[attr-defined]
+    search, formatter, search_kwargs = runner
+    result = getattr(compress_api, search)(args.model, args.data, args.budget, args.out,
+                                           **search_kwargs(args, width, common))
+    print(result.to_json() if args.json else getattr(compress_api, formatter)(result))
     if not getattr(result, "budget_met", True):
         print(f"slimforge compress: warning: {result.message}", file=sys.stderr)  # type: ignore[attr-defined]
     return 0
