@@ -40,17 +40,23 @@ import torch
 from torch import nn
 
 from slimforge.compress.auto._budget import Budget
-from slimforge.compress.auto._common import finetune_model, load_source, load_splits
-from slimforge.compress.auto._engine import Finished, Found, LayerPolicyTask, SavedModel, SearchSetup, run_task
+from slimforge.compress.auto._common import finetune_model
+from slimforge.compress.auto._engine import (
+    Finished,
+    Found,
+    SavedModel,
+    SearchSetup,
+)
 from slimforge.compress.auto._estimate import (
     EstimateData,
     estimate_accuracy,
     has_batchnorm,
 )
 from slimforge.compress.auto._fill import FillResult, fill_budget
+from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask
 from slimforge.compress.auto._prune_eval import sensitivity_guide
 from slimforge.compress.auto._results import AutoBitsResult, AutoRow
-from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, apply_fields
+from slimforge.compress.auto._settings import EstimateConfig, SearchSettings
 from slimforge.compress.auto._spaces import BitPolicySpace
 from slimforge.compress.prune import SkippedLayer
 from slimforge.compress.quantize import (
@@ -168,16 +174,9 @@ class BitPolicyEvaluator(Evaluator):
 
 
 @dataclass(frozen=True, eq=False)
-class _Context:
+class _Context(LayerContext):
     """The mixed-precision task's state between its setup and finish hooks."""
 
-    source: Any
-    base: nn.Module
-    splits: DatasetSplits
-    input_shape: tuple[int, ...]
-    space: BitPolicySpace
-    data: EstimateData
-    estimate: EstimateConfig
     layers: tuple[str, ...]
     skipped: tuple[SkippedLayer, ...]
     ranking: tuple[BitSensitivity, ...]
@@ -197,20 +196,7 @@ class BitsTask(LayerPolicyTask):
     #: no runtime slimforge measures on runs weights below 8 bits with faster kernels (see the module doc).
     default_key = "size"
 
-    def __init__(
-        self,
-        model: str | nn.Module,
-        data: str | DatasetSplits,
-        options: BitsOptions,
-        *,
-        model_config: Mapping[str, Any] | None = None,
-        width: float | None = None,
-    ) -> None:
-        self.model = model
-        self.data = data
-        self.options = options
-        self.model_config = model_config
-        self.width = width
+    options: BitsOptions
 
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         import warnings
@@ -218,10 +204,7 @@ class BitsTask(LayerPolicyTask):
         from slimforge.search import Constraint, Problem
 
         opts, choices = self.options, self.options.bit_choices
-        splits = load_splits(self.data, settings.split_seed)
-        source = load_source(self.model, splits, self.width, self.model_config)
-        base = source.model.eval()
-        input_shape = (1, *splits.input_shape)
+        source, base, splits, input_shape = self._load(settings)
         layers, skipped = quantizable_layers(base, opts.keep_float)
         for s in skipped:
             warnings.warn(
@@ -453,8 +436,16 @@ def auto_bits(
         progress: progress bar on stderr.
         **fields: any field of :class:`SearchSettings` or :class:`BitsOptions`.
     """
-    settings, options = apply_fields(
-        fields, settings or SearchSettings(), options or BitsOptions(), what="auto_bits"
+    return BitsTask.run(  # type: ignore[return-value]
+        model,
+        data,
+        budget,
+        out_dir,
+        settings or SearchSettings(),
+        options or BitsOptions(),
+        model_config=model_config,
+        width=width,
+        overwrite=overwrite,
+        progress=progress,
+        fields=fields,
     )
-    task = BitsTask(model, data, options, model_config=model_config, width=width)
-    return run_task(task, budget, settings, out_dir, overwrite=overwrite, progress=progress)  # type: ignore[return-value]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slimforge.compress.auto._budget import Budget, parse_budget
-from slimforge.compress.auto._estimate import EstimateData, EstimateNoise, estimate_accuracy, estimate_noise
+from slimforge.compress.auto._estimate import EstimateNoise
 from slimforge.compress.auto._fill import FillResult
 from slimforge.compress.auto._results import PolicyPoint, Reranked
 from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, check_count
@@ -36,7 +36,6 @@ __all__ = [
     "BudgetUnreachableError",
     "Finished",
     "Found",
-    "LayerPolicyTask",
     "PolicyTask",
     "SavedModel",
     "SearchSetup",
@@ -211,35 +210,6 @@ class PolicyTask(ABC):
     @abstractmethod
     def format(self, record: JsonRecord) -> str:
         """The record as the text table the CLI prints."""
-
-
-class LayerPolicyTask(PolicyTask):
-    """A task whose candidates are the networks of a per-layer policy space over one base model.
-
-    Its :attr:`SearchSetup.context` holds ``space`` (``build(genome, num_classes=1)``), ``splits``,
-    ``data`` (its ``seed``) and ``base`` (the teacher when an estimate distils): :meth:`noise` and
-    :meth:`score` estimate those networks.
-    """
-
-    def noise(
-        self, setup: SearchSetup, genome: Genome, repeats: int, estimate: EstimateConfig
-    ) -> EstimateNoise:
-        c = setup.context
-        return estimate_noise(
-            lambda: c.space.build(genome, num_classes=1),
-            c.splits,
-            estimate,
-            c.data.seed,
-            repeats=repeats,
-            teacher=c.base if estimate.needs_teacher else None,
-        )
-
-    def score(self, setup: SearchSetup, genome: Genome, estimate: EstimateConfig) -> float:
-        c = setup.context
-        data = EstimateData.from_splits(
-            c.splits, estimate, c.data.seed, teacher=c.base if estimate.needs_teacher else None
-        )
-        return estimate_accuracy(c.space.build(genome, num_classes=1), data, estimate)
 
 
 def check_algorithm(algorithm: str) -> str:

@@ -28,27 +28,34 @@ from typing import Any
 from torch import nn
 
 from slimforge.compress.auto._budget import Budget
-from slimforge.compress.auto._common import finetune_model, load_source, load_splits, measure_model_latencies
-from slimforge.compress.auto._engine import Finished, Found, LayerPolicyTask, SavedModel, SearchSetup, run_task
+from slimforge.compress.auto._common import finetune_model, measure_model_latencies
+from slimforge.compress.auto._engine import (
+    Finished,
+    Found,
+    SavedModel,
+    SearchSetup,
+)
 from slimforge.compress.auto._estimate import (
     EstimateData,
     estimate_accuracy,
     has_batchnorm,
 )
 from slimforge.compress.auto._fill import FillResult, fill_budget
+from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask
 from slimforge.compress.auto._prune_eval import (
     GroupSensitivity,
     LatencyRatio,
     PrunePolicyEvaluator,
     cost_function,
     float_bytes,
+    over_bound_note,
     prune_row,
     prune_sensitivity,
     sensitivity_guide,
     uniform_ratio_for_budget,
 )
 from slimforge.compress.auto._results import AutoPruneResult
-from slimforge.compress.auto._settings import EstimateConfig, SearchSettings, apply_fields
+from slimforge.compress.auto._settings import SearchSettings
 from slimforge.compress.auto._spaces import PrunePolicySpace
 from slimforge.compress.prune import (
     IMPORTANCES,
@@ -103,16 +110,9 @@ class PruneOptions(JsonRecord):
 
 
 @dataclass(frozen=True, eq=False)
-class _Context:
+class _Context(LayerContext):
     """The pruning task's state between its setup and finish hooks."""
 
-    source: Any
-    base: nn.Module
-    splits: DatasetSplits
-    input_shape: tuple[int, ...]
-    space: PrunePolicySpace
-    data: EstimateData
-    estimate: EstimateConfig
     groups: tuple[str, ...]
     skipped: tuple[SkippedLayer, ...]
     reference: dict[str, float]
@@ -132,30 +132,14 @@ class PruneTask(LayerPolicyTask):
     search_key = "policy"
     default_key = "latency"
 
-    def __init__(
-        self,
-        model: str | nn.Module,
-        data: str | DatasetSplits,
-        options: PruneOptions,
-        *,
-        model_config: Mapping[str, Any] | None = None,
-        width: float | None = None,
-    ) -> None:
-        self.model = model
-        self.data = data
-        self.options = options
-        self.model_config = model_config
-        self.width = width
+    options: PruneOptions
 
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         from slimforge.hardware import count_macs
         from slimforge.search import Constraint, Problem
 
         opts, estimate, seed = self.options, settings.estimate, settings.seed
-        splits = load_splits(self.data, settings.split_seed)
-        source = load_source(self.model, splits, self.width, self.model_config)
-        base = source.model.eval()
-        input_shape = (1, *splits.input_shape)
+        source, base, splits, input_shape = self._load(settings)
         batches = []
         if opts.criterion == "taylor":
             from slimforge.data import sample_batch
@@ -349,9 +333,12 @@ class PruneTask(LayerPolicyTask):
                 for r, lat in zip(rows, latencies)
             ]
         budget_met = bool(rows[1].within_budget)
-        if chosen.feasible and not budget_met:
-            message += (
-                f"; the finetuned policy measured {rows[1].cost:.4g}, over the bound (measurement noise)"
+        if chosen.feasible or found.fill is not None:  # it met the bound when chosen: say why it is over now
+            when = found.fill.cost_after if found.fill is not None else chosen.metrics[metric]
+            message += over_bound_note("the searched policy", metric, rows[1].cost, bound, search_cost=when)
+        if c.uniform_ratio:
+            message += over_bound_note(
+                f"the uniform {c.uniform_ratio:g} baseline", metric, rows[2].cost, bound
             )
         record = AutoPruneResult(
             model=c.source.label,
@@ -423,8 +410,16 @@ def auto_prune(
         **fields: any field of :class:`SearchSettings` or :class:`PruneOptions` (``seed=1``,
             ``criterion="l2"``), applied on top of ``settings`` / ``options``.
     """
-    settings, options = apply_fields(
-        fields, settings or SearchSettings(), options or PruneOptions(), what="auto_prune"
+    return PruneTask.run(  # type: ignore[return-value]
+        model,
+        data,
+        budget,
+        out_dir,
+        settings or SearchSettings(),
+        options or PruneOptions(),
+        model_config=model_config,
+        width=width,
+        overwrite=overwrite,
+        progress=progress,
+        fields=fields,
     )
-    task = PruneTask(model, data, options, model_config=model_config, width=width)
-    return run_task(task, budget, settings, out_dir, overwrite=overwrite, progress=progress)  # type: ignore[return-value]

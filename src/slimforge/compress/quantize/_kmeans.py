@@ -61,7 +61,9 @@ def kmeans_codebook(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Ten
     return new.view_as(w), index.view_as(w)
 
 
-def share_layer_weights(weights: Mapping[str, torch.Tensor], bits: Mapping[str, int]) -> dict[str, torch.Tensor]:
+def share_layer_weights(
+    weights: Mapping[str, torch.Tensor], bits: Mapping[str, int]
+) -> dict[str, torch.Tensor]:
     """Replace each named weight by its ``bits[name]``-bit k-means codebook values, in place.
 
     Returns:
