@@ -57,8 +57,8 @@ def prepare_onnx(model: Any, shape: tuple[int, ...] | None, onnx_path: Path, dev
 
 
 class LocalDevice(Device):
-    """This machine's CPU measured with :attr:`runtime`; prepared models are files (``onnx_path``) that
-    :meth:`_measure` times one interleaved call per input shape."""
+    """This machine's CPU measured with :attr:`runtime`; prepared models are files (``onnx_path``), or
+    modules on ``local-torch``, that :meth:`_measure` times one interleaved call per :meth:`_groups`."""
 
     def describe(self) -> DeviceInfo:
         assert self.runtime is not None
@@ -74,12 +74,11 @@ class LocalDevice(Device):
     ) -> list[DeviceMeasurement]:
         info = self.describe()
         out: list[DeviceMeasurement] = [None] * len(models)  # type: ignore[list-item]
-        # One measure_latencies call per input shape: the runs of same-shaped models interleave.
-        for shape in dict.fromkeys(m.input_shape for m in models):
-            group = [i for i, m in enumerate(models) if m.input_shape == shape]
+        for group in self._groups(models):
             results = measure_latencies(
-                [models[i].onnx_path for i in group],
-                shape,
+                # A module runs as itself (local-torch); everything else runs its file.
+                [models[i].onnx_path if models[i].onnx_path is not None else models[i].module for i in group],
+                models[group[0]].input_shape,
                 runtime=self.runtime,
                 threads=threads,
                 protocol=protocol,
@@ -89,6 +88,11 @@ class LocalDevice(Device):
             for i, result in zip(group, results):
                 out[i] = DeviceMeasurement.from_latency(self.spec, info, models[i], result, threads)
         return out
+
+    def _groups(self, models: Sequence[PreparedModel]) -> list[list[int]]:
+        """Indices of the models timed in one interleaved call: those of one input shape."""
+        shapes = dict.fromkeys(m.input_shape for m in models)
+        return [[i for i, m in enumerate(models) if m.input_shape == shape] for shape in shapes]
 
 
 class LocalOrtDevice(LocalDevice):
@@ -101,7 +105,6 @@ class LocalOrtDevice(LocalDevice):
         self, model: Any, shape: tuple[int, ...] | None, onnx_path: Path, need_hash: bool
     ) -> PreparedModel:
         return prepare_onnx(model, shape, onnx_path, self.spec)
-
 
 
 class LocalTorchDevice(LocalDevice):
@@ -128,25 +131,6 @@ class LocalTorchDevice(LocalDevice):
             digest = sha256_file(export_onnx(model, shape, onnx_path))
         return PreparedModel(type(model).__name__, shape, digest, module=model, precision="fp32")
 
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
-        info = self.describe()
-        out = []
-        for m in models:  # modules of different shapes cannot share one interleaved call
-            (result,) = measure_latencies(
-                [m.module],
-                m.input_shape,
-                runtime=self.runtime,
-                threads=threads,
-                protocol=protocol,
-                seed=seed,
-                progress=progress,
-            )
-            out.append(DeviceMeasurement.from_latency(self.spec, info, m, result, threads))
-        return out
+    def _groups(self, models: Sequence[PreparedModel]) -> list[list[int]]:
+        # Modules of different shapes cannot share one interleaved call: each runs in a call of its own.
+        return [[i] for i in range(len(models))]
