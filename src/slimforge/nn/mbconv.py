@@ -94,7 +94,40 @@ class DropPath(nn.Module):
         return f"rate={self.rate}"
 
 
-class DepthwiseSeparableConv(nn.Module):
+class _ResidualBlock(nn.Module):
+    """What every block here shares: checked arguments, SE sized by the shared options, and a residual
+    (with stochastic depth) added when asked for and the shapes match."""
+
+    def __init__(self, in_chs: int, out_chs: int, kernel_size: int, stride: int, drop_path_rate: float) -> None:
+        super().__init__()
+        _check_conv_args(in_chs, out_chs, kernel_size, stride)
+        _check_rate("drop_path_rate", drop_path_rate)
+
+    @staticmethod
+    def _se(
+        chs: int,
+        in_chs: int,
+        se_base: str,
+        act_layer: str | ActLayer | None,
+        se_ratio: float,
+        se_divisor: int,
+        se_act_layer: str | ActLayer | None,
+        se_gate_layer: str | ActLayer,
+    ) -> nn.Module:
+        """SE gating ``chs`` channels, sized from ``in_chs`` or ``chs`` by ``se_base``; ``se_act_layer=None``
+        reuses the block's ``act_layer``."""
+        act = act_layer if se_act_layer is None else se_act_layer
+        return make_se(chs, _se_base_chs(se_base, in_chs, chs), se_ratio, se_divisor, act, se_gate_layer)
+
+    def _set_residual(self, residual: bool, stride: int, in_chs: int, out_chs: int, drop_path_rate: float) -> None:
+        self.has_residual = residual and stride == 1 and in_chs == out_chs
+        self.drop_path = DropPath(drop_path_rate) if self.has_residual else nn.Identity()
+
+    def _add_residual(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return x + self.drop_path(out) if self.has_residual else out
+
+
+class DepthwiseSeparableConv(_ResidualBlock):
     """Depthwise kxk conv-BN-act, optional SE, pointwise 1x1 conv-BN-act (MobileNetV1).
 
     With ``pw_act=False`` and ``residual=True`` it is the first block of MnasNet/EfficientNet (an MBConv
@@ -130,28 +163,18 @@ class DepthwiseSeparableConv(nn.Module):
         se_gate_layer: str | ActLayer = "sigmoid",
         drop_path_rate: float = 0.0,
     ) -> None:
-        super().__init__()
-        _check_conv_args(in_chs, out_chs, kernel_size, stride)
-        _check_rate("drop_path_rate", drop_path_rate)
+        super().__init__(in_chs, out_chs, kernel_size, stride, drop_path_rate)
         self.conv_dw = ConvBnAct(in_chs, in_chs, kernel_size, stride, groups=in_chs, act_layer=act_layer)
-        self.se = make_se(
-            in_chs,
-            in_chs,
-            se_ratio,
-            se_divisor,
-            act_layer if se_act_layer is None else se_act_layer,
-            se_gate_layer,
-        )
+        self.se = self._se(in_chs, in_chs, "in", act_layer, se_ratio, se_divisor, se_act_layer, se_gate_layer)
         self.conv_pw = ConvBnAct(in_chs, out_chs, 1, act_layer=act_layer if pw_act else None)
-        self.has_residual = residual and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_residual else nn.Identity()
+        self._set_residual(residual, stride, in_chs, out_chs, drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv_pw(self.se(self.conv_dw(x)))
-        return x + self.drop_path(out) if self.has_residual else out
+        return self._add_residual(x, out)
 
 
-class MBConv(nn.Module):
+class MBConv(_ResidualBlock):
     """Inverted residual with linear bottleneck (MobileNetV2), optionally with SE (MnasNet, MobileNetV3,
     EfficientNet): 1x1 expansion-BN-act, depthwise kxk-BN-act, SE, 1x1 projection-BN (no activation).
 
@@ -194,9 +217,7 @@ class MBConv(nn.Module):
         dilation: int = 1,
         drop_path_rate: float = 0.0,
     ) -> None:
-        super().__init__()
-        _check_conv_args(in_chs, out_chs, kernel_size, stride)
-        _check_rate("drop_path_rate", drop_path_rate)
+        super().__init__(in_chs, out_chs, kernel_size, stride, drop_path_rate)
         mid = _mid_chs(in_chs, exp_ratio, mid_chs)
         self.conv_pw = ConvBnAct(in_chs, mid, 1, act_layer=act_layer) if mid != in_chs else nn.Identity()
         self.conv_dw = ConvBnAct(
@@ -208,25 +229,17 @@ class MBConv(nn.Module):
             dilation=_check_int("dilation", dilation),
             act_layer=act_layer,
         )
-        self.se = make_se(
-            mid,
-            _se_base_chs(se_base, in_chs, mid),
-            se_ratio,
-            se_divisor,
-            act_layer if se_act_layer is None else se_act_layer,
-            se_gate_layer,
-        )
+        self.se = self._se(mid, in_chs, se_base, act_layer, se_ratio, se_divisor, se_act_layer, se_gate_layer)
         self.conv_pwl = ConvBnAct(mid, out_chs, 1, act_layer=None)
         self.mid_chs = mid
-        self.has_residual = residual and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_residual else nn.Identity()
+        self._set_residual(residual, stride, in_chs, out_chs, drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv_pwl(self.se(self.conv_dw(self.conv_pw(x))))
-        return x + self.drop_path(out) if self.has_residual else out
+        return self._add_residual(x, out)
 
 
-class FusedMBConv(nn.Module):
+class FusedMBConv(_ResidualBlock):
     """Fused inverted residual (EfficientNetV2): kxk expansion conv-BN-act, optional SE, 1x1 projection-BN.
 
     With ``exp_ratio == 1`` the block is a single kxk conv-BN-act from ``in_chs`` to ``out_chs``, as in
@@ -263,40 +276,21 @@ class FusedMBConv(nn.Module):
         residual: bool = True,
         drop_path_rate: float = 0.0,
     ) -> None:
-        super().__init__()
-        _check_conv_args(in_chs, out_chs, kernel_size, stride)
-        _check_rate("drop_path_rate", drop_path_rate)
+        super().__init__(in_chs, out_chs, kernel_size, stride, drop_path_rate)
         mid = _mid_chs(in_chs, exp_ratio, mid_chs)
-        if mid == in_chs:
-            # No expansion: the reference collapses the block into one conv that keeps the activation.
-            self.conv_exp = ConvBnAct(in_chs, out_chs, kernel_size, stride, act_layer=act_layer)
-            self.se = make_se(
-                out_chs,
-                _se_base_chs(se_base, in_chs, out_chs),
-                se_ratio,
-                se_divisor,
-                act_layer if se_act_layer is None else se_act_layer,
-                se_gate_layer,
-            )
-            self.conv_pwl: nn.Module = nn.Identity()
-        else:
-            self.conv_exp = ConvBnAct(in_chs, mid, kernel_size, stride, act_layer=act_layer)
-            self.se = make_se(
-                mid,
-                _se_base_chs(se_base, in_chs, mid),
-                se_ratio,
-                se_divisor,
-                act_layer if se_act_layer is None else se_act_layer,
-                se_gate_layer,
-            )
-            self.conv_pwl = ConvBnAct(mid, out_chs, 1, act_layer=None)
+        # No expansion: the reference collapses the block into one conv that keeps the activation.
+        width = out_chs if mid == in_chs else mid
+        self.conv_exp = ConvBnAct(in_chs, width, kernel_size, stride, act_layer=act_layer)
+        self.se = self._se(width, in_chs, se_base, act_layer, se_ratio, se_divisor, se_act_layer, se_gate_layer)
+        self.conv_pwl: nn.Module = (
+            nn.Identity() if mid == in_chs else ConvBnAct(mid, out_chs, 1, act_layer=None)
+        )
         self.mid_chs = mid
-        self.has_residual = residual and stride == 1 and in_chs == out_chs
-        self.drop_path = DropPath(drop_path_rate) if self.has_residual else nn.Identity()
+        self._set_residual(residual, stride, in_chs, out_chs, drop_path_rate)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.conv_pwl(self.se(self.conv_exp(x)))
-        return x + self.drop_path(out) if self.has_residual else out
+        return self._add_residual(x, out)
 
 
 def _mid_chs(in_chs: int, exp_ratio: float, mid_chs: int | None) -> int:

@@ -162,18 +162,20 @@ class _SplitShuffleUnit(nn.Module):
 
     Stride 1: half the channels pass unchanged, the other half go through the main branch.
     Stride 2: the whole input feeds a projection branch (dw kxk s2 + pw, ``in_chs`` out) and the
-    main branch (``out_chs - in_chs`` out). Subclasses pass a builder of the main branch.
+    main branch (``out_chs - in_chs`` out). Subclasses name the builder of the main branch in
+    ``main_branch``; the constructor (and its signature) is this one.
     """
+
+    main_branch: BranchBuilder
 
     def __init__(
         self,
         in_chs: int,
         out_chs: int,
-        kernel_size: int,
-        stride: int,
-        mid_chs: int | None,
-        act_layer: str | ActLayer | None,
-        main_branch: BranchBuilder,
+        kernel_size: int = 3,
+        stride: int = 1,
+        mid_chs: int | None = None,
+        act_layer: str | ActLayer | None = "relu",
     ) -> None:
         super().__init__()
         _check_stride(stride)
@@ -197,7 +199,7 @@ class _SplitShuffleUnit(nn.Module):
         if mid_chs < 1:
             raise InvalidInputError(f"{name}: mid_chs={mid_chs} must be positive")
         self.in_chs, self.out_chs, self.stride, self.kernel_size = in_chs, out_chs, stride, kernel_size
-        self.main = main_branch(branch_in, mid_chs, branch_out, kernel_size, stride, act_layer)
+        self.main = type(self).main_branch(branch_in, mid_chs, branch_out, kernel_size, stride, act_layer)
         self.proj = (
             nn.Sequential(
                 ConvBnAct(in_chs, in_chs, kernel_size, stride, groups=in_chs, act_layer=None),
@@ -215,6 +217,29 @@ class _SplitShuffleUnit(nn.Module):
         return channel_shuffle(torch.cat([keep, self.main(x)], dim=1), 2)
 
 
+def _v2_branch(
+    in_chs: int, mid_chs: int, out_chs: int, kernel_size: int, stride: int, act_layer: str | ActLayer | None
+) -> nn.Module:
+    return nn.Sequential(
+        ConvBnAct(in_chs, mid_chs, 1, act_layer=act_layer),
+        ConvBnAct(mid_chs, mid_chs, kernel_size, stride, groups=mid_chs, act_layer=None),
+        ConvBnAct(mid_chs, out_chs, 1, act_layer=act_layer),
+    )
+
+
+def _xception_branch(
+    in_chs: int, mid_chs: int, out_chs: int, kernel_size: int, stride: int, act_layer: str | ActLayer | None
+) -> nn.Module:
+    return nn.Sequential(
+        ConvBnAct(in_chs, in_chs, kernel_size, stride, groups=in_chs, act_layer=None),
+        ConvBnAct(in_chs, mid_chs, 1, act_layer=act_layer),
+        ConvBnAct(mid_chs, mid_chs, kernel_size, groups=mid_chs, act_layer=None),
+        ConvBnAct(mid_chs, mid_chs, 1, act_layer=act_layer),
+        ConvBnAct(mid_chs, mid_chs, kernel_size, groups=mid_chs, act_layer=None),
+        ConvBnAct(mid_chs, out_chs, 1, act_layer=act_layer),
+    )
+
+
 class ShuffleV2Unit(_SplitShuffleUnit):
     """ShuffleNetV2 unit (Ma et al., 2018): the main branch is pw 1x1 → dw kxk → pw 1x1.
 
@@ -229,26 +254,7 @@ class ShuffleV2Unit(_SplitShuffleUnit):
         act_layer: activation after the pointwise convs (the dw conv is linear).
     """
 
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        mid_chs: int | None = None,
-        act_layer: str | ActLayer | None = "relu",
-    ) -> None:
-        super().__init__(in_chs, out_chs, kernel_size, stride, mid_chs, act_layer, _v2_branch)
-
-
-def _v2_branch(
-    in_chs: int, mid_chs: int, out_chs: int, kernel_size: int, stride: int, act_layer: str | ActLayer | None
-) -> nn.Module:
-    return nn.Sequential(
-        ConvBnAct(in_chs, mid_chs, 1, act_layer=act_layer),
-        ConvBnAct(mid_chs, mid_chs, kernel_size, stride, groups=mid_chs, act_layer=None),
-        ConvBnAct(mid_chs, out_chs, 1, act_layer=act_layer),
-    )
+    main_branch = staticmethod(_v2_branch)
 
 
 class ShuffleXceptionUnit(_SplitShuffleUnit):
@@ -265,26 +271,4 @@ class ShuffleXceptionUnit(_SplitShuffleUnit):
         act_layer: activation after each pointwise conv.
     """
 
-    def __init__(
-        self,
-        in_chs: int,
-        out_chs: int,
-        kernel_size: int = 3,
-        stride: int = 1,
-        mid_chs: int | None = None,
-        act_layer: str | ActLayer | None = "relu",
-    ) -> None:
-        super().__init__(in_chs, out_chs, kernel_size, stride, mid_chs, act_layer, _xception_branch)
-
-
-def _xception_branch(
-    in_chs: int, mid_chs: int, out_chs: int, kernel_size: int, stride: int, act_layer: str | ActLayer | None
-) -> nn.Module:
-    return nn.Sequential(
-        ConvBnAct(in_chs, in_chs, kernel_size, stride, groups=in_chs, act_layer=None),
-        ConvBnAct(in_chs, mid_chs, 1, act_layer=act_layer),
-        ConvBnAct(mid_chs, mid_chs, kernel_size, groups=mid_chs, act_layer=None),
-        ConvBnAct(mid_chs, mid_chs, 1, act_layer=act_layer),
-        ConvBnAct(mid_chs, mid_chs, kernel_size, groups=mid_chs, act_layer=None),
-        ConvBnAct(mid_chs, out_chs, 1, act_layer=act_layer),
-    )
+    main_branch = staticmethod(_xception_branch)
