@@ -17,6 +17,7 @@ from slimforge.compress.recipe._stage import (
     float_option,
     int_option,
     no_more_args,
+    registry_arg,
 )
 from slimforge.errors import InvalidInputError
 
@@ -148,11 +149,7 @@ class LowRankStage(Stage):
     def _from_spec(cls, spec: StageSpec) -> Stage:
         from slimforge.compress.lowrank import FINETUNE_LR_SCALE, LOWRANK_METHODS
 
-        if not spec.args:
-            raise InvalidInputError(
-                f"recipe stage {spec.text!r} needs a method: {', '.join(LOWRANK_METHODS.list())}, e.g. lowrank:tucker"
-            )
-        LOWRANK_METHODS.get(spec.args[0])
+        registry_arg(spec, LOWRANK_METHODS, "a method: {names}, e.g. lowrank:tucker")
         no_more_args(spec, 1)
         if spec.option("energy") is not None and spec.option("ratio") is not None:
             raise InvalidInputError(f"recipe stage {spec.text!r}: give energy= or ratio=, not both")

@@ -15,6 +15,7 @@ from slimforge.compress.recipe._stage import (
     int_option,
     no_more_args,
     ratio_arg,
+    registry_arg,
 )
 from slimforge.errors import InvalidInputError
 
@@ -62,12 +63,7 @@ class PruneStage(Stage):
     def _from_spec(cls, spec: StageSpec) -> Stage:
         from slimforge.compress.prune import IMPORTANCES
 
-        if not spec.args:
-            raise InvalidInputError(
-                f"recipe stage {spec.text!r} needs a criterion and a ratio, e.g. prune:l1:0.5 "
-                f"(criteria: {', '.join(IMPORTANCES.list())})"
-            )
-        IMPORTANCES.get(spec.args[0])  # an unknown criterion raises with close names
+        registry_arg(spec, IMPORTANCES, "a criterion and a ratio, e.g. prune:l1:0.5 (criteria: {names})")
         layer_ratios = []
         for key, value in spec.options:
             if key.startswith("@"):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from slimforge.compress.recipe._spec import StageSpec
-from slimforge.compress.recipe._stage import Stage
-from slimforge.errors import InvalidInputError
+from slimforge.compress.recipe._stage import Stage, registry_arg
 from slimforge.registry import Registry
 
 __all__ = ["QUANTIZE_MODES", "STAGES", "build_stage"]
@@ -23,11 +22,8 @@ class _QuantizeDispatch:
 
     @staticmethod
     def from_spec(spec: StageSpec) -> Stage:
-        if not spec.args:
-            raise InvalidInputError(
-                f"recipe stage {spec.text!r} needs a mode, e.g. quantize:int8 (modes: {', '.join(QUANTIZE_MODES.list())})"
-            )
-        return QUANTIZE_MODES.get(spec.args[0]).from_spec(spec)
+        stage = registry_arg(spec, QUANTIZE_MODES, "a mode, e.g. quantize:int8 (modes: {names})")
+        return stage.from_spec(spec)
 
 
 #: recipe stage name -> class with ``from_spec(spec) -> Stage``.

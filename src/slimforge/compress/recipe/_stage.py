@@ -19,6 +19,7 @@ from torch import nn
 
 from slimforge.compress.recipe._spec import StageSpec
 from slimforge.errors import InvalidInputError
+from slimforge.registry import Registry
 from slimforge.training import TrainHook, TrainRuntime, TrainSettings, train_classifier
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "int_option",
     "no_more_args",
     "ratio_arg",
+    "registry_arg",
 ]
 
 
@@ -49,6 +51,19 @@ def ratio_arg(spec: StageSpec, position: int, what: str) -> float:
             f"recipe stage {spec.text!r}: {what} {text} is outside (0, 1); e.g. 0.5 removes half"
         )
     return value
+
+
+def registry_arg(spec: StageSpec, registry: Registry[Any], needs: str) -> Any:
+    """The entry of ``registry`` that the first positional field of ``spec`` names.
+
+    Args:
+        needs: what the stage needs, for the error when the field is missing (``{names}``: the
+            registry's names).
+    """
+    if not spec.args:
+        names = ", ".join(registry.list())
+        raise InvalidInputError(f"recipe stage {spec.text!r} needs {needs.format(names=names)}")
+    return registry.get(spec.args[0])  # an unknown name raises with close names
 
 
 def no_more_args(spec: StageSpec, count: int) -> None:
