@@ -23,6 +23,7 @@ from slimforge.spaces._supernet import Supernet
 from slimforge.zoo import init_conv_bn_linear
 
 __all__ = [
+    "CIFAR_MAX_RESOLUTION",
     "IDENTITY_TOKEN",
     "LayerSlot",
     "LayerwiseNet",
@@ -35,6 +36,8 @@ __all__ = [
 ]
 
 IDENTITY_TOKEN = "id"
+#: At or below this input side a layer-wise space applies its CIFAR adaptation (see each space).
+CIFAR_MAX_RESOLUTION = 64
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,37 @@ class LayerwiseSpace(SearchSpace):
     num_features: int
     dropout: float
     allow_identity: bool
+
+    def _set_options(
+        self,
+        width: object,
+        resolution: object,
+        min_resolution: int,
+        stage_depths: object,
+        num_stages: int,
+        identity: object,
+        dropout: object,
+    ) -> None:
+        """Check and set the options every layer-wise space takes. At an input side of
+        ``CIFAR_MAX_RESOLUTION`` or less, ``cifar`` is set: the space applies its CIFAR adaptation."""
+        self.width = check_width(self.name, width)
+        self.resolution = check_resolution(self.name, resolution, min_resolution)
+        self.stage_depths = check_depths(self.name, stage_depths, num_stages)
+        self.allow_identity = bool(identity)
+        self.dropout = check_dropout(self.name, dropout)
+        self.cifar = self.resolution <= CIFAR_MAX_RESOLUTION
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """The batch-1 input shape the space is meant for, ``(1, 3, resolution, resolution)``."""
+        return (1, 3, self.resolution, self.resolution)
+
+    def _describe(self, class_name: str, extra: str = "") -> str:
+        """The ``repr`` of the space: its class and options (``extra`` is appended inside the brackets)."""
+        return (
+            f"{class_name}(width={self.width}, resolution={self.resolution}, stage_depths={self.stage_depths}, "
+            f"identity={self.allow_identity}, dropout={self.dropout}{extra})"
+        )
 
     @abstractmethod
     def _make_stem(self) -> nn.Module:

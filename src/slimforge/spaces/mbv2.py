@@ -26,10 +26,6 @@ from slimforge.nn.mbconv import MBConv
 from slimforge.spaces._mbv2_shuffle_layerwise import (
     LayerSlot,
     LayerwiseSpace,
-    check_depths,
-    check_dropout,
-    check_resolution,
-    check_width,
 )
 from slimforge.spaces._supernet import Supernet
 
@@ -42,8 +38,6 @@ SHARING = ("separate", "elastic")
 # MobileNetV2 Table 2 after its first block: (output channels, stride of the stage's first layer).
 _STAGES: tuple[tuple[int, int], ...] = ((24, 2), (32, 2), (64, 2), (96, 1), (160, 2), (320, 1))
 _DEFAULT_DEPTHS = (4, 4, 4, 4, 3, 1)
-# At or below this input side the CIFAR adaptation applies (see MBV2Space).
-_CIFAR_MAX_RESOLUTION = 64
 
 
 class MBV2Space(LayerwiseSpace):
@@ -88,17 +82,12 @@ class MBV2Space(LayerwiseSpace):
         dropout: float = 0.0,
         sharing: str = "separate",
     ) -> None:
-        self.width = check_width(self.name, width)
-        self.resolution = check_resolution(self.name, resolution, 8)
-        self.stage_depths = check_depths(self.name, stage_depths, len(_STAGES))
-        self.allow_identity = bool(identity)
-        self.dropout = check_dropout(self.name, dropout)
+        self._set_options(width, resolution, 8, stage_depths, len(_STAGES), identity, dropout)
         if sharing not in SHARING:
             raise InvalidInputError(
                 f"{self.name}: sharing={sharing!r} is invalid; use one of {', '.join(SHARING)}"
             )
         self.sharing = sharing
-        self.cifar = self.resolution <= _CIFAR_MAX_RESOLUTION
         self.block_tokens = tuple(f"k{k}e{e}" for k, e in MBV2_BLOCKS)
         self.stem_chs = make_divisible(32 * self.width, 8)
         self.first_chs = make_divisible(16 * self.width, 8)
@@ -119,11 +108,6 @@ class MBV2Space(LayerwiseSpace):
     def small(cls) -> MBV2Space:
         """A scaled-down CIFAR space for a ~10-minute CPU demo: width 0.35, 32x32, depths (2, 2, 2, 2, 2, 1)."""
         return cls(width=0.35, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1))
-
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """The batch-1 input shape the space is meant for, ``(1, 3, resolution, resolution)``."""
-        return (1, 3, self.resolution, self.resolution)
 
     def _supernet(self, num_classes: int) -> Supernet:
         if self.sharing == "elastic":
@@ -146,8 +130,4 @@ class MBV2Space(LayerwiseSpace):
         return ConvBnAct(self.last_chs, self.num_features, 1, act_layer="relu6")
 
     def __repr__(self) -> str:
-        return (
-            f"MBV2Space(width={self.width}, resolution={self.resolution}, stage_depths={self.stage_depths}, "
-            f"identity={self.allow_identity}, dropout={self.dropout}"
-            + (f", sharing={self.sharing!r})" if self.sharing != "separate" else ")")
-        )
+        return self._describe("MBV2Space", f", sharing={self.sharing!r}" if self.sharing != "separate" else "")

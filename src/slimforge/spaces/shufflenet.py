@@ -21,10 +21,6 @@ from slimforge.nn.shuffle import ShuffleV2Unit, ShuffleXceptionUnit
 from slimforge.spaces._mbv2_shuffle_layerwise import (
     LayerSlot,
     LayerwiseSpace,
-    check_depths,
-    check_dropout,
-    check_resolution,
-    check_width,
 )
 
 __all__ = ["SHUFFLE_BLOCKS", "ShuffleNetSpace"]
@@ -35,8 +31,6 @@ _SHUFFLE_KERNELS = (3, 5, 7)
 # SPOS at 1.0x: stage output channels; every stage's first layer has stride 2.
 _STAGE_CHS = (64, 160, 320, 640)
 _DEFAULT_DEPTHS = (4, 4, 8, 4)
-# At or below this input side the CIFAR adaptation applies (see ShuffleNetSpace).
-_CIFAR_MAX_RESOLUTION = 64
 
 
 class ShuffleNetSpace(LayerwiseSpace):
@@ -73,12 +67,7 @@ class ShuffleNetSpace(LayerwiseSpace):
         identity: bool = True,
         dropout: float = 0.0,
     ) -> None:
-        self.width = check_width(self.name, width)
-        self.resolution = check_resolution(self.name, resolution, 16)
-        self.stage_depths = check_depths(self.name, stage_depths, len(_STAGE_CHS))
-        self.allow_identity = bool(identity)
-        self.dropout = check_dropout(self.name, dropout)
-        self.cifar = self.resolution <= _CIFAR_MAX_RESOLUTION
+        self._set_options(width, resolution, 16, stage_depths, len(_STAGE_CHS), identity, dropout)
         self.block_tokens = SHUFFLE_BLOCKS
         self.stem_chs = make_divisible(16 * self.width, 8)
         self.num_features = make_divisible(1024 * max(1.0, self.width), 8)
@@ -102,11 +91,6 @@ class ShuffleNetSpace(LayerwiseSpace):
         """A scaled-down CIFAR space for a ~10-minute CPU demo: width 0.5, 32x32, depths (2, 2, 4, 2)."""
         return cls(width=0.5, resolution=32, stage_depths=(2, 2, 4, 2))
 
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """The batch-1 input shape the space is meant for, ``(1, 3, resolution, resolution)``."""
-        return (1, 3, self.resolution, self.resolution)
-
     def _make_stem(self) -> nn.Module:
         return ConvBnAct(3, self.stem_chs, 3, 1 if self.cifar else 2, act_layer="relu")
 
@@ -119,7 +103,4 @@ class ShuffleNetSpace(LayerwiseSpace):
         return ConvBnAct(self.last_chs, self.num_features, 1, act_layer="relu")
 
     def __repr__(self) -> str:
-        return (
-            f"ShuffleNetSpace(width={self.width}, resolution={self.resolution}, stage_depths={self.stage_depths}, "
-            f"identity={self.allow_identity}, dropout={self.dropout})"
-        )
+        return self._describe("ShuffleNetSpace")
