@@ -18,6 +18,7 @@ import math
 import os
 import resource
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -74,15 +75,25 @@ def _first_line(exc: BaseException) -> str:
 
 def measure_request(request: dict[str, Any]) -> dict[str, Any]:
     """Measure one request's model; every failure becomes a reply with a status (never raises)."""
-    from slimforge.errors import InputShapeError, ModelFileError, SlimforgeError
-    from slimforge.hardware.input_shape import format_shape
-    from slimforge.hardware.latency import LatencyProtocol, measure_latency
+    from slimforge.errors import InvalidInputError, ModelFileError
+    from slimforge.hardware.input_shape import parse_input_shape
     from slimforge.hardware.onnx_graph import load_onnx, onnx_input, resolve_input_shape
+    from slimforge.hardware.runtime import RUNTIMES
 
     path = Path(request["path"])
     runtime = request.get("runtime", "onnxruntime")
-    if runtime != "onnxruntime":
-        return _measure_file(request, runtime)
+    if runtime != "onnxruntime":  # a deployment runtime (LiteRT, OpenVINO, ExecuTorch, RKNN)
+
+        def shape_of() -> tuple[int, ...]:
+            engine = RUNTIMES.get(runtime)()
+            declared = (
+                request["input_shape"] if request["input_shape"] is not None else engine.input_shape(path)
+            )
+            if declared is None:
+                raise InvalidInputError(f"give the input shape of the uploaded {runtime} model")
+            return parse_input_shape(declared)
+
+        return _measure(request, runtime, shape_of, "", "")
     try:
         proto = load_onnx(path)
         _, declared, _ = onnx_input(proto, path)
@@ -91,67 +102,44 @@ def measure_request(request: dict[str, Any]) -> dict[str, Any]:
     except MemoryError:
         return {"status": 422, "error": "the uploaded model does not fit in this agent's memory limit"}
     del proto
-    try:
-        shape = resolve_input_shape(declared, request["input_shape"], path)
-        elements = math.prod(shape)
-        if elements > request["max_input_elements"]:
-            return {
-                "status": 400,
-                "error": (
-                    f"the input {format_shape(shape)} has {elements:,} elements, above this agent's limit "
-                    f"of {request['max_input_elements']:,}; measure a smaller input (or restart the agent "
-                    "with a higher --max-input-elements)"
-                ),
-            }
-        result = measure_latency(
-            path,
-            shape,
-            runtime="onnxruntime",
-            threads=request["threads"],
-            protocol=LatencyProtocol.from_dict(request["protocol"]),
-            seed=request["seed"],
-        )
-    except (ModelFileError, InputShapeError) as exc:
-        return {"status": 422, "error": str(exc)}
-    except MemoryError:
-        return {
-            "status": 422,
-            "error": (
-                "the model needs more memory than this agent allows (--max-memory-mb); measure a smaller one"
-            ),
-        }
-    except SlimforgeError as exc:
-        return {"status": 400, "error": str(exc)}
-    except Exception as exc:  # noqa: BLE001 - whatever one model does, the process answers
-        return {"status": 500, "error": f"measurement failed: {_first_line(exc)}"}
-    return {"latency": result.to_dict()}
+    return _measure(
+        request,
+        runtime,
+        lambda: resolve_input_shape(declared, request["input_shape"], path),
+        "; measure a smaller input (or restart the agent with a higher --max-input-elements)",
+        "; measure a smaller one",
+    )
 
 
-def _measure_file(request: dict[str, Any], runtime: str) -> dict[str, Any]:
-    """Measure an upload with a deployment runtime (LiteRT, OpenVINO, ExecuTorch, RKNN)."""
+def _measure(
+    request: dict[str, Any],
+    runtime: str,
+    shape_of: Callable[[], tuple[int, ...]],
+    big_input: str,
+    big_model: str,
+) -> dict[str, Any]:
+    """The reply to ``request`` once its model has been read: its input checked, then its latency.
+
+    ``big_input`` and ``big_model`` end the messages of an input over the limit and of a model out
+    of memory.
+    """
     from slimforge.errors import InputShapeError, ModelFileError, SlimforgeError
-    from slimforge.hardware.input_shape import format_shape, parse_input_shape
+    from slimforge.hardware.input_shape import format_shape
     from slimforge.hardware.latency import LatencyProtocol, measure_latency
-    from slimforge.hardware.runtime import RUNTIMES
 
-    path = Path(request["path"])
     try:
-        engine = RUNTIMES.get(runtime)()
-        declared = request["input_shape"] if request["input_shape"] is not None else engine.input_shape(path)
-        if declared is None:
-            return {"status": 400, "error": f"give the input shape of the uploaded {runtime} model"}
-        shape = parse_input_shape(declared)
+        shape = shape_of()
         elements = math.prod(shape)
         if elements > request["max_input_elements"]:
             return {
                 "status": 400,
                 "error": (
                     f"the input {format_shape(shape)} has {elements:,} elements, above this agent's limit "
-                    f"of {request['max_input_elements']:,}"
+                    f"of {request['max_input_elements']:,}{big_input}"
                 ),
             }
         result = measure_latency(
-            path,
+            Path(request["path"]),
             shape,
             runtime=runtime,
             threads=request["threads"],
@@ -163,7 +151,7 @@ def _measure_file(request: dict[str, Any], runtime: str) -> dict[str, Any]:
     except MemoryError:
         return {
             "status": 422,
-            "error": "the model needs more memory than this agent allows (--max-memory-mb)",
+            "error": f"the model needs more memory than this agent allows (--max-memory-mb){big_model}",
         }
     except SlimforgeError as exc:
         return {"status": 400, "error": str(exc)}
