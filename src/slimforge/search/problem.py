@@ -6,7 +6,7 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +19,13 @@ from slimforge.search.evaluator import Evaluator, make_evaluator
 from slimforge.spaces import Genome, SearchSpace, get_space
 
 __all__ = [
-    "make_screen",
     "ACCURACY_SOURCES",
     "COST_METRICS",
     "DEVICE_SOURCES",
     "Problem",
     "Source",
     "build_problem",
+    "make_screen",
     "parse_names",
 ]
 
@@ -300,13 +300,9 @@ def make_screen(
     space = get_space(space) if isinstance(space, str) else space
     source, argument = _source(ACCURACY_SOURCES, spec, "screen", "--screen")
     if source.evaluator not in ("predictor", "proxy"):
-        raise InvalidInputError(
-            f"screen {spec!r} is not cheap: screen with predictor:FILE or proxy:NAMES"
-        )
+        raise InvalidInputError(f"screen {spec!r} is not cheap: screen with predictor:FILE or proxy:NAMES")
     settings = {"data": data, "num_classes": num_classes}
-    return _make(
-        dataclasses.replace(source, aliases=()), space, argument, settings, {}
-    )
+    return _make(dataclasses.replace(source, aliases=()), space, argument, settings, {})
 
 
 def build_problem(
@@ -378,8 +374,8 @@ def build_problem(
     accuracy_wanted = [n for n in needed if n in accuracy_family]
     device_wanted = [n for n in needed if n in device_family]
     evaluators = [
-        *_accuracy_evaluator(space, accuracy, accuracy_wanted, settings, accuracy_options or {}),
-        *_device_evaluator(space, device, device_wanted, settings, device_options or {}),
+        *_source_evaluator(_ACCURACY, space, accuracy, accuracy_wanted, settings, accuracy_options or {}),
+        *_source_evaluator(_DEVICE, space, device, device_wanted, settings, device_options or {}),
     ]
     for name in needed:
         if name in COST_METRICS:
@@ -390,70 +386,88 @@ def build_problem(
     return Problem(space, names, evaluators, parsed)
 
 
-def _accuracy_evaluator(
-    space: SearchSpace,
-    spec: str | None,
-    wanted: list[str],
-    settings: Mapping[str, Any],
-    options: Mapping[str, Any],
-) -> list[Evaluator]:
-    """The accuracy source's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
-    if isinstance(spec, Evaluator):
-        return [_given(spec, wanted, "accuracy source")] if wanted else []
-    if spec is None:
-        if wanted:
-            raise InvalidInputError(
-                f"{'/'.join(wanted)} needs an accuracy source: give --accuracy-table FILE (a CSV with "
-                f"index,arch,accuracy) or --accuracy SPEC ({_forms(ACCURACY_SOURCES)})"
-            )
-        if settings.get("data") is not None:
-            raise InvalidInputError("--data goes with a supernet: or proxy: accuracy source (--accuracy)")
-        return []
-    source, argument = _source(ACCURACY_SOURCES, spec, "accuracy source", "--accuracy")
-    if settings.get("data") is not None and "data" not in source.takes:
+@dataclass(frozen=True)
+class _Family:
+    """The accuracy sources or the devices: their registry, words (``needs`` fills ``{forms}``,
+    ``instead`` ``{gives}`` and ``{missing}``) and a ``check`` of the settings and options given."""
+
+    registry: Registry[Source]
+    what: str
+    flag: str
+    needs: str
+    instead: str
+    check: Callable[[Source | None, list[str], Mapping[str, Any], Mapping[str, Any]], None]
+
+
+def _check_accuracy(
+    source: Source | None, wanted: list[str], settings: Mapping[str, Any], options: Mapping[str, Any]
+) -> None:
+    if settings.get("data") is None:
+        return
+    if source is None:
+        raise InvalidInputError("--data goes with a supernet: or proxy: accuracy source (--accuracy)")
+    if "data" not in source.takes:
         raise InvalidInputError(
             f"--data goes with a supernet: or proxy: accuracy source, not {source.form}; drop it"
         )
-    missing = [n for n in wanted if n not in source.gives]
-    if missing:
+
+
+def _check_device(
+    source: Source | None, wanted: list[str], settings: Mapping[str, Any], options: Mapping[str, Any]
+) -> None:
+    if source is not None and wanted and options and source.evaluator != "measured_latency":
         raise InvalidInputError(
-            f"accuracy source {source.form} gives {', '.join(source.gives)}, not {', '.join(missing)}; "
-            f"ask for {source.gives[0]} instead, or use a source that gives {missing[0]}"
+            f"device options {', '.join(options)} go with a measured device, not {source.form}"
         )
-    return [_make(source, space, argument, settings, options)] if wanted else []
 
 
-def _device_evaluator(
+_ACCURACY = _Family(
+    ACCURACY_SOURCES,
+    "accuracy source",
+    "--accuracy",
+    needs=(
+        "an accuracy source: give --accuracy-table FILE (a CSV with index,arch,accuracy) "
+        "or --accuracy SPEC ({forms})"
+    ),
+    instead="ask for {gives} instead, or use a source that gives {missing}",
+    check=_check_accuracy,
+)
+_DEVICE = _Family(
+    DEVICE_SOURCES,
+    "device",
+    "--device",
+    needs="a device: give --device table:FILE, or one of {forms}",
+    instead="use a device table (table:FILE) or a measured device (local-cpu, local-torch, remote:URL)",
+    check=_check_device,
+)
+
+
+def _source_evaluator(
+    family: _Family,
     space: SearchSpace,
-    spec: str | None,
+    spec: str | Evaluator | None,
     wanted: list[str],
     settings: Mapping[str, Any],
     options: Mapping[str, Any],
 ) -> list[Evaluator]:
-    """The device's evaluator when a metric in ``wanted`` needs it (none otherwise)."""
+    """The evaluator of ``family``'s source ``spec`` when a metric in ``wanted`` needs it (none otherwise)."""
     if isinstance(spec, Evaluator):
-        return [_given(spec, wanted, "device")] if wanted else []
+        return [_given(spec, wanted, family.what)] if wanted else []
     if spec is None:
         if wanted:
-            raise InvalidInputError(
-                f"{'/'.join(wanted)} needs a device: give --device table:FILE, "
-                f"or one of {_forms(DEVICE_SOURCES)}"
-            )
+            needs = family.needs.format(forms=_forms(family.registry))
+            raise InvalidInputError(f"{'/'.join(wanted)} needs {needs}")
+        family.check(None, wanted, settings, options)
         return []
-    source, argument = _source(DEVICE_SOURCES, spec, "device", "--device")  # a typo is refused anyway
-    if not wanted:
-        return []
+    source, argument = _source(family.registry, spec, family.what, family.flag)  # a typo is refused anyway
+    family.check(source, wanted, settings, options)
     missing = [n for n in wanted if n not in source.gives]
     if missing:
+        instead = family.instead.format(gives=source.gives[0], missing=missing[0])
         raise InvalidInputError(
-            f"device {source.form} gives {', '.join(source.gives)}, not {', '.join(missing)}; use a "
-            "device table (table:FILE) or a measured device (local-cpu, local-torch, remote:URL)"
+            f"{family.what} {source.form} gives {', '.join(source.gives)}, not {', '.join(missing)}; {instead}"
         )
-    if options and source.evaluator != "measured_latency":
-        raise InvalidInputError(
-            f"device options {', '.join(options)} go with a measured device, not {source.form}"
-        )
-    return [_make(source, space, argument, settings, options)]
+    return [_make(source, space, argument, settings, options)] if wanted else []
 
 
 def _given(evaluator: Evaluator, wanted: list[str], what: str) -> Evaluator:
