@@ -7,13 +7,40 @@ import ipaddress
 import json
 import sys
 
-from slimforge.cli._common import TIMEOUT_HELP, TOKEN_FILE_HELP, add_subcommand
+from slimforge.cli._common import TIMEOUT_HELP, TOKEN_FILE_HELP, OptionSpec, add_options, add_subcommand
 from slimforge.errors import InvalidInputError
 
 HELP = (
     "run the measurement agent on an edge device (serve), make its token (token), check a connection "
     "(info), load-test it (bench)"
 )
+
+
+# fmt: off
+_SERVE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--max-upload-mb", "64", "MB", "largest accepted model (default 64 MiB)"),
+    ("--max-seconds", "120", "S", "time limit of one measurement request (default 120)"),
+    ("--max-threads", None, "N", ("most intra-op threads a request may ask for (default: this machine's "
+        "logical cores)")),
+    ("--max-input-elements", None, "N", ("most elements of a request's input tensor (default 16777216, 64 "
+        "MiB of float32)")),
+    ("--max-memory-mb", None, "MB", ("memory a measurement may take (default: half this machine's, at most "
+        "4096)")),
+    ("--max-connections", None, "N", ("connections served at once; more get 503 with Retry-After (default 64)")),
+    ("--quiet", None, None, "do not log requests on stderr"),
+)
+_INFO_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--token-file", None, "FILE", TOKEN_FILE_HELP),
+    ("--timeout", "30", "S", f"{TIMEOUT_HELP} (default 30)"),
+    ("--json", None, None, "print the reply as JSON"),
+)
+_BENCH_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--requests", "200", "N", "sequential requests (default 200)"),
+    ("--concurrent", "50", "N", "concurrent requests (default 50)"),
+    ("--max-seconds", "3", "S", "the agent's limit per measurement (default 3)"),
+    ("--json", None, None, "print the result as JSON"),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,36 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--token-file", required=True, metavar="FILE", help="file holding the token clients must send"
     )
-    serve.add_argument(
-        "--max-upload-mb", default="64", metavar="MB", help="largest accepted model (default 64 MiB)"
-    )
-    serve.add_argument(
-        "--max-seconds",
-        default="120",
-        metavar="S",
-        help="time limit of one measurement request (default 120)",
-    )
-    serve.add_argument(
-        "--max-threads",
-        metavar="N",
-        help="most intra-op threads a request may ask for (default: this machine's logical cores)",
-    )
-    serve.add_argument(
-        "--max-input-elements",
-        metavar="N",
-        help="most elements of a request's input tensor (default 16777216, 64 MiB of float32)",
-    )
-    serve.add_argument(
-        "--max-memory-mb",
-        metavar="MB",
-        help="memory a measurement may take (default: half this machine's, at most 4096)",
-    )
-    serve.add_argument(
-        "--max-connections",
-        metavar="N",
-        help="connections served at once; more get 503 with Retry-After (default 64)",
-    )
-    serve.add_argument("--quiet", action="store_true", help="do not log requests on stderr")
+    add_options(serve, _SERVE_OPTIONS)
     token = add_subcommand(
         sub, "token", "write a new random token to a file (owner-readable only)",
         "Write a new random token to --out, readable by its owner only: give the same file to "
@@ -71,20 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     token.add_argument("--out", required=True, metavar="FILE", help="the token file to create")
     info = add_subcommand(sub, "info", "ask a running agent what device it is (checks the URL and token)")
     info.add_argument("device", metavar="remote:URL", help="e.g. remote:http://127.0.0.1:8765")
-    info.add_argument("--token-file", metavar="FILE", help=TOKEN_FILE_HELP)
-    info.add_argument("--timeout", default="30", metavar="S", help=f"{TIMEOUT_HELP} (default 30)")
-    info.add_argument("--json", action="store_true", help="print the reply as JSON")
+    add_options(info, _INFO_OPTIONS)
     bench = add_subcommand(
         sub, "bench",
         "start an agent on 127.0.0.1, send it a runaway model, then sequential and concurrent "
         "requests, and count the answers",
     )
-    bench.add_argument("--requests", default="200", metavar="N", help="sequential requests (default 200)")
-    bench.add_argument("--concurrent", default="50", metavar="N", help="concurrent requests (default 50)")
-    bench.add_argument(
-        "--max-seconds", default="3", metavar="S", help="the agent's limit per measurement (default 3)"
-    )
-    bench.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_options(bench, _BENCH_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:

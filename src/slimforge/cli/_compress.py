@@ -32,33 +32,33 @@ HELP = (
 # fmt: off
 _AUTO_OPTIONS: tuple[OptionSpec, ...] = (
     ("--budget", None, "KEY=VALUE",
-     "cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means this), "
+     ("cost bound: latency=F (fraction of the original's latency measured on this runtime; a bare F means this), "
      "latency_ms=X (or Xms), macs=F (fraction of the original's MACs), bytes=N, size=F (fraction of the float32 "
      "bytes); bits: bits=B (the size of uniform B-bit), size=F (a bare F), bytes=N; joint: bitops=F (a bare F), "
-     "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N"),
+     "macs=F, size=F (fractions of the largest network at 8 bits), bytes=N")),
     ("--search-budget", "40", "N", "distinct policies evaluated (default 40)"),
     ("--algorithm", "nsga2", "NAME", "search algorithm (default nsga2; see slimforge search)"),
     ("--criterion", "l1", "NAME", "prune: channel criterion l1, l2, bn, taylor, random (default l1)"),
     ("--round-to", None, "K", "prune: keep channel counts multiples of K (e.g. 8 under a latency budget; default any)"),
     ("--bit-choices", "2,3,4,5,6,8", "LIST", "bits/joint: bit-widths a layer may take"),
     ("--quantizer", "linear", "NAME", "bits: linear (per-channel scales) or kmeans (per-layer codebook)"),
-    ("--baseline-bits", "4,8", "LIST", "bits: uniform baselines reported (plus the one at equal size); joint: "
-     "uniform bits of the sequential baselines (default 4,8)"),
+    ("--baseline-bits", "4,8", "LIST", ("bits: uniform baselines reported (plus the one at equal size); joint: "
+     "uniform bits of the sequential baselines (default 4,8)")),
     ("--activation-bits", "8", "B", "joint: activation bits (default 8)"),
-    ("--estimate", None, "NAME", "prune/bits: the candidate estimate, one of bn (BN re-calibration, validation "
-     "top-1; the default), bn-fidelity, kd, kd-fidelity (see --audit-estimates)"),
+    ("--estimate", None, "NAME", ("prune/bits: the candidate estimate, one of bn (BN re-calibration, validation "
+     "top-1; the default), bn-fidelity, kd, kd-fidelity (see --audit-estimates)")),
     ("--recal", None, "N", "training images re-calibrating BN per candidate (default 256)"),
     ("--rerank", "0", "K", "prune/bits: fill the best K feasible policies, choose by --rerank-estimate (default 0: off)"),
     ("--rerank-estimate", "kd", "NAME", "prune/bits: the estimate that re-ranks them (default kd)"),
-    ("--estimate-steps", None, "N", "prune/bits: SGD steps per candidate before scoring it (default: the estimate's, "
-     "0 for bn)"),
-    ("--no-fill", None, None, "prune/bits: keep the searched policy as found (default: spend what it leaves of the "
-     "budget, most sensitive layer first)"),
-    ("--audit-estimates", None, "N", "prune: instead of a search, draw N seeded policies at --budget, score them with "
+    ("--estimate-steps", None, "N", ("prune/bits: SGD steps per candidate before scoring it (default: the estimate's, "
+     "0 for bn)")),
+    ("--no-fill", None, None, ("prune/bits: keep the searched policy as found (default: spend what it leaves of the "
+     "budget, most sensitive layer first)")),
+    ("--audit-estimates", None, "N", ("prune: instead of a search, draw N seeded policies at --budget, score them with "
      "every estimate of --estimates, finetune each (--finetune-epochs) and report each estimate's rank correlation "
-     "and noise"),
-    ("--estimates", "bn,bn-fidelity,kd,kd-fidelity", "LIST", "--audit-estimates: the estimates compared (default "
-     "bn,bn-fidelity,kd,kd-fidelity)"),
+     "and noise")),
+    ("--estimates", "bn,bn-fidelity,kd,kd-fidelity", "LIST", ("--audit-estimates: the estimates compared (default "
+     "bn,bn-fidelity,kd,kd-fidelity)")),
     ("--no-latency", None, None, "prune: do not measure the final models' latency"),
 )
 # fmt: on
@@ -69,11 +69,11 @@ _AUTO_OPTIONS: tuple[OptionSpec, ...] = (
 _MODE_OPTIONS: tuple[OptionSpec, ...] = (
     ("--train", None, None, "train MODEL on --data and save it to --out (a baseline)"),
     ("--check", None, None, "list the layers structured pruning cannot prune, and why"),
-    ("--sensitivity", None, None, "per-layer INT8 sensitivity on --data: each layer alone quantized, accuracy drop "
-     "and output KL"),
-    ("--auto", None, "KIND", "search a compression policy under --budget: prune (a ratio per layer group, "
+    ("--sensitivity", None, None, ("per-layer INT8 sensitivity on --data: each layer alone quantized, accuracy drop "
+     "and output KL")),
+    ("--auto", None, "KIND", ("search a compression policy under --budget: prune (a ratio per layer group, "
      "AMC-style), bits (a weight bit-width per layer, HAQ-style) or joint (architecture + bit-widths on the "
-     "supernet MODEL, APQ-style); compares with the uniform / sequential baseline at the same budget"),
+     "supernet MODEL, APQ-style); compares with the uniform / sequential baseline at the same budget")),
 )
 _DATA_OPTIONS: tuple[OptionSpec, ...] = (
     ("--data", None, "SPEC", "data spec, e.g. npz:FILE or digits (default; --auto joint: the supernet run's data)"),
@@ -94,9 +94,9 @@ _RECIPE_OPTIONS: tuple[OptionSpec, ...] = (
     ("--calib", "128", "N", "real images calibrating INT8 (default 128)"),
     ("--compare", None, None, "add torch-pruning and ONNX Runtime's quantizer used directly, side by side"),
     ("--time-cap", "10", "S", "seconds of timed latency runs per stage (default 10)"),
-    ("--gate", "latency", "OBJECTIVE", "measured gate per recipe stage: latency (default: a stage slower than its "
+    ("--gate", "latency", "OBJECTIVE", ("measured gate per recipe stage: latency (default: a stage slower than its "
      "input on --device is repaired or dropped), size (a slower stage is kept when smaller, and reported slower) "
-     "or none"),
+     "or none")),
 )
 _GATE_AND_CHECK_OPTIONS: tuple[OptionSpec, ...] = (
     ("--gate-tolerance", "0.05", "F", "relative slow-down the gate counts as noise (default 0.05 = 5%%)"),

@@ -5,12 +5,39 @@ from __future__ import annotations
 import argparse
 import json
 
-from slimforge.cli._common import add_model_options, add_thread_options, model_options
+from slimforge.cli._common import (
+    OptionSpec,
+    add_model_options,
+    add_options,
+    add_thread_options,
+    model_options,
+)
 
 HELP = (
     "export a model to onnx, tflite (LiteRT), openvino, executorch, rknn or torchscript, FP32 or INT8, "
     "and check the converted file's outputs against the model"
 )
+
+
+# fmt: off
+_CHECK_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--int8", None, None, ("quantize with the format's own quantizer, calibrated on --data's training images")),
+    ("--data", None, "SPEC", ("data (e.g. npz:FILE): the check runs on its test split (validation if none); "
+        "without it, on seeded noise")),
+    ("--input", None, "SHAPE", "input shape, e.g. 1x3x32x32 (default: the model's own)"),
+    ("--calib", "128", "N", "--int8: training images to calibrate on (default 128)"),
+    ("--min-agreement", None, "PCT", ("least top-1 agreement with the model, in percent (default 99 for "
+        "FP32, 90 for INT8)")),
+    ("--no-check", None, None, "convert only; do not run the converted file"),
+)
+_TARGET_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--seed", "0", "N", "seed of the data split and calibration draw"),
+    ("--rknn-python", None, "PYTHON", ("rknn: the Python of an environment with rknn-toolkit2 (it cannot be "
+        "installed beside torch 2.13)")),
+    ("--rknn-target", None, "SOC", "rknn: the target platform (default rk3588)"),
+    ("--json", None, None, "print the result as JSON"),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,39 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="onnx, tflite, openvino, executorch, rknn or torchscript",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="folder for model.<ext> and export.json")
-    parser.add_argument(
-        "--int8",
-        action="store_true",
-        help="quantize with the format's own quantizer, calibrated on --data's training images",
-    )
-    parser.add_argument(
-        "--data",
-        metavar="SPEC",
-        help="data (e.g. npz:FILE): the check runs on its test split (validation if none); without it, on seeded noise",
-    )
-    parser.add_argument(
-        "--input", metavar="SHAPE", help="input shape, e.g. 1x3x32x32 (default: the model's own)"
-    )
-    parser.add_argument(
-        "--calib", default="128", metavar="N", help="--int8: training images to calibrate on (default 128)"
-    )
-    parser.add_argument(
-        "--min-agreement",
-        metavar="PCT",
-        help="least top-1 agreement with the model, in percent (default 99 for FP32, 90 for INT8)",
-    )
-    parser.add_argument("--no-check", action="store_true", help="convert only; do not run the converted file")
+    add_options(parser, _CHECK_OPTIONS)
     add_thread_options(parser)
-    parser.add_argument(
-        "--seed", default="0", metavar="N", help="seed of the data split and calibration draw"
-    )
-    parser.add_argument(
-        "--rknn-python",
-        metavar="PYTHON",
-        help="rknn: the Python of an environment with rknn-toolkit2 (it cannot be installed beside torch 2.13)",
-    )
-    parser.add_argument("--rknn-target", metavar="SOC", help="rknn: the target platform (default rk3588)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_options(parser, _TARGET_OPTIONS)
     add_model_options(parser)
 
 

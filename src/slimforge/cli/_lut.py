@@ -9,7 +9,9 @@ import sys
 from typing import Any
 
 from slimforge.cli._common import (
+    OptionSpec,
     add_latency_device_options,
+    add_options,
     add_space_arg_option,
     add_subcommand,
     add_thread_options,
@@ -20,12 +22,17 @@ from slimforge.errors import InvalidInputError
 HELP = "latency lookup tables: build one for a space on a device, predict a genome's latency, evaluate it"
 
 
+# fmt: off
+_SPACE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--resolution", None, "N", "space option: input side in pixels (32 = the CIFAR configuration)"),
+    ("--width", None, "W", "space option: width multiplier"),
+)
+# fmt: on
+
+
 def _space_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--space", default="mbv2", help="layer-wise search space (default mbv2)")
-    p.add_argument(
-        "--resolution", metavar="N", help="space option: input side in pixels (32 = the CIFAR configuration)"
-    )
-    p.add_argument("--width", metavar="W", help="space option: width multiplier")
+    add_options(p, _SPACE_OPTIONS)
     add_space_arg_option(p)
 
 
@@ -50,6 +57,28 @@ def _calibrate_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
+# fmt: off
+_BUILD_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--input", None, "SHAPE", "network input (default: the space's, e.g. 1x3x32x32)"),
+    ("--num-classes", "10", "K", "classifier outputs (default 10)"),
+)
+_PREDICT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--runtime", None, "NAME", "refuse a table measured with another runtime (e.g. litert)"),
+    ("--json", None, None, "print JSON"),
+)
+_EVAL_TABLE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--table", None, "FILE.csv", "the table to evaluate (default: build one first)"),
+    ("--save-table", None, "FILE.csv", "keep the table built for the evaluation"),
+)
+_EVAL_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--sample", "100", "N", "number of sub-networks (default 100)"),
+    ("--seed", "0", "S", "seed of the sample (default 0)"),
+    ("--chunk", "10", "N", "networks measured interleaved at a time (default 10)"),
+    ("--json", None, None, "print the evaluation as JSON"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lut_command", metavar="ACTION")
     build = add_subcommand(
@@ -59,10 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _space_arguments(build)
     _measure_arguments(build, "3")
-    build.add_argument(
-        "--input", metavar="SHAPE", help="network input (default: the space's, e.g. 1x3x32x32)"
-    )
-    build.add_argument("--num-classes", default="10", metavar="K", help="classifier outputs (default 10)")
+    add_options(build, _BUILD_OPTIONS)
     build.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the table")
     _calibrate_argument(build)
     build.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -77,22 +103,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="architecture strings of the table's space (e.g. k3e6-k5e3-id-...) "
         "or comma-separated choice indices",
     )
-    predict.add_argument(
-        "--runtime", metavar="NAME", help="refuse a table measured with another runtime (e.g. litert)"
-    )
-    predict.add_argument("--json", action="store_true", help="print JSON")
+    add_options(predict, _PREDICT_OPTIONS)
     ev = add_subcommand(sub, "eval", "benchmark: LUT-predicted vs measured latency of sampled sub-networks")
     _space_arguments(ev)
     _measure_arguments(ev, "3")
-    ev.add_argument("--table", metavar="FILE.csv", help="the table to evaluate (default: build one first)")
-    ev.add_argument("--save-table", metavar="FILE.csv", help="keep the table built for the evaluation")
+    add_options(ev, _EVAL_TABLE_OPTIONS)
     _calibrate_argument(ev)
-    ev.add_argument("--sample", default="100", metavar="N", help="number of sub-networks (default 100)")
-    ev.add_argument("--seed", default="0", metavar="S", help="seed of the sample (default 0)")
-    ev.add_argument(
-        "--chunk", default="10", metavar="N", help="networks measured interleaved at a time (default 10)"
-    )
-    ev.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    add_options(ev, _EVAL_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,28 @@ from __future__ import annotations
 import argparse
 import json
 
-from slimforge.cli._common import add_settings_option, add_thread_options, set_torch_threads, table_file
+from slimforge.cli._common import (
+    OptionSpec,
+    add_options,
+    add_settings_option,
+    add_thread_options,
+    set_torch_threads,
+    table_file,
+)
 
 HELP = "fit a latency or accuracy predictor on a few rows of a table and score it on the others"
 
 _DEFAULT_TRAIN = 100
 _DEFAULT_TRANSFER_TRAIN = 20
+
+
+# fmt: off
+_FIT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--save", None, "JSON", "write the fitted predictor to this JSON file"),
+    ("--no-baselines", None, None, "skip the two baselines"),
+    ("--json", None, None, "print the evaluation as JSON"),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,12 +72,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "isomorphism class (timed), of the row's own cell (own), or decide from the table: timed "
         "when it holds one figure per class, as HW-NAS-Bench tables do (auto, default)",
     )
-    fit.add_argument(
-        "--save", default=None, metavar="JSON", help="write the fitted predictor to this JSON file"
-    )
-    fit.add_argument("--no-baselines", action="store_true", help="skip the two baselines")
-    fit.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    add_options(fit, _FIT_OPTIONS)
     _add_accuracy_arguments(actions)
+
+
+# fmt: off
+_ACCURACY_SAMPLE_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--test-sample", None, "N|all", ("score only N of the other rows (default: all of them; 1000 with "
+        "--proxy-features)")),
+    ("--proxy-features", "", "P,P", ("zero-cost proxies whose scores are extra features, e.g. "
+        "meco,jacob_cov,num_params")),
+)
+_ACCURACY_OUTPUT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--save", None, "JSON", "write the first run's fitted predictor to this JSON file"),
+    ("--no-progress", None, None, "no progress bar on stderr"),
+    ("--json", None, None, "print the report as JSON"),
+)
+# fmt: on
 
 
 def _add_accuracy_arguments(actions) -> None:
@@ -84,18 +111,7 @@ def _add_accuracy_arguments(actions) -> None:
     acc.add_argument(
         "--repeats", type=int, default=1, help="runs with seeds SEED..SEED+R-1, medians reported (default 1)"
     )
-    acc.add_argument(
-        "--test-sample",
-        default=None,
-        metavar="N|all",
-        help="score only N of the other rows (default: all of them; 1000 with --proxy-features)",
-    )
-    acc.add_argument(
-        "--proxy-features",
-        default="",
-        metavar="P,P",
-        help="zero-cost proxies whose scores are extra features, e.g. meco,jacob_cov,num_params",
-    )
+    add_options(acc, _ACCURACY_SAMPLE_OPTIONS)
     acc.add_argument(
         "--data",
         default=None,
@@ -118,14 +134,7 @@ def _add_accuracy_arguments(actions) -> None:
     )
     acc.add_argument("--raw", action="store_true", help="encode genomes as written, not in canonical form")
     add_thread_options(acc)
-    acc.add_argument(
-        "--save",
-        default=None,
-        metavar="JSON",
-        help="write the first run's fitted predictor to this JSON file"
-    )
-    acc.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    acc.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_options(acc, _ACCURACY_OUTPUT_OPTIONS)
 
 
 def _row(scores) -> str:

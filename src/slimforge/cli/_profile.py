@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.cli._common import (
+    OptionSpec,
     add_local_device_option,
     add_model_options,
+    add_options,
     add_thread_options,
     local_runtime,
     model_options,
@@ -20,6 +22,16 @@ from slimforge.errors import InvalidInputError
 HELP = "profile a model: params, MACs/FLOPs, peak activation memory, size, per-layer table, latency"
 
 DEFAULT_INPUT = (1, 3, 224, 224)
+
+
+# fmt: off
+_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--weight-bits", "32", "B", "bits per weight for the model size (default 32)"),
+    ("--top", "5", "K", "mark the K layers with the most MACs (default 5)"),
+    ("--time-cap", "10", "S", "seconds at most for the timed latency runs (default 10)"),
+    ("--no-latency", None, None, "count only; do not measure latency"),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,19 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_local_device_option(parser)
     add_thread_options(parser)
-    parser.add_argument(
-        "--weight-bits", default="32", metavar="B", help="bits per weight for the model size (default 32)"
-    )
-    parser.add_argument(
-        "--top", default="5", metavar="K", help="mark the K layers with the most MACs (default 5)"
-    )
-    parser.add_argument(
-        "--time-cap",
-        default="10",
-        metavar="S",
-        help="seconds at most for the timed latency runs (default 10)",
-    )
-    parser.add_argument("--no-latency", action="store_true", help="count only; do not measure latency")
+    add_options(parser, _OPTIONS)
     add_model_options(parser)
     parser.add_argument("--json", action="store_true", help="print the profile as JSON")
 

@@ -6,9 +6,18 @@ import argparse
 import json
 import sys
 
-from slimforge.cli._common import add_thread_options, set_torch_threads
+from slimforge.cli._common import OptionSpec, add_options, add_thread_options, set_torch_threads
 
 HELP = "score a seeded sample of a space with zero-cost proxies and compare with a ground-truth table"
+
+
+# fmt: off
+_OUTPUT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--scores", None, None, "with --json, include every architecture's scores"),
+    ("--no-progress", None, None, "no progress bar on stderr"),
+    ("--json", None, None, "print the report as JSON"),
+)
+# fmt: on
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache", default=None, metavar="DIR", help="cache per-architecture scores as CSV under DIR"
     )
     add_thread_options(parser)
-    parser.add_argument(
-        "--scores", action="store_true", help="with --json, include every architecture's scores"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_options(parser, _OUTPUT_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.cli._common import (
+    OptionSpec,
     add_latency_device_options,
+    add_options,
     add_settings_option,
     add_thread_options,
     add_train_device_option,
@@ -23,6 +25,29 @@ from slimforge.cli._common import (
 HELP = "search a space for the Pareto front of accuracy vs. device cost"
 
 
+# fmt: off
+_ACCURACY_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--accuracy-table", None, "CSV", ("accuracy table (index,arch,accuracy) giving 'error'; the same as "
+        "--accuracy table:CSV")),
+    ("--accuracy", None, "SPEC", ("accuracy source: table:FILE, supernet:DIR (a trained supernet's run "
+        "directory), predictor:FILE (a saved accuracy predictor) give 'error'; proxy:NAMES (zero-cost "
+        "proxies, e.g. proxy:meco,jacob_cov,num_params) gives 'proxy_score_neg'")),
+    ("--data", None, "SPEC", ("data for --accuracy supernet:/proxy: (npz:FILE, cifar10:DIR, digits, ...); "
+        "default: the supernet's training data, or digits for proxies")),
+)
+_RUN_DIR_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--out", None, "RUN_DIR", "run directory: store.sqlite and result.json go there"),
+    ("--resume", None, None, "continue the search recorded in --out"),
+    ("--wait", None, None, ("if another process is searching into --out, wait for it to finish instead of "
+        "exiting")),
+)
+_OUTPUT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--no-progress", None, None, "no progress bar on stderr"),
+    ("--json", None, None, "print the result as JSON"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", help="search space (default: nb201)")
     parser.add_argument(
@@ -34,28 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "peak_mem_bytes, model_bytes (from the network itself)"
         ),
     )
-    parser.add_argument(
-        "--accuracy-table",
-        metavar="CSV",
-        help="accuracy table (index,arch,accuracy) giving 'error'; the same as --accuracy table:CSV",
-    )
-    parser.add_argument(
-        "--accuracy",
-        metavar="SPEC",
-        help=(
-            "accuracy source: table:FILE, supernet:DIR (a trained supernet's run directory), "
-            "predictor:FILE (a saved accuracy predictor) give 'error'; proxy:NAMES (zero-cost proxies, "
-            "e.g. proxy:meco,jacob_cov,num_params) gives 'proxy_score_neg'"
-        ),
-    )
-    parser.add_argument(
-        "--data",
-        metavar="SPEC",
-        help=(
-            "data for --accuracy supernet:/proxy: (npz:FILE, cifar10:DIR, digits, ...); default: the "
-            "supernet's training data, or digits for proxies"
-        ),
-    )
+    add_options(parser, _ACCURACY_OPTIONS)
     add_latency_device_options(
         parser,
         "table:FILE, lut:FILE (latency lookup table), predictor:FILE (latency predictor, nb201), or "
@@ -95,22 +99,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--screen-keep", type=float, default=0.5, metavar="F", help="share kept by --screen (default 0.5)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    parser.add_argument(
-        "--out", metavar="RUN_DIR", help="run directory: store.sqlite and result.json go there"
-    )
-    parser.add_argument("--resume", action="store_true", help="continue the search recorded in --out")
-    parser.add_argument(
-        "--wait",
-        action="store_true",
-        help="if another process is searching into --out, wait for it to finish instead of exiting",
-    )
+    add_options(parser, _RUN_DIR_OPTIONS)
     parser.add_argument(
         "--executor", default="inprocess", help="inprocess, process or ray (default: inprocess)"
     )
     parser.add_argument("--workers", type=int, help="worker processes of the process executor")
     parser.add_argument("--address", help="Ray cluster address for --executor ray (e.g. auto)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_options(parser, _OUTPUT_OPTIONS)
 
 
 def parse_settings(items: list[str]) -> dict[str, Any]:

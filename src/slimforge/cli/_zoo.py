@@ -6,27 +6,37 @@ import argparse
 import json
 import sys
 
-from slimforge.cli._common import add_local_device_option, add_thread_options, local_runtime
+from slimforge.cli._common import (
+    OptionSpec,
+    add_local_device_option,
+    add_options,
+    add_thread_options,
+    local_runtime,
+)
 from slimforge.errors import SlimforgeError
 
 HELP = "list the hand-designed models; --profile: params, MACs, peak memory, size and latency of each in one table"
 
 
+# fmt: off
+_SELECTION_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--profile", None, None, "profile the models (default: just list their names)"),
+    ("--input", "1x3x224x224", "SHAPE", "input shape (default 1x3x224x224)"),
+    ("--models", None, "A,B", "comma-separated zoo names (default: the whole zoo)"),
+)
+_OUTPUT_OPTIONS: tuple[OptionSpec, ...] = (
+    ("--time-cap", "5", "S", "seconds at most of timed runs per model (default 5)"),
+    ("--no-latency", None, None, "count only; do not measure latency"),
+    ("--json", None, None, "print the names or the profiles as JSON"),
+)
+# fmt: on
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--profile", action="store_true", help="profile the models (default: just list their names)"
-    )
-    parser.add_argument(
-        "--input", default="1x3x224x224", metavar="SHAPE", help="input shape (default 1x3x224x224)"
-    )
-    parser.add_argument("--models", metavar="A,B", help="comma-separated zoo names (default: the whole zoo)")
+    add_options(parser, _SELECTION_OPTIONS)
     add_local_device_option(parser)
     add_thread_options(parser)
-    parser.add_argument(
-        "--time-cap", default="5", metavar="S", help="seconds at most of timed runs per model (default 5)"
-    )
-    parser.add_argument("--no-latency", action="store_true", help="count only; do not measure latency")
-    parser.add_argument("--json", action="store_true", help="print the names or the profiles as JSON")
+    add_options(parser, _OUTPUT_OPTIONS)
 
 
 def run(args: argparse.Namespace) -> int:
