@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+from slimforge.bench._config import BenchConfig, names
 from slimforge.errors import InvalidInputError, UnknownNameError, close_matches
 
 __all__ = ["CODESIGN_PRESETS", "CodesignConfig"]
@@ -45,12 +46,6 @@ CODESIGN_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def _names(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = value.split(",")
-    return tuple(str(v).strip() for v in value if str(v).strip())
-
-
 def _int(name: str, value: Any, lowest: int = 1, *, none: bool = False) -> None:
     if none and value is None:
         return
@@ -59,7 +54,7 @@ def _int(name: str, value: Any, lowest: int = 1, *, none: bool = False) -> None:
 
 
 @dataclass(frozen=True)
-class CodesignConfig:
+class CodesignConfig(BenchConfig):
     """One reproduction of the co-design study on NAS-Bench-201 (see :func:`run_codesign`).
 
     Attributes:
@@ -84,6 +79,9 @@ class CodesignConfig:
         seed: seeds supernets, data split, searches and proxy subsets.
         png: write the proxy-versus-true figures.
     """
+
+    bench: ClassVar[str] = "bench codesign"
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = CODESIGN_PRESETS
 
     data: str = "npz:../shared/data/cifar10_subset.npz"
     accuracy_table: str = f"{_NB201}/accuracy_cifar10.csv"
@@ -115,11 +113,8 @@ class CodesignConfig:
         from slimforge.supernet import TRAINERS
 
         for name in ("device_tables", "methods", "search_on", "algorithms"):
-            object.__setattr__(self, name, _names(getattr(self, name)))
-        if self.preset not in CODESIGN_PRESETS:
-            raise UnknownNameError(
-                f"unknown preset {self.preset!r}; use one of {', '.join(CODESIGN_PRESETS)}"
-            )
+            object.__setattr__(self, name, names(getattr(self, name)))
+        self._check_preset()
         if not self.device_tables:
             raise InvalidInputError("bench codesign needs at least one device table (--device-table FILE)")
         if not self.methods:
@@ -159,34 +154,9 @@ class CodesignConfig:
                 TRAINERS.get(method).resolve_options(options)  # an unknown option fails before training
         object.__setattr__(self, "method_options", {m: dict(o) for m, o in self.method_options.items()})
         _int("seed", self.seed, 0)
-        if (
-            isinstance(self.val_fraction, bool)
-            or not isinstance(self.val_fraction, (int, float))
-            or not math.isfinite(self.val_fraction)
-            or not 0 < self.val_fraction < 1
-        ):
-            raise InvalidInputError(
-                f"bench codesign: val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}"
-            )
-        object.__setattr__(self, "val_fraction", float(self.val_fraction))
+        self._check_val_fraction()
 
     @classmethod
     def from_preset(cls, preset: str = "cpu", **overrides: Any) -> CodesignConfig:
         """The ``preset``'s settings with ``overrides`` (None values are ignored)."""
-        if preset not in CODESIGN_PRESETS:
-            raise UnknownNameError(f"unknown preset {preset!r}; use one of {', '.join(CODESIGN_PRESETS)}")
-        given = {k: v for k, v in overrides.items() if v is not None}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise InvalidInputError(f"bench codesign has no setting {', '.join(unknown)}")
-        return cls(**{**CODESIGN_PRESETS[preset], **given, "preset": preset})
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CodesignConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+        return cls._from_preset(preset, overrides)

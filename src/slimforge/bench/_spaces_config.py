@@ -9,14 +9,15 @@ skeleton with MBConv k{3,5,7} x e{3,6} + identity) with ShuffleNetV2, MobileNetV
 
 from __future__ import annotations
 
-import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
+from slimforge.bench._config import BenchConfig, names
 from slimforge.errors import InvalidInputError, UnknownNameError
 from slimforge.registry import Registry
 
@@ -165,7 +166,7 @@ DEFAULT_SEARCH_SETTINGS: dict[str, Any] = {
 
 
 @dataclass(frozen=True)
-class SpacesConfig:
+class SpacesConfig(BenchConfig):
     """One run of the device experiment on this machine (see :func:`run_spaces_bench`).
 
     Attributes:
@@ -200,6 +201,9 @@ class SpacesConfig:
         png: write the figure.
     """
 
+    bench: ClassVar[str] = "bench spaces"
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = SPACES_PRESETS
+
     data: str = "npz:../shared/data/cifar10_subset.npz"
     spaces: tuple[str, ...] = ("shufflenet", "shufflenet-id", "mbv2-id")
     zoo: tuple[str, ...] = ()
@@ -230,11 +234,8 @@ class SpacesConfig:
         from slimforge.search import ALGORITHMS
 
         for name in ("spaces", "zoo"):
-            value = getattr(self, name)
-            items = value.split(",") if isinstance(value, str) else value
-            object.__setattr__(self, name, tuple(str(v).strip() for v in items if str(v).strip()))
-        if self.preset not in SPACES_PRESETS:
-            raise UnknownNameError(f"unknown preset {self.preset!r}; use one of {', '.join(SPACES_PRESETS)}")
+            object.__setattr__(self, name, names(getattr(self, name)))
+        self._check_preset()
         if self.supernet_epochs is not None:
             _positive("supernet_epochs", self.supernet_epochs)
         from slimforge.supernet.config import LR_SCHEDULES
@@ -271,26 +272,12 @@ class SpacesConfig:
         for name, value in (("retrain", self.retrain), ("png", self.png)):
             if not isinstance(value, bool):
                 raise InvalidInputError(f"bench spaces: {name} must be true or false, got {value!r}")
-        if (
-            isinstance(self.val_fraction, bool)
-            or not isinstance(self.val_fraction, (int, float))
-            or not (0 < self.val_fraction < 1)
-        ):
-            raise InvalidInputError(
-                f"bench spaces: val_fraction must lie strictly between 0 and 1, got {self.val_fraction!r}"
-            )
+        self._check_val_fraction()
 
     @classmethod
     def from_preset(cls, preset: str = "small", **overrides: Any) -> SpacesConfig:
         """The ``preset``'s settings with ``overrides`` (None values are ignored)."""
-        if preset not in SPACES_PRESETS:
-            raise UnknownNameError(f"unknown preset {preset!r}; use one of {', '.join(SPACES_PRESETS)}")
-        given = {k: v for k, v in overrides.items() if v is not None}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise InvalidInputError(f"bench spaces has no setting {', '.join(unknown)}")
-        return cls(**{**SPACES_PRESETS[preset], **given, "preset": preset})
+        return cls._from_preset(preset, overrides)
 
     @property
     def supernet_train_epochs(self) -> int:
@@ -305,12 +292,3 @@ class SpacesConfig:
         """Constructor options of benchmark space ``name`` at this scale."""
         entry = BENCH_SPACES.get(name)
         return {**SCALES[self.scale][entry.space], **entry.options}
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> SpacesConfig:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
