@@ -58,9 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = "") -> int:
-    """Check or run ``config`` into ``out`` as the shared options say; print the summary or JSON."""
+    """Check or run ``config`` into ``out`` as the shared options say; print the summary or JSON.
+
+    Under ``torchrun`` every process runs the pipeline (it trains data-parallel) and rank 0 alone
+    prints; ``--print-config`` and ``--check`` are rank 0's alone.
+    """
     from slimforge.hardware.threads import check_thread_count
-    from slimforge.runs import check_run, dump_config, run_pipeline
+    from slimforge.runs import RunAborted, check_run, dump_config, run_pipeline
+    from slimforge.training.distributed import is_main_process
+
+    if not is_main_process() and (args.print_config or args.check):
+        return 0
 
     threads = None if args.threads == "auto" else check_thread_count(args.threads)
     if getattr(args, "train_device", None):
@@ -88,8 +96,13 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
         return 0
     if args.mlflow is not None:
         _check_mlflow()
-    result = run_pipeline(config, out, progress=not args.no_progress, stop_after=args.stop_after,
-                          threads=threads, wait=args.wait)
+    try:
+        result = run_pipeline(config, out, progress=not args.no_progress, stop_after=args.stop_after,
+                              threads=threads, wait=args.wait)
+    except RunAborted:
+        return 2  # a rank other than 0: rank 0 printed why
+    if not is_main_process():
+        return 0
     logged = None
     if args.mlflow is not None:
         from slimforge.runs import log_run
@@ -103,6 +116,8 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
         return 0
     print(result.summary.format())
     print(f"run directory: {result.run_dir}{again}")
+    if result.world_size > 1:
+        print(f"trained data-parallel on {result.world_size} processes (torchrun)")
     if logged is not None:
         print(f"mlflow: run {logged.run_id} in {logged.uri}")
     return 0

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from slimforge.runs._mlflow import MlflowLog, log_run
+from slimforge.runs._parallel import RunAborted
 from slimforge.runs.config import ConfigError, RunConfig, dump_config, load_config
 from slimforge.runs.pipeline import RUN_STAGES, PlannedStage, RunResult, check_run, run_pipeline, stage_plan
 
@@ -17,6 +18,7 @@ __all__ = [
     "MlflowLog",
     "PlannedStage",
     "RunConfig",
+    "RunAborted",
     "RunResult",
     "check_run",
     "dump_config",

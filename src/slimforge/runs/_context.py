@@ -20,6 +20,12 @@ class StageError(SlimforgeError):
     """A stage that cannot go on (e.g. an earlier stage's output is missing); says which and why."""
 
 
+def _single() -> Any:
+    from slimforge.training.distributed import DistContext
+
+    return DistContext()
+
+
 class RunContext:
     """The state shared by the stages of one run.
 
@@ -57,6 +63,10 @@ class RunContext:
         self.train_device: str = "cpu"
         #: the supernet's device: ``train_device`` unless the deprecated ``supernet.device`` says otherwise.
         self.supernet_device: str = "cpu"
+        #: this process's place among torchrun's processes (the single-process context outside torchrun).
+        self.dist: Any = _single()
+        #: under torchrun on rank 0, the link that tells the other ranks which stage to train; else None.
+        self.ranks: Any = None
 
     def train_runtime(self) -> Any:
         """The :class:`slimforge.training.TrainRuntime` of the run's stages (its ``train_device``)."""

@@ -121,11 +121,13 @@ class RetrainStage(RunStage):
                 ctx.log(f"  retraining {c.name} ({cfg.mode}, {cfg.epochs} epochs)")
                 record = self._train(ctx, c, out, supernet, teacher)
             models.append(record)
+        if not ctx.dist.is_main:
+            return RetrainOutput(())  # under torchrun rank 0 alone evaluates and records
         return RetrainOutput(tuple(
             TrainedModel.from_dict({**m.to_dict(), "devices": devices[m.arch]}) for m in models
         ))
 
-    def _train(self, ctx: RunContext, chosen: Any, out: Path, supernet: Any, teacher: Any) -> TrainedModel:
+    def _train(self, ctx: RunContext, chosen: Any, out: Path, supernet: Any, teacher: Any) -> TrainedModel | None:
         from slimforge.compress import DistillHook
         from slimforge.training import accuracy, train_classifier
 
@@ -139,8 +141,10 @@ class RetrainStage(RunStage):
         start = time.perf_counter()
         result = train_classifier(
             net, splits.train, _train_config(ctx.config, cfg.epochs, cfg.lr), hooks=hooks,
-            progress=ctx.progress, desc=f"retrain {chosen.name}", runtime=ctx.train_runtime(),
+            progress=ctx.progress, desc=f"retrain {chosen.name}", runtime=ctx.train_runtime(), dist=ctx.dist,
         )
+        if not ctx.dist.is_main:
+            return None
         config = {
             "builder": "space",
             "space": ctx.config.space.name,
@@ -215,9 +219,13 @@ class ReferenceStage(RunStage):
                     ctx.log(f"  training reference {name}" + ("" if width is None else f" width {width:g}"))
                     record = self._train(ctx, name, width, label, out)
                 models.append(record)
+        if not ctx.dist.is_main:
+            return ReferenceOutput(())  # under torchrun rank 0 alone evaluates and records
         return ReferenceOutput(tuple(models))
 
-    def _train(self, ctx: RunContext, name: str, width: float | None, label: str, out: Path) -> ReferenceModel:
+    def _train(
+        self, ctx: RunContext, name: str, width: float | None, label: str, out: Path
+    ) -> ReferenceModel | None:
         from slimforge.io import open_model
         from slimforge.training import accuracy, train_classifier
 
@@ -228,7 +236,9 @@ class ReferenceStage(RunStage):
         net = source.model
         start = time.perf_counter()
         train_classifier(net, splits.train, _train_config(ctx.config, epochs, 0.05), progress=ctx.progress,
-                         desc=f"train {label}", runtime=ctx.train_runtime())
+                         desc=f"train {label}", runtime=ctx.train_runtime(), dist=ctx.dist)
+        if not ctx.dist.is_main:
+            return None
         test = splits.test if splits.test is not None else splits.val
         record = ReferenceModel(
             name=label,

@@ -75,10 +75,12 @@ class RunResult:
     summary: RunSummary
     threads: str = ""
     rerun: tuple[str, ...] = ()
+    #: processes that trained it (torchrun's ``WORLD_SIZE``; 1 without torchrun).
+    world_size: int = 1
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``world_size`` only for a run trained by several processes)."""
+        out = {
             "run_dir": self.run_dir,
             "stages": dict(self.stages),
             "resumed": list(self.resumed),
@@ -87,6 +89,9 @@ class RunResult:
             "summary": self.summary.to_dict(),
             "regressions": list(self.summary.regressions),
         }
+        if self.world_size > 1:
+            out["world_size"] = self.world_size
+        return out
 
 
 def stage_plan(config: RunConfig) -> list[RunStage]:
@@ -276,6 +281,10 @@ def run_pipeline(
 ) -> RunResult:
     """Run (or resume, or update) every stage of ``config`` in ``run_dir``.
 
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) the supernet, retraining and the references train
+    data-parallel on every process and everything else runs on rank 0 alone
+    (:mod:`slimforge.runs._parallel`); every process returns the run's result, with ``world_size`` set.
+
     Args:
         config: the validated config.
         run_dir: the run directory; created on first use, resumed or updated afterwards.
@@ -285,24 +294,75 @@ def run_pipeline(
         threads: PyTorch threads (overrides ``config.threads``; None there picks the fastest).
         wait: wait for another process holding the run directory instead of failing.
     """
-    from slimforge.io import DirectoryLock
+    from slimforge.runs._parallel import same_on_every_rank
+    from slimforge.training.distributed import env_rank
 
-    plan = stage_plan(config)
-    keys = [s.key for s in plan]
-    if stop_after is not None and stop_after not in keys:
-        raise ConfigError(f"unknown stage {stop_after!r} for --stop-after (stages: {', '.join(keys)})")
-    preflight(config, plan)
-    run_dir = Path(run_dir)
+    rank, world, _ = env_rank()
     say = log or (lambda text: print(text, file=sys.stderr, flush=True))
-    devices = resolve_train_devices(config, say)  # before anything is written
-    if not (run_dir / STORE_FILE).exists():
-        _create(config, run_dir)
-    with DirectoryLock(run_dir, wait=wait, what="run directory"):
-        store = open_run(config, run_dir)
-        try:
-            return _walk(config, run_dir, store, plan, progress, say, stop_after, threads, devices)
-        finally:
-            store.close()
+    if rank != 0:
+        say = lambda text: None  # noqa: E731 (rank 0 says it)
+    with same_on_every_rank(rank):
+        plan = stage_plan(config)
+        keys = [s.key for s in plan]
+        if stop_after is not None and stop_after not in keys:
+            raise ConfigError(f"unknown stage {stop_after!r} for --stop-after (stages: {', '.join(keys)})")
+        preflight(config, plan)
+        devices = resolve_train_devices(config, say)  # before anything is written
+    run_dir = Path(run_dir)
+
+    def lead(ranks: Any = None) -> RunResult:
+        from slimforge.io import DirectoryLock
+
+        if not (run_dir / STORE_FILE).exists():
+            _create(config, run_dir)
+        with DirectoryLock(run_dir, wait=wait, what="run directory"):
+            store = open_run(config, run_dir)
+            try:
+                return _walk(config, run_dir, store, plan, progress, say, stop_after, threads, devices, ranks)
+            finally:
+                store.close()
+
+    if world == 1:
+        return lead()
+    return _data_parallel(config, run_dir, plan, devices, world, lead)
+
+
+def _data_parallel(
+    config: RunConfig,
+    run_dir: Path,
+    plan: list[RunStage],
+    devices: tuple[str, str],
+    world: int,
+    lead: Callable[[Any], RunResult],
+) -> RunResult:
+    """The run under torchrun: rank 0 leads (``lead``), the others train what it announces."""
+    import dataclasses
+
+    import torch
+
+    from slimforge.runs._parallel import Ranks, check_world, same_on_every_rank
+    from slimforge.training.distributed import distributed_from_env, env_rank
+
+    with same_on_every_rank(env_rank()[0]):
+        check_world(config, world, devices)
+    with distributed_from_env(torch.device(devices[0])) as dist:
+        ranks = Ranks(dist, plan)
+        if ranks.is_main:
+            result = ranks.lead(lambda: lead(ranks))
+        else:
+            ranks.follow(config, run_dir, *devices)
+            result = _stored_result(run_dir, plan)
+    return dataclasses.replace(result, world_size=world)
+
+
+def _stored_result(run_dir: Path, plan: list[RunStage]) -> RunResult:
+    """The result of a finished run as its store says (what a rank other than 0 returns)."""
+    from slimforge.report import SUMMARY_META_KEY
+
+    with RunStore(run_dir / STORE_FILE, create=False) as store:
+        stages = {s.name: s.status for s in store.stages()}
+        summary = RunSummary.from_dict(store.get_meta(SUMMARY_META_KEY))
+    return RunResult(str(run_dir), {s.key: stages.get(s.key, "pending") for s in plan}, (), summary)
 
 
 def _walk(
@@ -315,6 +375,7 @@ def _walk(
     stop_after: str | None,
     threads: int | None,
     devices: tuple[str, str] = ("cpu", "cpu"),
+    ranks: Any = None,
 ) -> RunResult:
     from slimforge.report import SUMMARY_META_KEY
 
@@ -327,6 +388,9 @@ def _walk(
             store.delete_stage(record.name)
     ctx.threads, thread_note = _choose_threads(config, threads)
     ctx.train_device, ctx.supernet_device = devices
+    if ranks is not None:
+        ctx.ranks, ctx.dist = ranks, ranks.dist
+        ranks.started(ctx.threads)
     say(f"training with {thread_note} on {ctx.train_device}")
     resumed, rerun = [], []
     for k, stage in enumerate(plan, start=1):
@@ -359,7 +423,11 @@ def _walk(
 def _run_stage(ctx: RunContext, stage: RunStage, fp: str, run_dir: Path) -> None:
     ctx.store.set_stage(stage.key, "running", {}, fingerprint=fp)
     try:
-        output = stage.run(ctx)
+        if ctx.ranks is None:
+            output = stage.run(ctx)
+        else:
+            with ctx.ranks.stage(stage):  # a training stage: every rank trains it
+                output = stage.run(ctx)
     except Exception as exc:
         ctx.store.set_stage(stage.key, "failed", {"error": f"{type(exc).__name__}: {exc}"}, fingerprint=fp)
         if isinstance(exc, OSError) and not isinstance(exc, SlimforgeError):
