@@ -12,7 +12,7 @@ from slimforge.spaces import Genome, Supernet
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
 
-__all__ = ["ArchTrainer"]
+__all__ = ["ArchTrainer", "alpha_state", "load_alpha_state"]
 
 _RELAXED = ("arch_shape", "forward_mixture", "forward_sampled", "genome_from_weights")
 
@@ -58,14 +58,24 @@ class ArchTrainer(SupernetTrainer):
         self.arch_scheduler.step()
 
     def _extra_state(self) -> dict[str, Any]:
-        return {
-            "alpha": self.alpha.detach().cpu().clone(),
-            "arch_optimizer": self.arch_optimizer.state_dict(),
-            "arch_scheduler": self.arch_scheduler.state_dict(),
-        }
+        return alpha_state(self)
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self.alpha.copy_(state["alpha"].to(self.device))
-        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
-        self.arch_scheduler.load_state_dict(state["arch_scheduler"])
+        load_alpha_state(self, state)
+
+
+def alpha_state(trainer: Any) -> dict[str, Any]:
+    """The checkpoint state of a trainer's architecture weights ``alpha``, their optimizer and schedule."""
+    return {
+        "alpha": trainer.alpha.detach().cpu().clone(),
+        "arch_optimizer": trainer.arch_optimizer.state_dict(),
+        "arch_scheduler": trainer.arch_scheduler.state_dict(),
+    }
+
+
+def load_alpha_state(trainer: Any, state: dict[str, Any]) -> None:
+    """Restore what :func:`alpha_state` saved into ``trainer``."""
+    with torch.no_grad():
+        trainer.alpha.copy_(state["alpha"].to(trainer.device))
+    trainer.arch_optimizer.load_state_dict(state["arch_optimizer"])
+    trainer.arch_scheduler.load_state_dict(state["arch_scheduler"])

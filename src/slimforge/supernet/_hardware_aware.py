@@ -34,6 +34,7 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, Supernet
+from slimforge.supernet._arch import alpha_state, load_alpha_state
 from slimforge.supernet._costs import ArchCosts, check_limit, load_arch_costs
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
@@ -231,16 +232,8 @@ class HardwareAwareTrainer(SupernetTrainer):
             self.arch_scheduler.step()
 
     def _extra_state(self) -> dict[str, Any]:
-        return {
-            "alpha": self.alpha.detach().cpu().clone(),
-            "arch_optimizer": self.arch_optimizer.state_dict(),
-            "arch_scheduler": self.arch_scheduler.state_dict(),
-            "dual": self.dual,
-        }
+        return {**alpha_state(self), "dual": self.dual}
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
-        with torch.no_grad():
-            self.alpha.copy_(state["alpha"].to(self.device))
-        self.arch_optimizer.load_state_dict(state["arch_optimizer"])
-        self.arch_scheduler.load_state_dict(state["arch_scheduler"])
+        load_alpha_state(self, state)
         self.dual = float(state["dual"])

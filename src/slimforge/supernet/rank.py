@@ -9,8 +9,6 @@ parameter count, the trivial baseline any supernet should beat.
 from __future__ import annotations
 
 import csv
-import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +20,7 @@ import torch
 
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, SearchSpace
+from slimforge.supernet._json import json_ready
 from slimforge.supernet.scoring import FINETUNE_LR, FINETUNE_STEPS, SupernetScorer
 
 __all__ = ["RankResult", "rank_correlations", "rank_supernet", "read_accuracy_table"]
@@ -68,12 +67,7 @@ class RankResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, NaN becomes None)."""
-        out: dict[str, Any] = {}
-        for key, value in dataclasses.asdict(self).items():
-            if isinstance(value, tuple):
-                value = list(value)
-            out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
-        return out
+        return json_ready(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RankResult:

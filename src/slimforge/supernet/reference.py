@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import torch
 from slimforge.data import load_dataset
 from slimforge.errors import InvalidInputError, ModelFileError
 from slimforge.spaces import Genome, SearchSpace, get_space
+from slimforge.supernet._json import json_ready
 from slimforge.supernet.config import TrainConfig
 from slimforge.supernet.evaluate import EvalData
 from slimforge.supernet.standalone import train_standalone
@@ -62,12 +62,7 @@ class Reference:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists, NaN becomes None)."""
-        out: dict[str, Any] = {}
-        for key, value in dataclasses.asdict(self).items():
-            if isinstance(value, tuple):
-                value = list(value)
-            out[key] = None if isinstance(value, float) and not math.isfinite(value) else value
-        return out
+        return json_ready(self)
 
 
 def draw_architectures(
