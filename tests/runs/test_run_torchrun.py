@@ -100,3 +100,27 @@ def test_retrain_batch_is_checked_too_and_a_single_process_run_is_untouched(
     monkeypatch.setenv("RANK", "3")
     assert main(["run", str(config), "--print-config"]) == 0  # --print-config / --check: rank 0 alone
     assert capsys.readouterr().out == ""
+
+
+NB201 = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201"
+
+
+@pytest.mark.skipif(not (NB201 / "accuracy_cifar10.csv").is_file(), reason="../shared/data/nb201 is absent")
+def test_bench_under_torchrun_runs_on_rank_0_alone(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bench", "tabular", "--accuracy", str(NB201 / "accuracy_cifar10.csv"),
+            "--device", f"table:{NB201 / 'device_pi5_onnxruntime.csv'}", "--algorithm", "random",
+            "--budget", "20", "--json"]
+    for name, value in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(name, value)  # restored after the test, whatever the command sets
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.out == captured.err == ""  # rank 1 leaves at once
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["algorithm"] == "random"
+    assert "rank 0 runs it" in captured.err
+    assert os.environ["WORLD_SIZE"] == "1"  # what it ran under: one process, no process group

@@ -225,12 +225,39 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
 
 
+def _alone_under_torchrun() -> bool:
+    """Whether this process runs the benchmark: always without torchrun; under it rank 0 alone.
+
+    A benchmark is one process's work (its training is not data-parallel): the other ranks leave at
+    once, and rank 0 runs as if started alone, so the training inside joins no process group.
+    """
+    import os
+    import sys
+
+    from slimforge.training.distributed import env_rank
+
+    rank, world, _ = env_rank()
+    if world == 1:
+        return True
+    if rank != 0:
+        return False
+    print(
+        f"slimforge bench: runs in one process; under torchrun rank 0 runs it and the other {world - 1} "
+        "exit (data-parallel training is 'slimforge run' and 'slimforge supernet train')",
+        file=sys.stderr,
+    )
+    os.environ.update(WORLD_SIZE="1", RANK="0", LOCAL_RANK="0")
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     from slimforge.cli._search import parse_settings
     from slimforge.errors import InvalidInputError, MissingDependencyError
     from slimforge.search.algorithms import ALGORITHMS
     from slimforge.search.benchmark import load_tabular_problem, run_tabular_benchmark, tabular_truth
 
+    if not _alone_under_torchrun():
+        return 0
     if args.bench_kind in ("codesign", "spaces"):
         return _run_study(args)
     if args.bench_kind != "tabular":
