@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from itertools import pairwise
 from typing import Any
 
 from torch import nn
@@ -29,6 +30,7 @@ __all__ = [
     "PrunePolicyEvaluator",
     "cost_function",
     "float_bytes",
+    "over_bound_note",
     "prune_row",
     "prune_sensitivity",
     "sensitivity_guide",
@@ -132,27 +134,96 @@ class PrunePolicyEvaluator(Evaluator):
 
 
 def uniform_ratio_for_budget(
-    cost: Callable[[float], float], bound: float, *, max_ratio: float = 0.8, iterations: int = 10
+    cost: Callable[[float], float],
+    bound: float,
+    *,
+    max_ratio: float = 0.8,
+    scan_step: float = 0.05,
+    iterations: int = 6,
 ) -> float | None:
-    """The smallest uniform ratio in [0, ``max_ratio``] whose ``cost(ratio)`` is within ``bound`` (bisection).
+    """The least-pruned uniform ratio in [0, ``max_ratio``] whose ``cost(ratio)`` is within ``bound``.
 
-    ``cost`` should not increase with the ratio (MACs and bytes do not; a measured latency nearly so).
-    Returns 0.0 when the unpruned model already meets the bound, None when ``max_ratio`` does not.
+    A measured latency is not monotonic in the ratio (on ONNX Runtime widths that are multiples of 8
+    run faster than narrower ones that are not: ResNet-20 at ratio 0.282 measured 1.2x the original,
+    at 0.25 0.85x), so a bisection over the whole range can land anywhere. Instead: scan the ratios
+    ``0, scan_step, 2 * scan_step, ..., max_ratio`` from the least pruned, and at the first one that
+    meets the bound bisect between it and the scan point before it (``iterations`` halvings; the
+    returned ratio was always measured within the bound). The result is then measured once more; if
+    that second measurement is over the bound (a noisy timing let it through), the scan point itself
+    is tried, and failing that the scan goes on. For a monotonic cost (MACs, bytes) this is the
+    bisection's answer.
+
+    A cheap width between two scan points that both miss the bound is not found; a finer
+    ``scan_step`` finds more of them, at one ``cost`` call per point.
+
+    Returns 0.0 when the unpruned model already meets the bound, None when no scanned ratio does.
     The search passes the largest ratio of its policy space, so the uniform baseline draws from the
     same range as each group of the searched policy.
+
+    Raises:
+        InvalidInputError: ``max_ratio`` outside [0, 1), ``scan_step`` not positive, ``iterations`` < 0.
     """
+    from slimforge.errors import InvalidInputError
+
+    if not 0.0 <= max_ratio < 1.0:
+        raise InvalidInputError(f"max_ratio must be in [0, 1), got {max_ratio!r}")
+    if not scan_step > 0.0:
+        raise InvalidInputError(f"scan_step must be positive, got {scan_step!r}")
+    if iterations < 0:
+        raise InvalidInputError(f"iterations must be >= 0, got {iterations!r}")
     if cost(0.0) <= bound:
         return 0.0
-    if cost(max_ratio) > bound:
-        return None
-    low, high = 0.0, max_ratio
-    for _ in range(iterations):
-        mid = (low + high) / 2
-        if cost(mid) <= bound:
-            high = mid
-        else:
-            low = mid
-    return round(high, 4)
+    count = int(max_ratio / scan_step + 1e-9)
+    grid = [round(k * scan_step, 6) for k in range(count + 1)]
+    if grid[-1] < max_ratio:
+        grid.append(max_ratio)
+    for low, high in pairwise(grid):
+        if cost(high) > bound:
+            continue
+        point, below = high, low
+        for _ in range(iterations):
+            mid = (below + point) / 2
+            if cost(mid) <= bound:
+                point = mid
+            else:
+                below = mid
+        for answer in dict.fromkeys((point, high)):  # the bisected ratio, else the scan point
+            if cost(answer) <= bound:
+                return round(answer, 4)
+    return None
+
+
+def over_bound_note(
+    name: str, metric: str, measured: float, bound: float, *, search_cost: float | None = None
+) -> str:
+    """Why a final model's ``measured`` cost exceeds ``bound``, for the record's message ("" when it does not).
+
+    Args:
+        name: the model (``searched``, ``uniform 0.42``).
+        metric: the budget's metric; only a timed one (``latency_ms``) can move between measurements.
+        measured: its cost at the final measurement.
+        bound: the budget's bound.
+        search_cost: its cost as the search (or the uniform ratio's choice, or budget filling) measured
+            it, which met the bound; None when not known.
+    """
+    if measured <= bound * (1 + 1e-9):
+        return ""
+    over = (
+        f"{name} measured {metric} {measured:.4g} at the final measurement, "
+        f"{100 * (measured / bound - 1):.2f} % over the bound {bound:.4g}"
+    )
+    if metric != "latency_ms":
+        return f"; {over}"
+    earlier = (
+        ""
+        if search_cost is None
+        else f" (it was {search_cost:.4g} when chosen, {100 * (1 - search_cost / bound):.2f} % under it)"
+    )
+    return (
+        f"; {over}{earlier}: measurement noise, since latency is timed and two timings of one model can "
+        "differ by more than that margin on a loaded machine (it is chosen by short timings and timed "
+        "once more at the end, interleaved with the original)"
+    )
 
 
 def prune_sensitivity(
