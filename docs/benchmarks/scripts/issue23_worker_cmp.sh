@@ -1,13 +1,19 @@
 #!/bin/bash
-# Issue 23, session 2: a worker of the searched-vs-uniform queue (several run in parallel; a job is claimed by
-# mkdir of its .lock, a finished job has its JSON). Default search: bn estimate, budget filling on, no re-rank;
-# 3-epoch identical finetunes. NOTE (added 19:38): src_2111fde never existed (the archive is src_2ab760f), so each run used the live working tree /work/main/src as of its start; see runs/notes/issue23.md.
-# usage: worker_cmp.sh WAIT_PID JOB... (JOB = net:budget:seed)
+# Issue 23: a worker of the searched-vs-uniform queue (a job is claimed by mkdir of its .lock, a finished job has
+# its JSON). Default search: bn estimate, budget filling on, no re-rank; 3-epoch identical finetunes.
+# The code is a frozen `git archive` given as SRC (the first session's runs pointed PYTHONPATH at a directory that
+# did not exist and so ran the live working tree); the worker checks that slimforge is imported from SRC.
+# usage: SRC=runs/bench23/src_<sha>/src worker_cmp.sh WAIT_PID JOB...   (JOB = net:budget:seed[:extra args])
+#        budget "bits4" runs --auto bits at the bytes of uniform 4-bit instead of --auto prune.
 cd /work/main
-export OMP_NUM_THREADS=1 PYTHONPATH=/work/main/runs/bench23/src_2111fde/src
+: "${SRC:?set SRC to an archived src directory}"
+export OMP_NUM_THREADS=1 PYTHONPATH=$(realpath "$SRC")
 B=runs/bench23
 DATA=npz:../shared/data/cifar10_subset.npz
-SF() { .venv/bin/python -c "import slimforge.cli as c, sys; sys.exit(c.main(sys.argv[1:]))" "$@"; }
+PY=.venv/bin/python
+where=$($PY -c "import slimforge; print(slimforge.__file__)")
+case $where in "$PYTHONPATH"/*) ;; *) echo "slimforge imported from $where, not $PYTHONPATH" >&2; exit 1;; esac
+SF() { $PY -c "import slimforge.cli as c, sys; sys.exit(c.main(sys.argv[1:]))" "$@"; }
 wait_pid=$1; shift
 while kill -0 $wait_pid 2>/dev/null; do sleep 20; done
 for job in "$@"; do
@@ -15,10 +21,16 @@ for job in "$@"; do
   out=$B/cmp/$net-${budget//=/}-s$seed
   [ -f $out.json ] && continue
   mkdir $out.lock 2>/dev/null || continue
-  echo "$(date -u +%T) start $job (pid $$)"
-  SF compress $B/$net --data $DATA --auto prune --budget $budget --search-budget 40 --finetune-epochs 3 \
-    --seed $seed --threads 1 --time-cap 10 $extra --out $out --overwrite --json \
-    > $out.json.tmp 2> $out.log && mv $out.json.tmp $out.json
-  echo "$(date -u +%T) end $job rc $?"
+  echo "$(date -u +%T) start $job (pid $$) code $PYTHONPATH; uptime:$(uptime | sed 's/.*load/ load/')"
+  if [ "$budget" = bits4 ]; then
+    SF compress $B/$net --data $DATA --auto bits --budget bits=4 --baseline-bits 4 --search-budget 40 \
+      --finetune-epochs 3 --seed $seed --threads 1 $extra --out $out --overwrite --json \
+      > $out.json.tmp 2> $out.log && mv $out.json.tmp $out.json
+  else
+    SF compress $B/$net --data $DATA --auto prune --budget $budget --search-budget 40 --finetune-epochs 3 \
+      --seed $seed --threads 1 --time-cap 10 $extra --out $out --overwrite --json \
+      > $out.json.tmp 2> $out.log && mv $out.json.tmp $out.json
+  fi
+  echo "$(date -u +%T) end $job rc $?; uptime:$(uptime | sed 's/.*load/ load/')"
 done
 echo "$(date -u +%T) worker $$ done"
