@@ -12,6 +12,16 @@ from slimforge.estimators.proxies._base import Proxy, ProxyNotApplicableError, a
 __all__ = ["JacobCovProxy", "MecoProxy", "NaswotProxy"]
 
 
+def _forward_with_hooks(model: nn.Module, images: torch.Tensor, handles: list) -> None:
+    """Run ``model`` on ``images`` without gradients for the hooks behind ``handles``, then remove them."""
+    try:
+        with torch.no_grad():
+            model(images)
+    finally:
+        for h in handles:
+            h.remove()
+
+
 class NaswotProxy(Proxy):
     """NASWOT: log-determinant of the binary activation-pattern kernel (Mellor et al., ICML 2021).
 
@@ -40,13 +50,8 @@ class NaswotProxy(Proxy):
             codes = (inputs[0].detach().reshape(n, -1) > 0).double()
             kernel.add_(codes @ codes.T).add_((1.0 - codes) @ (1.0 - codes).T)
 
-        handles = [m.register_forward_pre_hook(accumulate) for m in activation_modules(model)]
-        try:
-            with torch.no_grad():
-                model(images)
-        finally:
-            for h in handles:
-                h.remove()
+        hooks = [m.register_forward_pre_hook(accumulate) for m in activation_modules(model)]
+        _forward_with_hooks(model, images, hooks)
         sign, logdet = torch.linalg.slogdet(kernel)
         # K is a sum of Gram matrices, so positive semi-definite: a non-positive sign means singular.
         return float(logdet) if float(sign) > 0 else -math.inf
@@ -115,11 +120,6 @@ class MecoProxy(Proxy):
             corr = z @ z.transpose(1, 2)
             total += output.shape[1] * float(torch.linalg.eigvalsh(corr)[:, 0].clamp_min(0.0).mean())
 
-        handles = [m.register_forward_hook(accumulate) for m in model.modules() if isinstance(m, nn.Conv2d)]
-        try:
-            with torch.no_grad():
-                model(images)
-        finally:
-            for h in handles:
-                h.remove()
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        _forward_with_hooks(model, images, [m.register_forward_hook(accumulate) for m in convs])
         return total
