@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from slimforge.bench._common import jsonable, markdown_table
+from slimforge.bench._common import BenchRecord, markdown_table
 
 __all__ = ["CodesignResult", "CodesignRow"]
 
 
 @dataclass(frozen=True)
-class CodesignRow:
+class CodesignRow(BenchRecord):
     """One row of the study's table on one device.
 
     Attributes:
@@ -49,18 +48,9 @@ class CodesignRow:
         energy = "–" if self.energy_mj is None else f"{self.energy_mj:.3f}"
         return f"{self.accuracy_pct:.2f} / {self.latency_ms:.3f} / {energy}"
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return jsonable(dataclasses.asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CodesignRow:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**dict(data))
-
 
 @dataclass(frozen=True)
-class CodesignResult:
+class CodesignResult(BenchRecord):
     """Everything one ``bench codesign`` run produced.
 
     Attributes:
@@ -79,6 +69,8 @@ class CodesignResult:
         wall_s: wall time of this call.
     """
 
+    nested: ClassVar[Mapping[str, type[BenchRecord]]] = {"rows": CodesignRow}
+
     config: dict[str, Any]
     environment: dict[str, Any]
     devices: dict[str, str]
@@ -89,21 +81,6 @@ class CodesignResult:
     proxy_ranking: dict[str, dict[str, Any]]
     files: dict[str, str]
     wall_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["rows"] = [r.to_dict() for r in self.rows]
-        return jsonable(out)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CodesignResult:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(data)
-        values["rows"] = tuple(CodesignRow.from_dict(r) for r in data["rows"])
-        values["searches"] = tuple(data["searches"])
-        values["proxy_vs_true"] = tuple(data["proxy_vs_true"])
-        return cls(**values)
 
     def format_table(self) -> str:
         """The study's table (Tables 5-3 to 5-6 layout), one Markdown table per device."""

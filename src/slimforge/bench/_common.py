@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, TypeVar
 
 from slimforge.errors import InvalidInputError
 from slimforge.io import atomic_write_text
 
 __all__ = [
+    "BenchRecord",
     "claim_out_dir",
     "environment",
     "front_2d",
@@ -38,6 +40,34 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [jsonable(v) for v in value]
     return value
+
+
+_R = TypeVar("_R", bound="BenchRecord")
+
+
+class BenchRecord:
+    """Base of a benchmark's frozen dataclass records: a strict-JSON dict and back.
+
+    :attr:`nested` names the fields that hold a tuple of other records, and their class.
+    """
+
+    nested: ClassVar[Mapping[str, type[BenchRecord]]] = {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return jsonable(dataclasses.asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls: type[_R], data: Mapping[str, Any]) -> _R:
+        """Inverse of :meth:`to_dict`: nested records rebuilt, the other lists back to tuples."""
+        values = {}
+        for key, value in data.items():
+            if key in cls.nested:
+                value = tuple(cls.nested[key].from_dict(v) for v in value)
+            elif isinstance(value, list):
+                value = tuple(value)
+            values[key] = value
+        return cls(**values)
 
 
 def write_text_atomic(path: Path, text: str) -> Path:

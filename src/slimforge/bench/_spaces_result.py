@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
-from slimforge.bench._common import jsonable, markdown_table
+from slimforge.bench._common import BenchRecord, markdown_table
 
 __all__ = ["SpacePoint", "SpacesResult"]
 
 
 @dataclass(frozen=True)
-class SpacePoint:
+class SpacePoint(BenchRecord):
     """One network of the final comparison: a space's front candidate or a hand-designed network.
 
     Attributes:
@@ -44,18 +43,9 @@ class SpacePoint:
     on_front: bool = True
     weights: str = "trained"
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return jsonable(dataclasses.asdict(self))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SpacePoint:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**dict(data))
-
 
 @dataclass(frozen=True)
-class SpacesResult:
+class SpacesResult(BenchRecord):
     """Everything one ``bench spaces`` run produced.
 
     Attributes:
@@ -71,6 +61,8 @@ class SpacesResult:
         wall_s: wall time of this call.
     """
 
+    nested: ClassVar[Mapping[str, type[BenchRecord]]] = {"points": SpacePoint}
+
     config: dict[str, Any]
     environment: dict[str, Any]
     measurement: dict[str, Any]
@@ -81,20 +73,6 @@ class SpacesResult:
     comparisons: tuple[dict[str, Any], ...]
     files: dict[str, str]
     wall_s: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["points"] = [p.to_dict() for p in self.points]
-        return jsonable(out)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SpacesResult:
-        """Inverse of :meth:`to_dict`."""
-        values = dict(data)
-        values["points"] = tuple(SpacePoint.from_dict(p) for p in data["points"])
-        values["comparisons"] = tuple(data["comparisons"])
-        return cls(**values)
 
     def format_table(self) -> str:
         """Fronts and zoo networks (INT8 error vs latency) and the space-vs-network comparison (Markdown)."""
