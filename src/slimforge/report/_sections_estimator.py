@@ -6,8 +6,8 @@ from typing import Any
 
 from slimforge.report._charts import COLORS, point, series, xy_chart
 from slimforge.report._html import Html, code, esc, fmt, table
-from slimforge.report._run import RunData, SectionMissing
-from slimforge.report._section import Figure, Section, chart_box, missing_section
+from slimforge.report._run import RunData
+from slimforge.report._section import Figure, Section, chart_box, from_stage, missing_section
 
 __all__ = ["estimator_section"]
 
@@ -27,13 +27,9 @@ def _chart(audit: dict[str, Any], name: str) -> dict[str, Any]:
                     "trained accuracy (%)", [series(name, "dots", COLORS["chosen"], pts)])
 
 
-def estimator_section(run: RunData) -> Section:
+@from_stage("calibrate", "estimator", "Estimator audit")
+def estimator_section(run: RunData, outputs: dict[str, Any], key: str, title: str) -> Section:
     """Each estimator's rank correlation with the calibration set's trained accuracy, and the choice."""
-    key, title = "estimator", "Estimator audit"
-    try:
-        outputs = run.outputs("calibrate")
-    except SectionMissing as exc:
-        return missing_section(key, title, str(exc))
     audit = outputs.get("audit")
     if not audit:
         return missing_section(key, title, f"no audit: {outputs.get('skipped') or 'skipped'}")

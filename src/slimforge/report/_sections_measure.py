@@ -12,7 +12,7 @@ from typing import Any
 from slimforge.report._charts import COLORS, point, safe_name, series, xy_chart
 from slimforge.report._html import Html, esc, fmt, table
 from slimforge.report._run import RunData, SectionMissing
-from slimforge.report._section import Figure, Section, chart_box, missing_section
+from slimforge.report._section import Figure, Section, chart_box, from_stage
 
 __all__ = ["measurement_section"]
 
@@ -68,15 +68,12 @@ def _chart(device: dict[str, Any]) -> dict[str, Any] | None:
     )
 
 
-def measurement_section(run: RunData) -> Section:
+@from_stage(
+    "measure", "measurement", "Measurements on the device", "devices", "the measure stage measured no model"
+)
+def measurement_section(run: RunData, outputs: dict[str, Any], key: str, title: str) -> Section:
     """Latency, accuracy and size of every deployed file, its FP32 export and the references, per device."""
-    key, title = "measurement", "Measurements on the device"
-    try:
-        devices = run.outputs("measure").get("devices", [])
-    except SectionMissing as exc:
-        return missing_section(key, title, str(exc))
-    if not devices:
-        return missing_section(key, title, "the measure stage measured no model")
+    devices = outputs["devices"]
     parts, charts, figures = [], {}, []
     for device in devices:
         runtime = " ".join(str(v) for v in (device.get("runtime"), device.get("runtime_version")) if v)

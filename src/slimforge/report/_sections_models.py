@@ -7,7 +7,7 @@ from typing import Any
 from slimforge.report._charts import COLORS, point, series, xy_chart
 from slimforge.report._html import Html, code, esc, fmt, table
 from slimforge.report._run import RunData, SectionMissing, read_json
-from slimforge.report._section import Figure, Section, chart_box, missing_section
+from slimforge.report._section import Figure, Section, chart_box, from_stage, missing_section
 
 __all__ = ["accuracy_section", "compression_section", "select_section"]
 
@@ -16,18 +16,12 @@ def _pairs(values: dict[str, Any] | None) -> str:
     return ", ".join(f"{k} {fmt(v)}" for k, v in (values or {}).items())
 
 
-def select_section(run: RunData) -> Section:
+@from_stage("select", "select", "Chosen architectures", "chosen", "the select stage chose no architecture")
+def select_section(run: RunData, outputs: dict[str, Any], key: str, title: str) -> Section:
     """The architectures the select stage chose, with the rule and their search objectives."""
-    key, title = "select", "Chosen architectures"
-    try:
-        chosen = run.outputs("select").get("chosen", [])
-    except SectionMissing as exc:
-        return missing_section(key, title, str(exc))
-    if not chosen:
-        return missing_section(key, title, "the select stage chose no architecture")
     rows = [
         [c.get("name"), c.get("device"), code(c.get("arch")), c.get("rule"), _pairs(c.get("objectives"))]
-        for c in chosen
+        for c in outputs["chosen"]
     ]
     body = table(["name", "device", "architecture", "rule", "objectives (search estimates)"], rows)
     return Section(key=key, title=title, body=body)
@@ -43,13 +37,9 @@ def _retrained_row(m: dict[str, Any]) -> list[Any]:
     ]  # fmt: skip
 
 
-def accuracy_section(run: RunData) -> Section:
+@from_stage("retrain", "accuracy", "Estimated vs true accuracy")
+def accuracy_section(run: RunData, outputs: dict[str, Any], key: str, title: str) -> Section:
     """Search-estimated against true (retrained) accuracy of each retrained model, and the references."""
-    key, title = "accuracy", "Estimated vs true accuracy"
-    try:
-        outputs = run.outputs("retrain")
-    except SectionMissing as exc:
-        return missing_section(key, title, str(exc))
     models = outputs.get("models", [])
     try:
         references = run.outputs("reference").get("models", [])
@@ -178,17 +168,12 @@ def _compression(run: RunData, entry: dict[str, Any], recipe: str | None) -> str
     )
 
 
-def compression_section(run: RunData) -> Section:
+@from_stage(
+    "compress", "compression", "Compression, stage by stage", "models", "the compress stage compressed no model"
+)
+def compression_section(run: RunData, outputs: dict[str, Any], key: str, title: str) -> Section:
     """Each model's compression table: one row per stage, plus the wrapped tools side by side ("vs")."""
-    key, title = "compression", "Compression, stage by stage"
-    try:
-        outputs = run.outputs("compress")
-    except SectionMissing as exc:
-        return missing_section(key, title, str(exc))
-    models = outputs.get("models", [])
-    if not models:
-        return missing_section(key, title, "the compress stage compressed no model")
-    body = "".join(_compression(run, m, outputs.get("recipe")) for m in models) + (
+    body = "".join(_compression(run, m, outputs.get("recipe")) for m in outputs["models"]) + (
         '<p class="note">Row 0 is the model before compression; accuracy is that of each stage\'s ONNX file; '
         "latency the median of interleaved runs at batch 1 on the gate's device; gate: kept or dropped by "
         "the measured gate (a stage that changes the graph is timed against its input and dropped when "
