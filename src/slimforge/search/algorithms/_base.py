@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -35,6 +35,8 @@ class Algorithm(ABC):
     """
 
     name: str = ""
+    #: the attributes :meth:`settings` reports: the constructor's settings, stored under their own names.
+    _settings: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, space: SearchSpace, *, seed: int = 0) -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -67,8 +69,9 @@ class Algorithm(ABC):
         return False
 
     def settings(self) -> dict[str, Any]:
-        """The algorithm's settings as JSON (stored with a run; a resume must match them)."""
-        return {}
+        """The algorithm's settings as JSON (stored with a run; a resume must match them): by default
+        the attributes :attr:`_settings` names, in that order."""
+        return {name: getattr(self, name) for name in self._settings}
 
     def check_run(
         self, *, budget: int | None = None, lower_bounds: Mapping[str, float] | None = None

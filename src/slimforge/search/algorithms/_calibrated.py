@@ -24,13 +24,12 @@ class CalibratedGA(GenerationalGA):
     random search.
     """
 
+    _settings = (*GenerationalGA._settings, "num_calibration")
+
     def __init__(self, space: SearchSpace, *, seed: int = 0, num_calibration: int = 1000, **ga: Any) -> None:
         super().__init__(space, seed=seed, **ga)
         check_count("num_calibration", num_calibration, space, minimum=2, default=1000)
         self.num_calibration = int(num_calibration)
-
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "num_calibration": self.num_calibration}
 
     def run_notes(self, *, budget: int) -> list[str]:
         if budget > self.num_calibration:

@@ -105,6 +105,16 @@ class GenerationalGA(Algorithm):
         n_crossover / n_mutation / n_random: children of each kind per generation.
     """
 
+    _settings = (
+        "pop_size",
+        "iterations",
+        "mutation_prob",
+        "n_parents",
+        "n_crossover",
+        "n_mutation",
+        "n_random",
+    )
+
     def __init__(
         self,
         space: SearchSpace,
@@ -149,17 +159,6 @@ class GenerationalGA(Algorithm):
     @property
     def done(self) -> bool:
         return self._initialised and self.iterations is not None and self.generation >= self.iterations
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "pop_size": self.pop_size,
-            "iterations": self.iterations,
-            "mutation_prob": self.mutation_prob,
-            "n_parents": self.n_parents,
-            "n_crossover": self.n_crossover,
-            "n_mutation": self.n_mutation,
-            "n_random": self.n_random,
-        }
 
     def _initial(self) -> list[Genome]:
         return self._sample_new(self.pop_size, set())

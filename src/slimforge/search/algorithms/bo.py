@@ -85,6 +85,18 @@ class BayesianOptimization(Algorithm):
     """
 
     name = "bo"
+    _settings = (
+        "n_init",
+        "batch_size",
+        "pool_size",
+        "mc_samples",
+        "ref_percentile",
+        "log_objectives",
+        "acquisition",
+        "fit_points",
+        "baseline_points",
+        "kernel",
+    )
 
     def __init__(
         self,
@@ -137,20 +149,6 @@ class BayesianOptimization(Algorithm):
         self._hyper: Any = None
         self._fitted_on = 0
         self._initialised = False
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "n_init": self.n_init,
-            "batch_size": self.batch_size,
-            "pool_size": self.pool_size,
-            "mc_samples": self.mc_samples,
-            "ref_percentile": self.ref_percentile,
-            "log_objectives": self.log_objectives,
-            "acquisition": self.acquisition,
-            "fit_points": self.fit_points,
-            "baseline_points": self.baseline_points,
-            "kernel": self.kernel,
-        }
 
     def check_run(self, *, budget: int | None = None, lower_bounds: Any = None) -> None:
         if budget is not None and budget < self.n_init:

@@ -26,15 +26,13 @@ class CEA(CalibratedGA):
     """
 
     name = "cea"
+    _settings = (*CalibratedGA._settings, "percentile")
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, percentile: float = 60.0, **kwargs: Any) -> None:
         super().__init__(space, seed=seed, **kwargs)
         if not 0.0 < float(percentile) <= 100.0:
             raise InvalidInputError(f"percentile {percentile!r} must lie in (0, 100]")
         self.percentile = float(percentile)
-
-    def settings(self) -> dict[str, Any]:
-        return {**super().settings(), "percentile": self.percentile}
 
     def _calibrate(self, F: np.ndarray) -> None:
         cols = self._finite_columns(F)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from slimforge.search.algorithms._base import Algorithm, check_count
 from slimforge.search.evaluation import Evaluation
 from slimforge.spaces import Genome, SearchSpace
@@ -19,15 +17,13 @@ class RandomSearch(Algorithm):
     """
 
     name = "random"
+    _settings = ("batch_size",)
 
     def __init__(self, space: SearchSpace, *, seed: int = 0, batch_size: int = 50) -> None:
         super().__init__(space, seed=seed)
         check_count("batch_size", batch_size, space, default=50)
         self.batch_size = int(batch_size)
         self._drawn: set[Genome] = set()
-
-    def settings(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size}
 
     def _ask(self) -> list[Genome]:
         return self._sample_new(self.batch_size, self._drawn)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from typing import Any
 
 from slimforge.errors import InvalidInputError
 from slimforge.search.algorithms._base import Algorithm, check_count, objective_matrix
@@ -35,6 +34,7 @@ class RegularizedEvolution(Algorithm):
     """
 
     name = "regularized_evolution"
+    _settings = ("population_size", "sample_size", "batch_size")
 
     def __init__(
         self,
@@ -59,13 +59,6 @@ class RegularizedEvolution(Algorithm):
         self.population: deque[Evaluation] = deque()
         self._proposed: set[Genome] = set()
         self._initialised = False
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "population_size": self.population_size,
-            "sample_size": self.sample_size,
-            "batch_size": self.batch_size,
-        }
 
     def _ask(self) -> list[Genome]:
         if not self._initialised:

@@ -23,7 +23,6 @@ converged, when rounds stop bringing new networks.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import numpy as np
 
@@ -63,6 +62,17 @@ class ReinforceController(Algorithm):
     """
 
     name = "rl"
+    _settings = (
+        "target_latency",
+        "reward",
+        "w",
+        "batch_size",
+        "learning_rate",
+        "baseline_decay",
+        "entropy_weight",
+        "accuracy_metric",
+        "latency_metric",
+    )
 
     def __init__(
         self,
@@ -120,19 +130,6 @@ class ReinforceController(Algorithm):
         self.baseline: float | None = None
         self._target = self.target_latency
         self._asked: list[Genome] = []
-
-    def settings(self) -> dict[str, Any]:
-        return {
-            "target_latency": self.target_latency,
-            "reward": self.reward,
-            "w": self.w,
-            "batch_size": self.batch_size,
-            "learning_rate": self.learning_rate,
-            "baseline_decay": self.baseline_decay,
-            "entropy_weight": self.entropy_weight,
-            "accuracy_metric": self.accuracy_metric,
-            "latency_metric": self.latency_metric,
-        }
 
     def check_run(
         self, *, budget: int | None = None, lower_bounds: Mapping[str, float] | None = None
