@@ -10,7 +10,13 @@ unstructured magnitude pruning whose zeros survive finetuning.
 from __future__ import annotations
 
 from slimforge.compress.prune._policy import apply_prune_policy, check_criterion, prunable_groups
-from slimforge.compress.prune._sparse import MaskHook, magnitude_masks, prunable_weights, sparsity
+from slimforge.compress.prune._sparse import (
+    MaskHook,
+    fitting_weights,
+    magnitude_masks,
+    prunable_weights,
+    sparsity,
+)
 from slimforge.compress.prune._structured import (
     IMPORTANCES,
     NotTraceableError,
@@ -35,6 +41,7 @@ __all__ = [
     "check_criterion",
     "check_prunable",
     "check_ratio",
+    "fitting_weights",
     "magnitude_masks",
     "prunable_groups",
     "prunable_weights",

@@ -26,6 +26,29 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     return {n: m.weight for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
+def fitting_weights(
+    model: nn.Module, per_layer: Mapping[str, torch.Tensor], what: str, stage: str
+) -> dict[str, nn.Parameter]:
+    """``model``'s prunable weights, once each tensor of ``per_layer`` still has its layer's shape.
+
+    Args:
+        per_layer: what an earlier step computed per layer path (masks, cluster indices).
+        what: the tensors in words, ``{name}`` the layer (``the sparsity mask of {name} no longer fits``).
+        stage: the recipe stage that needs them, named in the error.
+
+    Raises:
+        InvalidInputError: a layer is gone or was reshaped (a later stage changed its shape).
+    """
+    weights = prunable_weights(model)
+    for n, tensor in per_layer.items():
+        if n not in weights or weights[n].shape != tensor.shape:
+            raise InvalidInputError(
+                f"{what.format(name=repr(n))} the model (a later stage changed its shape); "
+                f"put structured pruning and low-rank stages before {stage}"
+            )
+    return weights
+
+
 def magnitude_masks(
     model: nn.Module, ratio: float, *, scope: str = "layer", exclude: Sequence[str] = ()
 ) -> dict[str, torch.Tensor]:
@@ -75,13 +98,7 @@ class MaskHook(TrainHook):
         self.masks = dict(masks)
 
     def attach(self, model: nn.Module) -> None:
-        weights = prunable_weights(model)
-        for n, mask in self.masks.items():
-            if n not in weights or weights[n].shape != mask.shape:
-                raise InvalidInputError(
-                    f"the sparsity mask of {n!r} no longer fits the model (a later stage changed its shape); "
-                    "put structured pruning and low-rank stages before sparsify"
-                )
+        weights = fitting_weights(model, self.masks, "the sparsity mask of {name} no longer fits", "sparsify")
         # masks follow the weights to the training device (a --train-device GPU)
         self.masks = {n: mask.to(weights[n].device) for n, mask in self.masks.items()}
         self._apply(model)

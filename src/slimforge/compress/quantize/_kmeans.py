@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from slimforge.compress.prune import prunable_weights
+from slimforge.compress.prune import fitting_weights, prunable_weights
 from slimforge.errors import InvalidInputError
 from slimforge.training import TrainHook
 
@@ -96,13 +96,9 @@ class SharedWeightHook(TrainHook):
         self.groups = groups
 
     def attach(self, model: nn.Module) -> None:
-        weights = prunable_weights(model)
-        for n, index in self.groups.items():
-            if n not in weights or weights[n].shape != index.shape:
-                raise InvalidInputError(
-                    f"the weight-sharing groups of {n!r} no longer fit the model (a later stage changed its shape); "
-                    "put structured pruning and low-rank stages before quantize:kmeans"
-                )
+        fitting_weights(
+            model, self.groups, "the weight-sharing groups of {name} no longer fit", "quantize:kmeans"
+        )
 
     def _pool(self, tensor: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         flat, idx = tensor.flatten(), index.flatten().to(tensor.device)
