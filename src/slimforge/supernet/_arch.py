@@ -12,7 +12,7 @@ from slimforge.spaces import Genome, Supernet
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
 
-__all__ = ["ArchTrainer", "alpha_state", "load_alpha_state"]
+__all__ = ["ArchTrainer", "alpha_state", "init_alpha", "load_alpha_state"]
 
 _RELAXED = ("arch_shape", "forward_mixture", "forward_sampled", "genome_from_weights")
 
@@ -30,16 +30,7 @@ class ArchTrainer(SupernetTrainer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        shape = self.supernet.arch_shape  # type: ignore[attr-defined]
-        init = 1e-3 * torch.randn(shape, generator=self.generator)
-        dtype = next(self.supernet.parameters()).dtype
-        self.alpha = nn.Parameter(init.to(device=self.device, dtype=dtype))
-        self.arch_optimizer = torch.optim.Adam(
-            [self.alpha],
-            lr=self.config.arch_lr,
-            betas=(0.5, 0.999),
-            weight_decay=self.config.arch_weight_decay,
-        )
+        init_alpha(self, self.supernet.arch_shape)  # type: ignore[attr-defined]
         self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps)
 
     @classmethod
@@ -62,6 +53,20 @@ class ArchTrainer(SupernetTrainer):
 
     def _load_extra_state(self, state: dict[str, Any]) -> None:
         load_alpha_state(self, state)
+
+
+def init_alpha(trainer: Any, shape: tuple[int, ...]) -> None:
+    """Give ``trainer`` architecture weights ``alpha`` of ``shape`` (seeded, near zero, in the supernet's
+    dtype) and their Adam ``arch_optimizer`` (DARTS' betas, Liu et al. 2019)."""
+    init = 1e-3 * torch.randn(shape, generator=trainer.generator)
+    dtype = next(trainer.supernet.parameters()).dtype
+    trainer.alpha = nn.Parameter(init.to(device=trainer.device, dtype=dtype))
+    trainer.arch_optimizer = torch.optim.Adam(
+        [trainer.alpha],
+        lr=trainer.config.arch_lr,
+        betas=(0.5, 0.999),
+        weight_decay=trainer.config.arch_weight_decay,
+    )
 
 
 def alpha_state(trainer: Any) -> dict[str, Any]:

@@ -30,11 +30,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from slimforge.errors import InvalidInputError
 from slimforge.spaces import Genome, Supernet
-from slimforge.supernet._arch import alpha_state, load_alpha_state
+from slimforge.supernet._arch import alpha_state, init_alpha, load_alpha_state
 from slimforge.supernet._costs import ArchCosts, check_limit, load_arch_costs
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
 from slimforge.supernet.evaluate import EvalData
@@ -85,19 +84,11 @@ class HardwareAwareTrainer(SupernetTrainer):
         choices = list(self.space.num_choices)
         shape = (len(choices), max(choices))
         self.mask = torch.tensor([[c < n for c in range(shape[1])] for n in choices], device=self.device)
-        dtype = next(self.supernet.parameters()).dtype
-        init = 1e-3 * torch.randn(shape, generator=self.generator)
-        self.alpha = nn.Parameter(init.to(device=self.device, dtype=dtype))
-        self.arch_optimizer = torch.optim.Adam(
-            [self.alpha],
-            lr=self.config.arch_lr,
-            betas=(0.5, 0.999),
-            weight_decay=self.config.arch_weight_decay,
-        )
+        init_alpha(self, shape)
         #: steps that train the weights only; the architecture's cosine spans the steps after them.
         self.warmup_steps = math.ceil(float(self.options["warmup"]) * self.total_steps)
         self.arch_scheduler = cosine_schedule(self.arch_optimizer, self.total_steps - self.warmup_steps)
-        uniform = self.mask.to(dtype) / self.mask.sum(dim=1, keepdim=True)
+        uniform = self.mask.to(self.alpha.dtype) / self.mask.sum(dim=1, keepdim=True)
         #: what the cost term divides by: the limit, or the uniform distribution's expected cost.
         self.reference = float(limit) if limit is not None else float(self.costs.expected(uniform))
         #: the hard mode's Lagrange multiplier.
