@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "model",
         metavar="MODEL",
+        nargs="+",
         help="a .onnx file (FP32 or INT8 QDQ), a .tflite / OpenVINO .xml / .pte / .rknn file for its runtime's "
-        "device, a zoo model name or a saved model directory; for a table device, an architecture string",
+        "device, a zoo model name or a saved model directory; for a table device, an architecture string. "
+        "Several with --farm",
     )
     add_latency_device_options(
         parser,
@@ -57,6 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="measure N times (fresh sessions, not cached) and compare the medians with the IQR (default 1)",
     )
     parser.add_argument("--no-energy", action="store_true", help="skip the energy figure")
+    parser.add_argument(
+        "--farm",
+        action="append",
+        metavar="SPEC[,SPEC...]",
+        help="measure the MODELs in parallel on these devices instead of --device, each device one model at a "
+        "time, through a measurement farm on Ray (needs slimforge[ray]); the devices must be the same hardware "
+        "and runtime, e.g. --farm remote:http://pi-a:8765,remote:http://pi-b:8765 (repeatable)",
+    )
+    parser.add_argument(
+        "--address", help="Ray cluster to join for --farm (e.g. auto); default: a local Ray instance"
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_model_options(parser)
 
@@ -93,10 +106,18 @@ def run(args: argparse.Namespace) -> int:
     # A cap below the default minimum timed duration would leave every figure flagged unstable.
     protocol = LatencyProtocol(time_cap_s=cap, min_time_s=min(LatencyProtocol.min_time_s, cap))
     requested = parse_input_shape(args.input) if args.input is not None else None
+    if args.farm:
+        return _run_farm(args, threads=threads, repeat=repeat, protocol=protocol, input_shape=requested)
+    if len(args.model) > 1:
+        raise InvalidInputError(
+            f"{len(args.model)} models given: measure one MODEL, or several in parallel with --farm SPEC,SPEC"
+        )
+    if args.address is not None:
+        raise InvalidInputError("--address is the Ray cluster of --farm; give --farm, or drop --address")
     device = open_device(args.device, args.token_file, args.timeout)
     if args.cache is not None and not device.cacheable:
         raise InvalidInputError(f"--cache: device {device.spec} reads a table; there is nothing to cache")
-    model, default_shape = _resolve(args.model, device, args)
+    model, default_shape = _resolve(args.model[0], device, args)
     shape = requested or default_shape
     progress = sys.stderr.isatty() and not args.json
     kwargs = {"threads": threads, "protocol": protocol, "energy": not args.no_energy, "progress": progress}
@@ -118,6 +139,86 @@ def run(args: argparse.Namespace) -> int:
         print(format_measurement(result, args.cache))
         if repeat > 1:
             print(format_stability(repeats))
+    return 0
+
+
+def _farm_specs(args: argparse.Namespace) -> list[str]:
+    """The devices of ``--farm`` (comma-separated, the option repeatable); other options checked."""
+    import importlib.util
+
+    from slimforge.errors import MissingDependencyError
+
+    specs = [s.strip() for given in args.farm for s in given.split(",") if s.strip()]
+    if not specs:
+        raise InvalidInputError("--farm needs device specs, e.g. --farm remote:http://pi-a:8765,remote:http://pi-b:8765")
+    for option, given in (("--cache", args.cache is not None), ("--force", args.force), ("--repeat", args.repeat != "1"),
+                          ("--device", args.device != "local-cpu")):
+        if given:
+            raise InvalidInputError(
+                f"{option} goes without --farm (a farm measures each model once, on whichever of its devices is "
+                "free, and caches nothing); drop it"
+            )
+    tables = [s for s in specs if s.startswith("table:")]
+    if tables:
+        raise InvalidInputError(f"--farm {tables[0]}: a table device reads its figures; measure on it without --farm")
+    if importlib.util.find_spec("ray") is None:
+        raise MissingDependencyError("--farm needs Ray, which is not installed: pip install 'slimforge[ray]'")
+    return specs
+
+
+def _run_farm(
+    args: argparse.Namespace, *, threads: int, repeat: int, protocol: Any, input_shape: tuple[int, ...] | None
+) -> int:
+    """``measure MODEL... --farm SPEC,SPEC``: every model measured once, in parallel across the devices."""
+    from slimforge.cli._profile import parse_seconds, resolve_model
+    from slimforge.search.executors.farm import MeasurementFarm
+
+    specs = _farm_specs(args)
+    models, shapes = [], set()
+    for name in args.model:  # every model opens before Ray starts: a wrong name costs nothing
+        model, _, shape = resolve_model(name, **model_options(args))
+        models.append(model)
+        shapes.add(tuple(input_shape or shape or ()))
+    if len(shapes) > 1:
+        shown = ", ".join("x".join(map(str, s)) or "the file's own" for s in sorted(shapes))
+        raise InvalidInputError(f"the models take different inputs ({shown}); give --input SHAPE, or one farm run each")
+    shape_given = next(iter(shapes)) or None
+    options: dict[str, Any] = {}
+    if any(s.startswith("remote:") for s in specs):
+        options["timeout_s"] = parse_seconds("--timeout", args.timeout)
+        if args.token_file is not None:
+            options["token_file"] = args.token_file
+    elif args.token_file is not None:
+        raise InvalidInputError("--token-file is for remote devices; the farm has none")
+    if args.address is None:
+        # The actors of a local Ray instance run on this machine: an agent this process cannot reach is
+        # named before Ray starts (seconds, and its own log lines), not after.
+        from slimforge.hardware.devices import get_device
+
+        for spec in specs:
+            if spec.startswith("remote:"):
+                get_device(spec, **options).describe()
+    # An unreachable agent or a device of another kind fails here, before anything is measured.
+    with MeasurementFarm(specs, address=args.address, **options) as farm:
+        results = farm.measure_many(models, shape_given, threads=threads, protocol=protocol, energy=not args.no_energy)
+        lost = dict(farm.lost)
+    if args.json:
+        print(json.dumps({
+            "farm": specs,
+            "measurements": [
+                {"model": name, "device": r.device, "attempts": r.attempts, "measurement": r.measurement.to_dict()}
+                for name, r in zip(args.model, results)
+            ],
+            "lost": lost,
+        }, indent=2))
+        return 0
+    for name, r in zip(args.model, results):
+        retried = f" (after {r.attempts - 1} failed attempt(s))" if r.attempts > 1 else ""
+        print(f"{name}: measured on {r.device}{retried}")
+        print(format_measurement(r.measurement, None))
+        print()
+    print(f"farm      {len(results)} model(s) on {len(specs)} device(s)"
+          + "".join(f"; lost {s}: {why}" for s, why in lost.items()))
     return 0
 
 
