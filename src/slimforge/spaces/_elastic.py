@@ -21,7 +21,7 @@ from torch import nn
 
 from slimforge.nn.layers import make_divisible
 from slimforge.spaces._base import Genome
-from slimforge.spaces._supernet import Supernet
+from slimforge.spaces._mbv2_shuffle_layerwise import LayerwiseFrame
 
 __all__ = ["ElasticMBConv", "ElasticMBV2Supernet"]
 
@@ -103,12 +103,11 @@ class ElasticMBConv(nn.Module):
             bn.num_batches_tracked.copy_(source.num_batches_tracked)
 
 
-class ElasticMBV2Supernet(Supernet):
+class ElasticMBV2Supernet(LayerwiseFrame):
     """The ``mbv2`` supernet with one :class:`ElasticMBConv` per searchable layer (``sharing="elastic"``)."""
 
     def __init__(self, space: object, num_classes: int) -> None:
         from slimforge.spaces.mbv2 import MBV2_BLOCKS
-        from slimforge.zoo import init_conv_bn_linear
 
         super().__init__(space, num_classes)  # type: ignore[arg-type]
         self.blocks = MBV2_BLOCKS
@@ -118,20 +117,11 @@ class ElasticMBV2Supernet(Supernet):
         self.layers = nn.ModuleList(
             ElasticMBConv(s.in_chs, s.out_chs, s.stride, kernels, ratios) for s in space.slots  # type: ignore[attr-defined]
         )
-        self.head = space._make_head()  # type: ignore[attr-defined]
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(space.dropout)  # type: ignore[attr-defined]
-        self.classifier = nn.Linear(space.num_features, num_classes)  # type: ignore[attr-defined]
-        init_conv_bn_linear(self, zero_init_last=False)
+        self._set_head(space, num_classes)  # type: ignore[arg-type]
 
     def weighted_choices(self) -> list[tuple[int, ...]]:
         """Every block choice; the identity (no weights) is left out."""
         return [tuple(range(len(self.blocks))) for _ in self.layers]
-
-    def drop_choices(self) -> list[int | None]:
-        """The identity where a layer may be the identity."""
-        identity = self.space.identity_choice  # type: ignore[attr-defined]
-        return [identity if n > identity else None for n in self.space.num_choices]
 
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The (sliced) batch-norm layers of every searchable layer."""
@@ -144,13 +134,10 @@ class ElasticMBV2Supernet(Supernet):
             if choice != identity:
                 kernel, exp_ratio = self.blocks[choice]
                 x = layer(x, kernel, exp_ratio)
-        x = self.head(x)
-        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self._classify(x)
 
     def _load_into(self, net: nn.Module, genome: Genome) -> None:
-        net.stem.load_state_dict(self.stem.state_dict())
-        net.head.load_state_dict(self.head.state_dict())
-        net.classifier.load_state_dict(self.classifier.state_dict())
+        self._load_fixed_into(net)
         identity = self.space.identity_choice  # type: ignore[attr-defined]
         for block, layer, choice in zip(net.layers, self.layers, genome):
             if choice != identity:

@@ -26,6 +26,7 @@ __all__ = [
     "CIFAR_MAX_RESOLUTION",
     "IDENTITY_TOKEN",
     "LayerSlot",
+    "LayerwiseFrame",
     "LayerwiseNet",
     "LayerwiseSpace",
     "LayerwiseSupernet",
@@ -81,7 +82,38 @@ class LayerwiseNet(nn.Module):
         return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
 
 
-class LayerwiseSupernet(Supernet):
+class LayerwiseFrame(Supernet):
+    """What every layer-wise supernet shares: the space's stem, head and classifier around the
+    searchable layers a subclass sets between ``self.stem`` and :meth:`_set_head`."""
+
+    space: LayerwiseSpace
+
+    def _set_head(self, space: LayerwiseSpace, num_classes: int) -> None:
+        """The head, pooling, dropout and classifier; then every weight initialised as in built networks."""
+        self.head = space._make_head()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(space.dropout)
+        self.classifier = nn.Linear(space.num_features, num_classes)
+        init_conv_bn_linear(self, zero_init_last=False)
+
+    def drop_choices(self) -> list[int | None]:
+        """The identity where a layer may be the identity."""
+        identity = self.space.identity_choice
+        return [identity if n > identity else None for n in self.space.num_choices]
+
+    def _classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the last searchable layer's output ``x``: head, pooling, dropout, classifier."""
+        x = self.head(x)
+        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+
+    def _load_fixed_into(self, net: nn.Module) -> None:
+        """Copy the stem, head and classifier into the built network ``net``."""
+        net.stem.load_state_dict(self.stem.state_dict())
+        net.head.load_state_dict(self.head.state_dict())
+        net.classifier.load_state_dict(self.classifier.state_dict())
+
+
+class LayerwiseSupernet(LayerwiseFrame):
     """SPOS-style weight sharing: one module per block choice per layer; the identity has no weights.
 
     The stem, head and classifier are shared by every path. ``choices[i][c]`` is built exactly as
@@ -97,20 +129,11 @@ class LayerwiseSupernet(Supernet):
             nn.ModuleList(space._make_block(c, slot) for c in range(len(space.block_tokens)))
             for slot in space.slots
         )
-        self.head = space._make_head()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(space.dropout)
-        self.classifier = nn.Linear(space.num_features, num_classes)
-        init_conv_bn_linear(self, zero_init_last=False)
+        self._set_head(space, num_classes)
 
     def weighted_choices(self) -> list[tuple[int, ...]]:
         """Every block choice; the identity (no weights) is left out."""
         return [tuple(range(len(self.space.block_tokens))) for _ in self.space.num_choices]
-
-    def drop_choices(self) -> list[int | None]:
-        """The identity where a layer may be the identity."""
-        identity = self.space.identity_choice
-        return [identity if n > identity else None for n in self.space.num_choices]
 
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         """The batch-norm layers of every block choice."""
@@ -141,8 +164,7 @@ class LayerwiseSupernet(Supernet):
             if not run or any(not 0 <= c < self.space.num_choices[i] for c in run):
                 raise InvalidInputError(f"layer {i}: active choices {list(run)!r} are not valid choices")
             x = sum(gates[i, c] * (x if c == identity else blocks[c](x)) for c in run)
-        x = self.head(x)
-        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self._classify(x)
 
     def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
         identity = self.space.identity_choice
@@ -150,13 +172,10 @@ class LayerwiseSupernet(Supernet):
         for blocks, choice in zip(self.choices, genome):
             if choice != identity:
                 x = blocks[choice](x)
-        x = self.head(x)
-        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self._classify(x)
 
     def _load_into(self, net: nn.Module, genome: Genome) -> None:
-        net.stem.load_state_dict(self.stem.state_dict())
-        net.head.load_state_dict(self.head.state_dict())
-        net.classifier.load_state_dict(self.classifier.state_dict())
+        self._load_fixed_into(net)
         identity = self.space.identity_choice
         for layer, blocks, choice in zip(net.layers, self.choices, genome):
             if choice != identity:
