@@ -27,13 +27,14 @@ from slimforge.errors import InvalidInputError
 from slimforge.bench._codesign_config import CodesignConfig
 from slimforge.bench._codesign_result import CodesignResult, CodesignRow
 from slimforge.bench._common import (
+    bench_train_config,
     claim_out_dir,
     environment,
     front_2d,
     resolve_train_device,
     train_or_resume,
     write_json_atomic,
-    write_text_atomic,
+    write_result,
 )
 from slimforge.bench._select import representative
 from slimforge.search import StoredEvaluator
@@ -93,19 +94,13 @@ def supernet_train_config(config: CodesignConfig, method: str) -> Any:
     The optimisers are TrainConfig's defaults, the study's Table 5-1 (SGD 0.025 cosine to 0, Nesterov
     0.9, wd 5e-4; Adam 3e-4, wd 1e-3); the validation part is held out for the proxy.
     """
-    from slimforge.supernet import TrainConfig
-
-    return TrainConfig(
-        data=config.data,
+    return bench_train_config(
+        config,
         epochs=config.epochs,
         space="nb201",
         space_kwargs={"channels": config.channels, "cells_per_stage": config.cells_per_stage},
         method=method,
         method_options=config.method_options.get(method, {}),
-        batch_size=config.batch_size,
-        val_fraction=config.val_fraction,
-        hold_out_val=True,
-        seed=config.seed,
     )
 
 
@@ -201,9 +196,7 @@ def run_codesign(config: CodesignConfig, out_dir: str | Path, *, progress: bool 
         files=files,
         wall_s=time.perf_counter() - start,
     )
-    write_json_atomic(out / files["json"], result.to_dict())
-    write_text_atomic(out / files["table"], result.format_table() + "\n")
-    return result
+    return write_result(out, result)
 
 
 def _proxy(space: Any, checkpoint: Path, config: CodesignConfig, device: str) -> StoredEvaluator:

@@ -17,6 +17,7 @@ from slimforge.io import atomic_write_text
 
 __all__ = [
     "BenchRecord",
+    "bench_train_config",
     "claim_out_dir",
     "environment",
     "front_2d",
@@ -25,6 +26,7 @@ __all__ = [
     "resolve_train_device",
     "train_or_resume",
     "write_json_atomic",
+    "write_result",
     "write_text_atomic",
 ]
 
@@ -43,6 +45,7 @@ def jsonable(value: Any) -> Any:
 
 
 _R = TypeVar("_R", bound="BenchRecord")
+_T = TypeVar("_T")
 
 
 class BenchRecord:
@@ -78,6 +81,32 @@ def write_text_atomic(path: Path, text: str) -> Path:
 def write_json_atomic(path: Path, data: Any) -> Path:
     """Write ``data`` as strict JSON (NaN as null) through a temporary file."""
     return write_text_atomic(path, json.dumps(jsonable(data), indent=1) + "\n")
+
+
+def write_result(out: Path, result: _T) -> _T:
+    """Write a benchmark's ``result`` in ``out``: JSON as ``files["json"]``, its table as ``files["table"]``."""
+    files = result.files  # type: ignore[attr-defined]
+    write_json_atomic(out / files["json"], result.to_dict())  # type: ignore[attr-defined]
+    write_text_atomic(out / files["table"], result.format_table() + "\n")  # type: ignore[attr-defined]
+    return result
+
+
+def bench_train_config(config: Any, **fields: Any) -> Any:
+    """A benchmark's supernet :class:`~slimforge.supernet.TrainConfig`: ``fields`` set on the shared part.
+
+    The shared part is the benchmark's data, batch size and seed, and its validation part held out
+    (the search's accuracy estimate scores on it).
+    """
+    from slimforge.supernet import TrainConfig
+
+    return TrainConfig(
+        data=config.data,
+        batch_size=config.batch_size,
+        val_fraction=config.val_fraction,
+        hold_out_val=True,
+        seed=config.seed,
+        **fields,
+    )
 
 
 def claim_out_dir(out: Path, kind: str) -> None:

@@ -32,13 +32,14 @@ import torch
 
 from slimforge.errors import InvalidInputError
 from slimforge.bench._common import (
+    bench_train_config,
     claim_out_dir,
     environment,
     front_2d,
     resolve_train_device,
     train_or_resume,
     write_json_atomic,
-    write_text_atomic,
+    write_result,
 )
 from slimforge.bench._int8 import Int8LatencyEvaluator, seeded_calibration
 from slimforge.bench._spaces_config import (
@@ -66,21 +67,15 @@ __all__ = ["run_spaces_bench"]
 
 def supernet_train_config(config: SpacesConfig, name: str) -> Any:
     """The :class:`~slimforge.supernet.TrainConfig` of benchmark space ``name``'s SPOS supernet."""
-    from slimforge.supernet import TrainConfig
-
-    return TrainConfig(
-        data=config.data,
+    return bench_train_config(
+        config,
         epochs=config.supernet_train_epochs,
         space=BENCH_SPACES.get(name).space,
         space_kwargs=config.space_kwargs(name),
         method="spos",
-        batch_size=config.batch_size,
         lr=config.lr,
         lr_schedule=config.lr_schedule,
         weight_decay=config.weight_decay,
-        val_fraction=config.val_fraction,
-        hold_out_val=True,
-        seed=config.seed,
     )
 
 
@@ -163,9 +158,7 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
         files=files,
         wall_s=time.perf_counter() - start,
     )
-    write_json_atomic(out / files["json"], result.to_dict())
-    write_text_atomic(out / files["table"], result.format_table() + "\n")
-    return result
+    return write_result(out, result)
 
 
 def _train_zoo(
