@@ -16,7 +16,7 @@ import numpy as np
 
 from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
-from slimforge.io import JsonRecord, atomic_write_text
+from slimforge.io import JsonRecord, atomic_write_text, read_text_file
 
 __all__ = ["LUT_FORMAT", "STATISTICS", "LatencyTable", "LutEntry", "LutError", "read_lut", "space_from_table"]
 
@@ -217,14 +217,9 @@ def read_lut(path: str | os.PathLike, runtime: str | None = None) -> LatencyTabl
     """
     path = Path(path)
     where = f"lookup table {path}"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise LutError(
-            f"{where}: no such file; build one with `slimforge lut build --space mbv2 --out {path}`"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LutError(f"{where} cannot be read ({exc})") from None
+    text = read_text_file(
+        path, where, LutError, f"build one with `slimforge lut build --space mbv2 --out {path}`"
+    )
     header: dict[str, str] = {}
     body: list[str] = []
     for line in text.splitlines():

@@ -29,6 +29,7 @@ from slimforge.io._open import ModelSource, open_model, parse_model_args
 from slimforge.io._predictor_file import check_predictor_document, read_predictor_file
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
+from slimforge.io._read import read_text_file
 from slimforge.io._record import JsonRecord
 from slimforge.io._refs import ReferenceError, import_reference, is_reference
 from slimforge.io._store import SCHEMA_VERSION, STAGE_STATUSES, RunStore
@@ -80,5 +81,6 @@ __all__ = [
     "progress_bar",
     "read_model_config",
     "read_predictor_file",
+    "read_text_file",
     "save_model",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware.latency import LatencyProtocol
 from slimforge.hardware.runtime import check_threads
+from slimforge.io import read_text_file
 
 __all__ = [
     "API_VERSION",
@@ -48,14 +49,8 @@ _TOKEN_RE = re.compile(r"[\x21-\x7e]+")
 def read_token(path: str | os.PathLike) -> str:
     """The token in a token file (surrounding whitespace ignored); a missing or empty file raises."""
     path = Path(path)
-    try:
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        raise InvalidInputError(
-            f"token file {path}: no such file; create one with `slimforge agent token --out {path}`"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"token file {path} cannot be read ({exc})") from None
+    hint = f"create one with `slimforge agent token --out {path}`"
+    token = read_text_file(path, f"token file {path}", InvalidInputError, hint).strip()
     return check_token(token, f"token file {path}")
 
 
