@@ -37,6 +37,7 @@ __all__ = [
     "TRAIN_DEVICE_HELP",
     "add_deprecated_alias",
     "add_latency_device_options",
+    "add_mlflow_option",
     "add_model_options",
     "add_options",
     "add_settings_option",
@@ -292,6 +293,11 @@ def key_values(items: Sequence[str], flag: str, example: str = "key=2") -> dict[
         except ValueError:
             out[key.strip()] = text  # a bare word is a string
     return out
+
+
+def add_mlflow_option(parser: argparse.ArgumentParser, text: str) -> None:
+    """``--mlflow [URI]``: log the run to MLflow; a bare ``--mlflow`` gives ``""`` (the default store)."""
+    parser.add_argument("--mlflow", nargs="?", const="", metavar="URI", help=text)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from slimforge.cli._common import add_mlflow_option
+
 HELP = "write RUN_DIR/report.html (interactive, offline) and figures/*.png for a finished or unfinished run"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `slimforge run`")
     parser.add_argument("--no-png", action="store_true", help="write only the HTML, no PNG figures")
-    parser.add_argument(
-        "--mlflow",
-        nargs="?",
-        const="",
-        metavar="URI",
-        help="also log the run to MLflow (config, stage metrics, Pareto fronts, report, models); "
+    add_mlflow_option(
+        parser,
+        "also log the run to MLflow (config, stage metrics, Pareto fronts, report, models); "
         "URI defaults to a file store beside RUN_DIR (needs slimforge[mlflow])",
     )
     parser.add_argument("--json", action="store_true", help="print the written paths and sections as JSON")
