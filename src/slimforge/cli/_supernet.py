@@ -173,13 +173,10 @@ def _standalone(args: argparse.Namespace) -> int:
     config = _recipe(args, args.train_seed)
     bar = _Bar("standalone", "arch")
 
-    def progress(done: int, total: int) -> None:
-        b = bar.total(total)
-        b.update(done - b.n)
-
     try:
         ref = build_reference(
-            args.out, config, sample=args.sample, seed=args.seed, table=args.table, device=device, progress=progress
+            args.out, config, sample=args.sample, seed=args.seed, table=args.table, device=device,
+            progress=bar.count,
         )
     finally:
         bar.close()
@@ -214,6 +211,11 @@ class _Bar:
                 dynamic_ncols=True,
             )
         return self.bar
+
+    def count(self, done: int, total: int) -> None:
+        """A ``progress(done, total)`` callback: ``done`` of ``total`` items."""
+        b = self.total(total)
+        b.update(done - b.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -269,10 +271,6 @@ def _rank(args: argparse.Namespace) -> int:
     device = train_device(args)
     bar = _Bar("rank", "arch")
 
-    def progress(done: int, total: int) -> None:
-        b = bar.total(total)
-        b.update(done - b.n)
-
     try:
         result = rank_supernet(
             args.checkpoint,
@@ -290,7 +288,7 @@ def _rank(args: argparse.Namespace) -> int:
             device=device,
             recal_images=args.recal_images,
             batch_size=args.batch_size,
-            progress=progress,
+            progress=bar.count,
         )
     finally:
         bar.close()
