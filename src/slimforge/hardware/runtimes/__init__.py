@@ -28,23 +28,12 @@ __all__ = [
     "require",
 ]
 
-#: the package each registered runtime needs (``onnxruntime`` and ``torch`` are core dependencies).
-RUNTIME_PACKAGES = {
-    "onnxruntime": None,
-    "torch": None,
-    "litert": "ai-edge-litert",
-    "openvino": "openvino",
-    "executorch": "executorch",
-    "rknn": "rknn-toolkit-lite2",
-}
-
 
 def installed_runtimes() -> list[str]:
     """Names of the registered runtimes whose package is importable here, sorted."""
     from slimforge.hardware.runtime import RUNTIMES
 
-    return [
-        name
-        for name in RUNTIMES.list()
-        if RUNTIME_PACKAGES.get(name) is None or available(RUNTIME_PACKAGES[name])
-    ]
+    # ONNX Runtime and PyTorch are core dependencies and name no package; a deployment runtime
+    # names its optional extra (FileRuntime.package).
+    packages = {name: getattr(RUNTIMES.get(name), "package", "") for name in RUNTIMES.list()}
+    return [name for name, package in packages.items() if not package or available(package)]

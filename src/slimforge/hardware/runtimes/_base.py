@@ -22,6 +22,7 @@ from torch import nn
 from slimforge.errors import InputShapeError, InvalidInputError, ModelFileError, SlimforgeError
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.runtime import Runtime, check_threads
+from slimforge.hardware.runtimes._deps import package_version, require
 
 __all__ = ["FileRuntime", "Infer", "first_line"]
 
@@ -36,7 +37,7 @@ def first_line(exc: BaseException) -> str:
 
 
 class FileRuntime(Runtime):
-    """A runtime of one deployment file format; subclasses implement :meth:`version` and :meth:`_load`.
+    """A runtime of one deployment file format; subclasses name their :attr:`package` and implement :meth:`_load`.
 
     ``format`` names the export format (:data:`slimforge.hardware.export.EXPORTERS`) a PyTorch
     module is converted to before it is loaded.
@@ -44,6 +45,12 @@ class FileRuntime(Runtime):
 
     #: the export format this runtime runs.
     format: ClassVar[str] = ""
+    #: the pip distribution that provides the runtime: imported when used, its version recorded.
+    package: ClassVar[str] = ""
+
+    def version(self) -> str:
+        require(self.package)
+        return package_version(self.package)
 
     @contextmanager
     def load(

@@ -12,7 +12,7 @@ import torch
 from slimforge.errors import ModelFileError
 from slimforge.hardware.input_shape import format_shape
 from slimforge.hardware.runtimes._base import FileRuntime, Infer, first_line
-from slimforge.hardware.runtimes._deps import package_version, require
+from slimforge.hardware.runtimes._deps import require
 
 __all__ = ["ExecuTorchRuntime"]
 
@@ -26,16 +26,13 @@ class ExecuTorchRuntime(FileRuntime):
     name = "executorch"
     file_suffixes = (".pte",)
     format = "executorch"
-
-    def version(self) -> str:
-        require("executorch")
-        return package_version("executorch")
+    package = "executorch"
 
     def delegate(self) -> str:
         return "XNNPACK"
 
     def input_shape(self, path: str | Path) -> tuple[int, ...] | None:
-        runtime_module = require("executorch")
+        runtime_module = require(self.package)
         try:
             meta = runtime_module.Runtime.get().load_program(str(path)).metadata("forward")
             return tuple(int(d) for d in meta.input_tensor_meta(0).sizes())
@@ -46,7 +43,7 @@ class ExecuTorchRuntime(FileRuntime):
     def _load(self, path: Path, shape: tuple[int, ...], threads: int) -> Iterator[Infer]:
         from slimforge.hardware.onnx_export import _silenced
 
-        runtime_module = require("executorch")
+        runtime_module = require(self.package)
         from executorch.extension.pybindings import portable_lib
 
         try:

@@ -12,7 +12,7 @@ import numpy as np
 from slimforge.errors import InputShapeError, ModelFileError
 from slimforge.hardware.input_shape import format_shape
 from slimforge.hardware.runtimes._base import FileRuntime, Infer, first_line
-from slimforge.hardware.runtimes._deps import package_version, require
+from slimforge.hardware.runtimes._deps import require
 
 __all__ = ["LiteRtRuntime"]
 
@@ -27,10 +27,7 @@ class LiteRtRuntime(FileRuntime):
     name = "litert"
     file_suffixes = (".tflite",)
     format = "tflite"
-
-    def version(self) -> str:
-        require("ai-edge-litert")
-        return package_version("ai-edge-litert")
+    package = "ai-edge-litert"
 
     def delegate(self) -> str:
         return "XNNPACK"
@@ -38,7 +35,7 @@ class LiteRtRuntime(FileRuntime):
     def input_shape(self, path: str | Path) -> tuple[int, ...] | None:
         from slimforge.hardware.onnx_export import _silenced
 
-        module = require("ai-edge-litert")
+        module = require(self.package)
         try:
             with _silenced():
                 details = module.Interpreter(model_path=str(path)).get_input_details()
@@ -50,7 +47,7 @@ class LiteRtRuntime(FileRuntime):
     def _load(self, path: Path, shape: tuple[int, ...], threads: int) -> Iterator[Infer]:
         from slimforge.hardware.onnx_export import _silenced
 
-        module = require("ai-edge-litert")
+        module = require(self.package)
         try:
             with _silenced():  # "INFO: Created TensorFlow Lite XNNPACK delegate" comes from C++
                 interpreter = module.Interpreter(

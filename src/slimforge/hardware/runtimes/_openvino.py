@@ -27,15 +27,16 @@ class OpenVinoRuntime(FileRuntime):
     name = "openvino"
     file_suffixes = (".xml", ".onnx")
     format = "openvino"
+    package = "openvino"
 
     def version(self) -> str:
-        return str(require("openvino").get_version())
+        return str(require(self.package).get_version())
 
     def delegate(self) -> str:
         return "CPU plugin, f32 inference precision"
 
     def input_shape(self, path: str | Path) -> tuple[int, ...] | None:
-        ov = require("openvino")
+        ov = require(self.package)
         try:
             shape = ov.Core().read_model(str(path)).input(0).get_partial_shape()
         except Exception:  # noqa: BLE001 - unreadable: loading it says why
@@ -44,7 +45,7 @@ class OpenVinoRuntime(FileRuntime):
 
     @contextmanager
     def _load(self, path: Path, shape: tuple[int, ...], threads: int) -> Iterator[Infer]:
-        ov = require("openvino")
+        ov = require(self.package)
         try:
             core = ov.Core()
             model = core.read_model(str(path))

@@ -14,7 +14,7 @@ import numpy as np
 
 from slimforge.errors import ModelFileError
 from slimforge.hardware.runtimes._base import FileRuntime, Infer, first_line
-from slimforge.hardware.runtimes._deps import package_version, require
+from slimforge.hardware.runtimes._deps import require
 
 __all__ = ["RknnLiteRuntime"]
 
@@ -28,17 +28,14 @@ class RknnLiteRuntime(FileRuntime):
     name = "rknn"
     file_suffixes = (".rknn",)
     format = "rknn"
-
-    def version(self) -> str:
-        require("rknn-toolkit-lite2")
-        return package_version("rknn-toolkit-lite2")
+    package = "rknn-toolkit-lite2"
 
     def delegate(self) -> str:
         return "NPU (core mask auto)"
 
     @contextmanager
     def _load(self, path: Path, shape: tuple[int, ...], threads: int) -> Iterator[Infer]:
-        api = require("rknn-toolkit-lite2")
+        api = require(self.package)
         lite = api.RKNNLite(verbose=False)
         try:
             if lite.load_rknn(str(path)) != 0:
