@@ -28,12 +28,10 @@ from slimforge.bench._codesign_config import CodesignConfig
 from slimforge.bench._codesign_result import CodesignResult, CodesignRow
 from slimforge.bench._common import (
     bench_train_config,
-    claim_out_dir,
     environment,
     front_2d,
-    resolve_train_device,
+    start_bench,
     train_or_resume,
-    write_json_atomic,
     write_result,
 )
 from slimforge.bench._select import representative
@@ -133,9 +131,7 @@ def run_codesign(config: CodesignConfig, out_dir: str | Path, *, progress: bool 
         if label in devices:
             raise InvalidInputError(f"two device tables are named {label!r}; give each table once")
         devices[label] = TabularDeviceEvaluator(space, path)
-    train_device = resolve_train_device(config.train_device)
-    claim_out_dir(out, "codesign")
-    write_json_atomic(out / "config.json", config.to_dict())
+    train_device = start_bench(out, "codesign", config)
 
     supernets: dict[str, dict[str, Any]] = {}
     for method in config.methods:

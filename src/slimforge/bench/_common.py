@@ -24,6 +24,7 @@ __all__ = [
     "jsonable",
     "markdown_table",
     "resolve_train_device",
+    "start_bench",
     "train_or_resume",
     "write_json_atomic",
     "write_result",
@@ -107,6 +108,18 @@ def bench_train_config(config: Any, **fields: Any) -> Any:
         seed=config.seed,
         **fields,
     )
+
+
+def start_bench(out: Path, kind: str, config: Any) -> str:
+    """Claim ``out`` for a ``kind`` benchmark and record ``config`` there (``config.json``).
+
+    Returns:
+        The device the supernets train on (``config.train_device`` resolved, checked first).
+    """
+    train_device = resolve_train_device(config.train_device)
+    claim_out_dir(out, kind)
+    write_json_atomic(out / "config.json", config.to_dict())
+    return train_device
 
 
 def claim_out_dir(out: Path, kind: str) -> None:

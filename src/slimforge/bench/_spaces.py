@@ -33,12 +33,10 @@ import torch
 from slimforge.errors import InvalidInputError
 from slimforge.bench._common import (
     bench_train_config,
-    claim_out_dir,
     environment,
     front_2d,
-    resolve_train_device,
+    start_bench,
     train_or_resume,
-    write_json_atomic,
     write_result,
 )
 from slimforge.bench._int8 import Int8LatencyEvaluator, seeded_calibration
@@ -107,9 +105,7 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
     zoo = config.zoo_entries()
     for entry in zoo:
         cifar_zoo_model(entry, splits.num_classes, config.seed)  # a width the model lacks fails now
-    train_device = resolve_train_device(config.train_device)
-    claim_out_dir(out, "spaces")
-    write_json_atomic(out / "config.json", config.to_dict())
+    train_device = start_bench(out, "spaces", config)
     calibration = seeded_calibration(splits.train, config.calibration_images, config.seed)
 
     supernets = {}
