@@ -38,6 +38,7 @@ __all__ = [
     "add_deprecated_alias",
     "add_latency_device_options",
     "add_mlflow_option",
+    "add_model_argument",
     "add_model_options",
     "add_options",
     "add_settings_option",
@@ -298,6 +299,11 @@ def key_values(items: Sequence[str], flag: str, example: str = "key=2") -> dict[
 def add_mlflow_option(parser: argparse.ArgumentParser, text: str) -> None:
     """``--mlflow [URI]``: log the run to MLflow; a bare ``--mlflow`` gives ``""`` (the default store)."""
     parser.add_argument("--mlflow", nargs="?", const="", metavar="URI", help=text)
+
+
+def add_model_argument(parser: argparse.ArgumentParser, text: str) -> None:
+    """The positional ``MODEL``; ``text`` says what the command accepts as one."""
+    parser.add_argument("model", metavar="MODEL", help=text)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ import sys
 from slimforge.cli._common import (
     OptionSpec,
     add_latency_device_options,
+    add_model_argument,
     add_model_options,
     add_options,
     add_thread_options,
@@ -107,10 +108,9 @@ _GATE_AND_CHECK_OPTIONS: tuple[OptionSpec, ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
-    parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help="a zoo model name, a saved slimforge model directory, or your own factory by reference "
+    add_model_argument(
+        parser,
+        "a zoo model name, a saved slimforge model directory, or your own factory by reference "
         "(path/to/file.py:factory or package.module:factory; --auto joint: a supernet run directory)",
     )
     add_model_options(parser)

@@ -7,6 +7,7 @@ import json
 
 from slimforge.cli._common import (
     OptionSpec,
+    add_model_argument,
     add_model_options,
     add_options,
     add_thread_options,
@@ -42,9 +43,7 @@ _TARGET_OPTIONS: tuple[OptionSpec, ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
-    parser.add_argument(
-        "model", metavar="MODEL", help="a zoo model name, a saved slimforge model directory, or a .onnx file"
-    )
+    add_model_argument(parser, "a zoo model name, a saved slimforge model directory, or a .onnx file")
     parser.add_argument(
         "--format",
         required=True,

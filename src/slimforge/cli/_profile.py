@@ -11,6 +11,7 @@ from typing import Any
 from slimforge.cli._common import (
     OptionSpec,
     add_local_device_option,
+    add_model_argument,
     add_model_options,
     add_options,
     add_thread_options,
@@ -36,10 +37,9 @@ _OPTIONS: tuple[OptionSpec, ...] = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # Numbers are parsed in run(), not by argparse, so bad values give slimforge's one-line error.
-    parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help="a zoo model name, a .onnx file, a saved slimforge model directory (or a run's model folder), or "
+    add_model_argument(
+        parser,
+        "a zoo model name, a .onnx file, a saved slimforge model directory (or a run's model folder), or "
         "your own factory: path/to/file.py:factory or package.module:factory (see --model-arg, --weights)",
     )
     parser.add_argument(
