@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator, Evaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["FEATURES", "CalibratedAccuracyEvaluator", "feature_value"]
@@ -31,7 +31,7 @@ def feature_value(name: str, metrics: Mapping[str, float]) -> float:
     return value
 
 
-class CalibratedAccuracyEvaluator(Evaluator):
+class CalibratedAccuracyEvaluator(BatchEvaluator):
     """``error`` and ``accuracy`` (%) from the blend ``accuracy = intercept + sum(w * (feature - mean) / std)``.
 
     Args:
@@ -49,9 +49,6 @@ class CalibratedAccuracyEvaluator(Evaluator):
             )
         self.members = dict(members)
         self.blend = dict(blend)
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         b = self.blend

@@ -21,7 +21,7 @@ from typing import Any
 from slimforge.errors import InvalidInputError
 from slimforge.hardware.input_shape import format_shape
 from slimforge.search._networks import build_seeded, check_num_classes, space_input_shape
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator, Evaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["LatencyPredictorEvaluator", "LutLatencyEvaluator", "MeasuredLatencyEvaluator", "search_protocol"]
@@ -52,7 +52,7 @@ def search_protocol(time_cap_s: float) -> Any:
     )
 
 
-class MeasuredLatencyEvaluator(Evaluator):
+class MeasuredLatencyEvaluator(BatchEvaluator):
     """``latency_ms`` (median), ``latency_iqr_ms`` and ``energy_mj`` of the built network, measured.
 
     ``energy_mj`` is the device's figure where it gives one, else the analytic estimate of
@@ -131,9 +131,6 @@ class MeasuredLatencyEvaluator(Evaluator):
 
             self._store = open_cache(self.store_path)
         return self._store
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         # One call for the batch: a local device interleaves the networks' runs, so a change of
@@ -231,7 +228,7 @@ class LutLatencyEvaluator(Evaluator):
         }
 
 
-class LatencyPredictorEvaluator(Evaluator):
+class LatencyPredictorEvaluator(BatchEvaluator):
     """``latency_ms`` from a saved latency predictor (``slimforge predictor fit``); NAS-Bench-201 only.
 
     Args:
@@ -259,9 +256,6 @@ class LatencyPredictorEvaluator(Evaluator):
                     f"{features.cells_per_stage} cells per stage, not those of {space!r}; search "
                     f"NB201Space(channels={features.channels}, cells_per_stage={features.cells_per_stage})"
                 )
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         return [{"latency_ms": float(v)} for v in self.predictor.predict(genomes)]

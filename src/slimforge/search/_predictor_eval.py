@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["PredictorEvaluator"]
 
 
-class PredictorEvaluator(Evaluator):
+class PredictorEvaluator(BatchEvaluator):
     """``predicted_error`` (100 - predicted accuracy %) and ``predicted_accuracy`` from a saved predictor.
 
     A predictor with uncertainty (``gp``) also gives ``predicted_error_std``. The predictor is read
@@ -40,9 +40,6 @@ class PredictorEvaluator(Evaluator):
         if predictor.has_std:
             metrics.append("predicted_error_std")
         super().__init__(space, tuple(metrics))
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         out = []

@@ -32,7 +32,7 @@ import numpy as np
 
 from slimforge.errors import InvalidInputError
 from slimforge.search._networks import check_num_classes
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["ProxyEvaluator", "parse_proxy_weights"]
@@ -77,7 +77,7 @@ def _squash(values: np.ndarray) -> np.ndarray:
         return np.sign(values) * np.log1p(np.abs(values))
 
 
-class ProxyEvaluator(Evaluator):
+class ProxyEvaluator(BatchEvaluator):
     """``proxy_score_neg`` (minimise) and ``proxy_score``: zero-cost proxies against a fixed reference sample.
 
     See the module docstring for the definition.
@@ -176,9 +176,6 @@ class ProxyEvaluator(Evaluator):
                 stats[p] = (mean, std, float(z.min()), float(z.max()))
             self._stats = stats
         return self._stats
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         stats = self._reference_stats()

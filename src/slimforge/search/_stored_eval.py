@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator, Evaluator
 from slimforge.spaces import Genome
 
 __all__ = ["StoredEvaluator"]
@@ -24,7 +24,7 @@ __all__ = ["StoredEvaluator"]
 _META_KEY = "evaluator"
 
 
-class StoredEvaluator(Evaluator):
+class StoredEvaluator(BatchEvaluator):
     """``inner``'s metrics, each genome evaluated once and kept in the run store at ``store_path``.
 
     Args:
@@ -72,9 +72,6 @@ class StoredEvaluator(Evaluator):
                 )
             self._store = store
         return self._store
-
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
 
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         store = self._open()

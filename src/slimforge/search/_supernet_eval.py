@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.evaluator import Evaluator
+from slimforge.search.evaluator import BatchEvaluator
 from slimforge.spaces import Genome, SearchSpace, get_space
 
 __all__ = ["SupernetAccuracyEvaluator"]
@@ -31,7 +31,7 @@ def _positive(name: str, value: Any, *, zero: bool = False) -> int:
     return value
 
 
-class SupernetAccuracyEvaluator(Evaluator):
+class SupernetAccuracyEvaluator(BatchEvaluator):
     """``error`` (100 - accuracy %), ``accuracy`` (%) and ``loss`` (mean cross-entropy, nats) of a
     genome's sub-network of a trained supernet.
 
@@ -136,9 +136,6 @@ class SupernetAccuracyEvaluator(Evaluator):
             )
         return self._scorer
 
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
-
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         # One call: the supernet's statistics are saved and restored once for the whole batch.
         out = []
@@ -161,4 +158,3 @@ class SupernetAccuracyEvaluator(Evaluator):
             "finetune_lr": self.finetune_lr,
             "seed": self.seed,
         }
-

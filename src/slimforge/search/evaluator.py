@@ -37,7 +37,7 @@ from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = ["EVALUATORS", "Evaluator", "make_evaluator"]
+__all__ = ["EVALUATORS", "BatchEvaluator", "Evaluator", "make_evaluator"]
 
 
 class Evaluator(ABC):
@@ -95,6 +95,18 @@ class Evaluator(ABC):
             if name in state:
                 state[name] = None
         return state
+
+
+class BatchEvaluator(Evaluator):
+    """An evaluator that works in batches (one model load, one measurement call, one store read):
+    subclasses implement :meth:`_evaluate_many`, and one genome is a batch of one."""
+
+    @abstractmethod
+    def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
+        """Compute the metrics of validated genomes, in order."""
+
+    def _evaluate(self, genome: Genome) -> dict[str, float]:
+        return self._evaluate_many([genome])[0]
 
 
 EvaluatorFactory = Callable[..., Evaluator]
