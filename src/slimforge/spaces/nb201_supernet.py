@@ -18,6 +18,7 @@ so :meth:`extract` is a key rename of the state dict.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -30,6 +31,8 @@ from slimforge.spaces.nb201 import NB201_EDGES, NB201_OPS, NB201Space, _ReLUConv
 __all__ = ["NB201Supernet"]
 
 _NUM_NODES = 4
+#: folds one edge's contribution into a node's running total: ``(total, edge index, edge, input) -> total``.
+EdgeAdder = Callable[[torch.Tensor, int, "_SuperEdge", torch.Tensor], torch.Tensor]
 _NONE = NB201_OPS.index("none")
 _EDGE_KEY = re.compile(r"^cells\.(\d+)\.edges\.(\d+)_(\d+)\.(.+)$")
 
@@ -74,34 +77,35 @@ class _SuperCell(nn.Module):
         return nodes[-1]
 
     def forward_mixture(self, x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for j in range(1, _NUM_NODES):
-            total = torch.zeros_like(x)
-            for k, (i, jj) in enumerate(NB201_EDGES):
-                if jj != j:
-                    continue
-                edge = self.edges[f"{j}_{i}"]
-                for op in range(len(NB201_OPS)):
-                    if op != _NONE:  # the zero operation adds nothing, whatever its weight
-                        total = total + weights[k, op] * edge.run(nodes[i], op)
-            nodes.append(total)
-        return nodes[-1]
+        def add(total: torch.Tensor, k: int, edge: _SuperEdge, h: torch.Tensor) -> torch.Tensor:
+            for op in range(len(NB201_OPS)):
+                if op != _NONE:  # the zero operation adds nothing, whatever its weight
+                    total = total + weights[k, op] * edge.run(h, op)
+            return total
+
+        return self._accumulate(x, add)
 
     def forward_sampled(self, x: torch.Tensor, hard: torch.Tensor, index: list[int]) -> torch.Tensor:
+        def add(total: torch.Tensor, k: int, edge: _SuperEdge, h: torch.Tensor) -> torch.Tensor:
+            op = index[k]
+            # The other entries of ``hard`` are 0 in value but carry the straight-through
+            # gradient; adding them keeps every architecture parameter in the graph (GDAS).
+            others = hard[k].sum() - hard[k, op]
+            if op != _NONE:
+                return total + hard[k, op] * edge.run(h, op) + others
+            return total + hard[k, op] * torch.zeros_like(h) + others
+
+        return self._accumulate(x, add)
+
+    def _accumulate(self, x: torch.Tensor, add: EdgeAdder) -> torch.Tensor:
+        """The cell's output where each node starts at zero and ``add(total, k, edge, h_i)`` folds in
+        each incoming edge ``k`` (from node ``i``), in edge order."""
         nodes = [x]
         for j in range(1, _NUM_NODES):
             total = torch.zeros_like(x)
             for k, (i, jj) in enumerate(NB201_EDGES):
-                if jj != j:
-                    continue
-                op = index[k]
-                # The other entries of ``hard`` are 0 in value but carry the straight-through
-                # gradient; adding them keeps every architecture parameter in the graph (GDAS).
-                others = hard[k].sum() - hard[k, op]
-                if op != _NONE:
-                    total = total + hard[k, op] * self.edges[f"{j}_{i}"].run(nodes[i], op) + others
-                else:
-                    total = total + hard[k, op] * torch.zeros_like(x) + others
+                if jj == j:
+                    total = add(total, k, self.edges[f"{j}_{i}"], nodes[i])
             nodes.append(total)
         return nodes[-1]
 
