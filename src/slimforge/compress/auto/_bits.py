@@ -46,6 +46,7 @@ from slimforge.compress.auto._engine import (
     Found,
     SavedModel,
     SearchSetup,
+    budget_problem,
 )
 from slimforge.compress.auto._estimate import (
     EstimateData,
@@ -201,8 +202,6 @@ class BitsTask(LayerPolicyTask):
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         import warnings
 
-        from slimforge.search import Constraint, Problem
-
         opts, choices = self.options, self.options.bit_choices
         source, base, splits, input_shape = self._load(settings)
         layers, skipped = quantizable_layers(base, opts.keep_float)
@@ -253,7 +252,7 @@ class BitsTask(LayerPolicyTask):
             guide=sensitivity_guide(layers, ranking),
         )
         evaluator = BitPolicyEvaluator(space, data_t, estimate)
-        problem = Problem(space, ("error", "bytes"), [evaluator], [Constraint("bytes", "<=", bound)])
+        problem = budget_problem(space, evaluator, "bytes", bound)
         context = _Context(
             source=source,
             base=base,

@@ -39,6 +39,7 @@ __all__ = [
     "PolicyTask",
     "SavedModel",
     "SearchSetup",
+    "budget_problem",
     "check_algorithm",
     "closest",
     "front_points",
@@ -210,6 +211,13 @@ class PolicyTask(ABC):
     @abstractmethod
     def format(self, record: JsonRecord) -> str:
         """The record as the text table the CLI prints."""
+
+
+def budget_problem(space: Any, evaluator: Any, metric: str, bound: float) -> Any:
+    """The search's problem: minimise the estimated error and ``metric``, with ``metric <= bound`` a hard constraint."""
+    from slimforge.search import Constraint, Problem
+
+    return Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
 
 
 def check_algorithm(algorithm: str) -> str:

@@ -38,6 +38,7 @@ from slimforge.compress.auto._engine import (
     Found,
     PolicyTask,
     SearchSetup,
+    budget_problem,
     closest,
     front_points,
     run_search,
@@ -135,7 +136,6 @@ class JointTask(PolicyTask):
         self.progress = progress
 
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
-        from slimforge.search import Constraint, Problem
         from slimforge.supernet import EvalData
 
         opts = self.options
@@ -163,7 +163,7 @@ class JointTask(PolicyTask):
         evaluator = JointEvaluator(
             space, space, net, evals["val"], costs, activation_bits=opts.activation_bits
         )
-        problem = Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
+        problem = budget_problem(space, evaluator, metric, bound)
         context = _Context(net, splits, label, space, costs, evals, evaluator, reference, budget)
         smallest_cost = costs.of(space, smallest, opts.activation_bits)[metric]
         text = f"the smallest network (identity or the cheapest block per layer, every layer at {space.bits[0]} bits)"
@@ -172,8 +172,6 @@ class JointTask(PolicyTask):
         return SearchSetup(problem, metric, bound, reference[metric], smallest, smallest_cost, text, context)
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
-        from slimforge.search import Constraint, Problem
-
         c: _Context = setup.context
         opts, metric, bound, space = self.options, setup.metric, setup.bound, c.space
         act = opts.activation_bits
@@ -196,9 +194,7 @@ class JointTask(PolicyTask):
             base_eval = JointEvaluator(
                 space.arch_space, space, c.net, c.evals["val"], c.costs, activation_bits=act, baseline_bits=b
             )
-            base_problem = Problem(
-                space.arch_space, ("error", metric), [base_eval], [Constraint(metric, "<=", bound)]
-            )
+            base_problem = budget_problem(space.arch_space, base_eval, metric, bound)
             if c.costs.of(space, space.join(space.split(setup.smallest)[0], b), act)[metric] > bound:
                 message += (
                     f"; no architecture meets the budget at uniform {b} bits: no sequential baseline there"

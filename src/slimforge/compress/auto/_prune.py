@@ -34,6 +34,7 @@ from slimforge.compress.auto._engine import (
     Found,
     SavedModel,
     SearchSetup,
+    budget_problem,
 )
 from slimforge.compress.auto._estimate import (
     EstimateData,
@@ -136,7 +137,6 @@ class PruneTask(LayerPolicyTask):
 
     def _setup(self, budget: Budget, settings: SearchSettings) -> SearchSetup:
         from slimforge.hardware import count_macs
-        from slimforge.search import Constraint, Problem
 
         opts, estimate, seed = self.options, settings.estimate, settings.seed
         source, base, splits, input_shape = self._load(settings)
@@ -203,7 +203,7 @@ class PruneTask(LayerPolicyTask):
             tuple(-g for g in sensitivity_guide(groups, ranking)),
         )
         evaluator = PrunePolicyEvaluator(space, data_t, estimate, latency=latency)
-        problem = Problem(space, ("error", metric), [evaluator], [Constraint(metric, "<=", bound)])
+        problem = budget_problem(space, evaluator, metric, bound)
         context = _Context(
             source=source,
             base=base,
