@@ -8,6 +8,8 @@ all but SynFlow need class labels for the cross-entropy loss.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -42,28 +44,40 @@ class _WeightProxy(Proxy):
         _weights(model, self.name)
 
 
-class SnipProxy(_WeightProxy):
+class _GradientSaliency(_WeightProxy):
+    """Σ over conv/linear weights of a term of ``(w, ∂L/∂w)``; a weight without a gradient adds nothing."""
+
+    needs_labels = True
+
+    @staticmethod
+    @abstractmethod
+    def _term(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        """The saliency of one weight tensor."""
+
+    def _score(self, model, images, labels, generator) -> float:
+        weights = _weights(model, self.name)
+        grads = _gradients(model, images, labels, weights)
+        return float(sum(self._term(w.detach(), g) for w, g in zip(weights, grads) if g is not None))
+
+
+class SnipProxy(_GradientSaliency):
     """SNIP connection sensitivity Σ|w ⊙ ∂L/∂w| (Lee et al., ICLR 2019)."""
 
     name = "snip"
-    needs_labels = True
 
-    def _score(self, model, images, labels, generator) -> float:
-        weights = _weights(model, self.name)
-        grads = _gradients(model, images, labels, weights)
-        return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads) if g is not None))
+    @staticmethod
+    def _term(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return (weight * grad).abs().sum()
 
 
-class GradNormProxy(_WeightProxy):
+class GradNormProxy(_GradientSaliency):
     """Sum over layers of the L2 norm of the loss gradient ∂L/∂w (Abdelfattah et al., ICLR 2021)."""
 
     name = "grad_norm"
-    needs_labels = True
 
-    def _score(self, model, images, labels, generator) -> float:
-        weights = _weights(model, self.name)
-        grads = _gradients(model, images, labels, weights)
-        return float(sum(g.norm() for g in grads if g is not None))
+    @staticmethod
+    def _term(weight: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        return grad.norm()
 
 
 class GraspProxy(_WeightProxy):
