@@ -14,7 +14,14 @@ from slimforge.hardware._device_base import Device
 from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
 from slimforge.hardware.latency import LatencyProtocol, measure_latencies
 
-__all__ = ["LocalDevice", "LocalOrtDevice", "LocalTorchDevice", "prepare_onnx", "sha256_file"]
+__all__ = [
+    "LocalDevice",
+    "LocalOrtDevice",
+    "LocalTorchDevice",
+    "convert_beside",
+    "prepare_onnx",
+    "sha256_file",
+]
 
 # ONNX operators that make a graph an INT8 model (QDQ format or integer operators).
 _INT8_OPS = frozenset(
@@ -54,6 +61,15 @@ def prepare_onnx(model: Any, shape: tuple[int, ...] | None, onnx_path: Path, dev
     resolved = resolve_input_shape(declared, shape, path)
     precision = "int8" if any(n.op_type in _INT8_OPS for n in proto.graph.node) else "fp32"
     return PreparedModel(str(model), resolved, sha256_file(path), onnx_path=path, precision=precision)
+
+
+def convert_beside(model: nn.Module, fmt: str, onnx_path: Path, shape: tuple[int, ...]) -> Path:
+    """``model`` converted to export format ``fmt`` in a new folder beside ``onnx_path``; its model file."""
+    from slimforge.hardware.export import convert_model
+
+    folder = onnx_path.with_name(f"{onnx_path.stem}-{fmt}")
+    folder.mkdir()
+    return convert_model(model, fmt, folder, input_shape=shape).files[0]
 
 
 class LocalDevice(Device):

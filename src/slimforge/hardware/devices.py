@@ -23,7 +23,13 @@ from typing import Any
 
 from slimforge.errors import InvalidInputError, UnknownNameError, close_matches
 from slimforge.hardware._device_base import Device
-from slimforge.hardware._device_local import LocalOrtDevice, LocalTorchDevice, prepare_onnx, sha256_file
+from slimforge.hardware._device_local import (
+    LocalOrtDevice,
+    LocalTorchDevice,
+    convert_beside,
+    prepare_onnx,
+    sha256_file,
+)
 from slimforge.hardware._device_records import (
     DeviceError,
     DeviceInfo,
@@ -44,6 +50,7 @@ __all__ = [
     "LocalTorchDevice",
     "PreparedModel",
     "TableDevice",
+    "convert_beside",
     "get_device",
     "local_info",
     "prepare_onnx",

@@ -23,6 +23,7 @@ from slimforge.hardware.devices import (
     DeviceInfo,
     DeviceMeasurement,
     PreparedModel,
+    convert_beside,
     prepare_onnx,
     sha256_file,
 )
@@ -162,11 +163,7 @@ class RemoteDevice(Device):
                 raise InvalidInputError(
                     f"device {self.spec}: give the input shape of the model, e.g. 1x3x32x32"
                 )
-            from slimforge.hardware.export import convert_model
-
-            folder = onnx_path.with_name(f"{onnx_path.stem}-{engine.format}")
-            folder.mkdir()
-            path = convert_model(model, engine.format, folder, input_shape=shape).files[0]
+            path = convert_beside(model, engine.format, onnx_path, shape)
             return PreparedModel(
                 type(model).__name__, shape, sha256_file(path), onnx_path=path, precision="fp32"
             )

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._device_local import LocalDevice
+from slimforge.hardware._device_local import LocalDevice, convert_beside
 from slimforge.hardware.devices import PreparedModel, sha256_file
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.runtime import RUNTIMES
@@ -40,15 +40,12 @@ class LocalRuntimeDevice(LocalDevice):
                 raise InvalidInputError(
                     f"device {self.spec}: give the input shape of the {type(model).__name__} model, e.g. --input 1x3x32x32"
                 )
-            from slimforge.hardware.export import convert_model
             from slimforge.hardware.onnx_export import export_onnx
 
             # The figure is keyed by the hash of the model's ONNX export, as on local-torch: some
             # converters write their temporary paths into the file (OpenVINO's rt_info).
             digest = sha256_file(export_onnx(model, shape, onnx_path))
-            folder = onnx_path.with_name(f"{onnx_path.stem}-{self.format}")
-            folder.mkdir()
-            path = convert_model(model, self.format, folder, input_shape=shape).files[0]
+            path = convert_beside(model, self.format, onnx_path, shape)
             return PreparedModel(
                 type(model).__name__, shape, digest, onnx_path=path, module=model, precision="fp32"
             )
