@@ -69,16 +69,11 @@ class TableDevice(Device):
             raise InvalidInputError(
                 f"{refusal}; {_describe_model(model)} is not one: measure it on local-cpu"
             )
-        if isinstance(model, str):
-            try:
-                genome = space.from_string(model)
-            except SlimforgeError as exc:
-                raise InvalidInputError(f"{refusal}; {model!r} is not one ({exc})") from None
-        else:
-            try:
-                genome = space.validate(model)
-            except SlimforgeError as exc:
-                raise InvalidInputError(f"{refusal}; {model!r} is not one ({exc})") from None
+        read = space.from_string if isinstance(model, str) else space.validate
+        try:
+            genome = read(model)
+        except SlimforgeError as exc:
+            raise InvalidInputError(f"{refusal}; {model!r} is not one ({exc})") from None
         label = model if isinstance(model, str) else space.to_string(genome)
         return PreparedModel(label, shape, genome=genome)
 
