@@ -9,6 +9,7 @@ from typing import Any
 from torch import nn
 
 from slimforge.errors import InvalidInputError, close_matches
+from slimforge.zoo._checks import is_positive_int, is_positive_number
 
 __all__ = ["check_common", "check_width_choice", "init_conv_bn_linear"]
 
@@ -26,14 +27,9 @@ def check_common(
                 f"{model} got an unknown option {key!r}; {did_you_mean}"
                 f"it accepts: num_classes, width{''.join(', ' + k for k in known)}"
             )
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_positive_int(num_classes):
         raise InvalidInputError(f"{model}: num_classes={num_classes!r} must be a positive integer (e.g. 10)")
-    if (
-        isinstance(width, bool)
-        or not isinstance(width, (int, float))
-        or not math.isfinite(width)
-        or width <= 0
-    ):
+    if not is_positive_number(width):
         raise InvalidInputError(
             f"{model}: width={width!r} must be a positive number (1.0 is the published model)"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +9,7 @@ import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError
+from slimforge.zoo._checks import is_fraction, is_positive_int, is_positive_number
 
 __all__ = ["MobileClassifier", "check_model_args", "init_weights"]
 
@@ -30,16 +30,11 @@ def check_model_args(
         ``defaults`` updated with ``kwargs``, with ``dropout``/``drop_path_rate`` in [0, 1) and ``in_chs``
         a positive integer where present.
     """
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+    if not is_positive_int(num_classes):
         raise InvalidInputError(
             f"{model}: num_classes={num_classes!r} is invalid; pass a positive integer such as 10"
         )
-    if (
-        isinstance(width, bool)
-        or not isinstance(width, (int, float))
-        or not math.isfinite(width)
-        or width <= 0
-    ):
+    if not is_positive_number(width):
         raise InvalidInputError(
             f"{model}: width={width!r} is invalid; pass a positive width multiplier such as 0.5, 1.0 or 1.4"
         )
@@ -53,11 +48,11 @@ def check_model_args(
     for name in ("dropout", "drop_path_rate"):
         if name in options:
             value = options[name]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            if not is_fraction(value):
                 raise InvalidInputError(f"{model}: {name}={value!r} is invalid; pass a probability in [0, 1)")
     if "in_chs" in options:
         value = options["in_chs"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if not is_positive_int(value):
             raise InvalidInputError(
                 f"{model}: in_chs={value!r} is invalid; pass the number of input channels (3 for RGB, 1 for grey)"
             )
