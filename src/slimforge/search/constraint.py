@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from slimforge.errors import InvalidInputError
 
-__all__ = ["Constraint"]
+__all__ = ["Constraint", "finite_number"]
 
 _PATTERN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|=<|=>|<|>|==|=)\s*(\S+)\s*$")
 
@@ -39,11 +39,8 @@ class Constraint:
             raise InvalidInputError(
                 f"constraint {text!r} uses {op!r}; constraints are inclusive bounds, use <= or >="
             )
-        try:
-            bound = float(number)
-        except ValueError:
-            bound = math.nan
-        if not math.isfinite(bound):
+        bound = finite_number(number)
+        if bound is None:
             raise InvalidInputError(f"constraint {text!r}: the bound {number!r} is not a finite number")
         return cls(metric, op, bound)
 
@@ -56,3 +53,12 @@ class Constraint:
             return math.inf
         excess = value - self.bound if self.op == "<=" else self.bound - value
         return max(0.0, excess) / (abs(self.bound) or 1.0)
+
+
+def finite_number(text: str) -> float | None:
+    """The finite number ``text`` spells, or None (a word, ``nan``, ``inf``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import csv
 import itertools
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from slimforge.errors import InvalidInputError, SlimforgeError
+from slimforge.search.constraint import finite_number
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["ArchTable", "read_arch_table", "write_arch_table"]
@@ -123,11 +123,8 @@ def read_arch_table(
         values = []
         for col in value_cols:
             text = row[pos[col]]
-            try:
-                value = float(text)
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value):
+            value = finite_number(text)
+            if value is None:
                 raise InvalidInputError(f"{what} {path} line {line}: {col} {text!r} is not a finite number")
             values.append(value)
         rows[genome] = (index, tuple(values))
