@@ -84,34 +84,37 @@ def flag_option(spec: StageSpec, key: str, default: bool) -> bool:
     raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={text!r} must be 1 or 0")
 
 
+def _number_option(spec: StageSpec, key: str, parse: type, noun: str) -> Any:
+    """Option ``key`` of ``spec`` parsed by ``parse`` (``float``, ``int``); None when absent."""
+    text = spec.option(key)
+    if text is None:
+        return None
+    try:
+        return parse(text)
+    except ValueError:
+        raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={text!r} is not {noun}") from None
+
+
 def float_option(
     spec: StageSpec, key: str, default: float, low: float, high: float, *, open_low: bool = False
 ) -> float:
     """Option ``key`` of ``spec`` as a float in [low, high] (or (low, high] with ``open_low``)."""
-    text = spec.option(key)
-    if text is None:
+    value = _number_option(spec, key, float, "a number")
+    if value is None:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={text!r} is not a number") from None
     if not (low < value if open_low else low <= value) or not value <= high:
         bracket = "(" if open_low else "["
         raise InvalidInputError(
-            f"recipe stage {spec.text!r}: {key}={text} must be in {bracket}{low}, {high}]"
+            f"recipe stage {spec.text!r}: {key}={spec.option(key)} must be in {bracket}{low}, {high}]"
         )
     return value
 
 
 def int_option(spec: StageSpec, key: str, default: int, low: int, high: int) -> int:
     """Option ``key`` of ``spec`` as an int in [low, high]."""
-    text = spec.option(key)
-    if text is None:
+    value = _number_option(spec, key, int, "an integer")
+    if value is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={text!r} is not an integer") from None
     if not low <= value <= high:
         raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={value} must be between {low} and {high}")
     return value
