@@ -17,6 +17,7 @@ repeats the searches from stored answers in seconds.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from slimforge.bench._common import (
     environment,
     front_2d,
     start_bench,
-    train_or_resume,
+    train_supernets,
     write_result,
 )
 from slimforge.bench._select import representative
@@ -133,15 +134,13 @@ def run_codesign(config: CodesignConfig, out_dir: str | Path, *, progress: bool 
         devices[label] = TabularDeviceEvaluator(space, path)
     train_device = start_bench(out, "codesign", config)
 
-    supernets: dict[str, dict[str, Any]] = {}
-    for method in config.methods:
-        supernets[method] = train_or_resume(
-            supernet_train_config(config, method),
-            out / "supernets" / method,
-            device=train_device,
-            progress=progress,
-            desc=f"supernet {method}",
-        )
+    supernets = train_supernets(
+        config.methods,
+        functools.partial(supernet_train_config, config),
+        out,
+        device=train_device,
+        progress=progress,
+    )
 
     proxies = {m: _proxy(space, out / "supernets" / m, config, train_device) for m in config.search_on}
     rows: list[CodesignRow] = []

@@ -8,7 +8,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -26,6 +26,7 @@ __all__ = [
     "resolve_train_device",
     "start_bench",
     "train_or_resume",
+    "train_supernets",
     "write_json_atomic",
     "write_result",
     "write_text_atomic",
@@ -245,3 +246,23 @@ def train_or_resume(config: Any, out_dir: Path, *, device: str, progress: bool, 
             f"supernet training in {out_dir} stopped before the end; run again to resume it"
         )
     return {**result.to_dict(), "train_s_total": total}
+
+
+def train_supernets(
+    names: Sequence[str], train_config: Callable[[str], Any], out: Path, *, device: str, progress: bool
+) -> dict[str, dict[str, Any]]:
+    """Train (or resume) one supernet per name, ``train_config(name)`` in ``out/supernets/NAME``.
+
+    Returns:
+        Each one's :func:`train_or_resume` result, by name, trained in the order of ``names``.
+    """
+    return {
+        name: train_or_resume(
+            train_config(name),
+            out / "supernets" / name,
+            device=device,
+            progress=progress,
+            desc=f"supernet {name}",
+        )
+        for name in names
+    }

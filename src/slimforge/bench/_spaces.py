@@ -23,6 +23,7 @@ as made, measurements cached by ONNX hash and conditions.
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from slimforge.bench._common import (
     environment,
     front_2d,
     start_bench,
-    train_or_resume,
+    train_supernets,
     write_result,
 )
 from slimforge.bench._int8 import Int8LatencyEvaluator, seeded_calibration
@@ -108,15 +109,13 @@ def run_spaces_bench(config: SpacesConfig, out_dir: str | Path, *, progress: boo
     train_device = start_bench(out, "spaces", config)
     calibration = seeded_calibration(splits.train, config.calibration_images, config.seed)
 
-    supernets = {}
-    for name in config.spaces:
-        supernets[name] = train_or_resume(
-            supernet_train_config(config, name),
-            out / "supernets" / name,
-            device=train_device,
-            progress=progress,
-            desc=f"supernet {name}",
-        )
+    supernets = train_supernets(
+        config.spaces,
+        functools.partial(supernet_train_config, config),
+        out,
+        device=train_device,
+        progress=progress,
+    )
     zoo_info, zoo_models = {}, {}
     for entry in zoo:
         model, info = _train_zoo(entry, splits, config, out / "zoo" / entry.key, progress)
