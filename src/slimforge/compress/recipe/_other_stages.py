@@ -42,9 +42,7 @@ class DistillStage(Stage):
 
     name = "distill"
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"teacher", "T", "alpha", "hint", "at", "epochs"}
+    option_names = frozenset({"teacher", "T", "alpha", "hint", "at", "epochs"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
@@ -106,9 +104,7 @@ class FinetuneStage(Stage):
 
     name = "finetune"
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"epochs"}
+    option_names = frozenset({"epochs"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
@@ -141,9 +137,7 @@ class LowRankStage(Stage):
     name = "lowrank"
     changes_structure = True
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"energy", "ratio", "first", "lr_scale"}
+    option_names = frozenset({"energy", "ratio", "first", "lr_scale"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:

@@ -55,9 +55,7 @@ class PruneStage(Stage):
     name = "prune"
     changes_structure = True
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"steps", "global", "round_to", "slimming"}
+    option_names = frozenset({"steps", "global", "round_to", "slimming"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
@@ -180,9 +178,7 @@ class SparsifyStage(Stage):
     name = "sparsify"
     constrains_weights = True
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"scope", "steps"}
+    option_names = frozenset({"scope", "steps"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:

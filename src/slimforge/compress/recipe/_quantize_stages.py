@@ -37,9 +37,7 @@ class Int8Stage(Stage):
     name = "quantize:int8"
     final = True
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"method", "calib", "per_channel", "fallback"}
+    option_names = frozenset({"method", "calib", "per_channel", "fallback"})
 
     @classmethod
     def _parse(cls, spec: StageSpec) -> dict:
@@ -101,10 +99,7 @@ class QatStage(Int8Stage):
     epochs: int
 
     name = "quantize:qat"
-
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return super().known_options() | {"epochs"}
+    option_names = Int8Stage.option_names | {"epochs"}
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
@@ -180,9 +175,7 @@ class LowBitStage(Stage):
     name = "quantize:lowbit"
     constrains_weights = True
 
-    @classmethod
-    def known_options(cls) -> set[str]:
-        return {"scale", "float_layers"}
+    option_names = frozenset({"scale", "float_layers"})
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:

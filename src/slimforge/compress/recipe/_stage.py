@@ -228,6 +228,8 @@ class Stage(ABC):
     changes_structure: ClassVar[bool] = False
     #: stages whose weight constraints later finetunes keep (masks, shared values, binary weights).
     constrains_weights: ClassVar[bool] = False
+    #: the ``key=value`` option names the stage takes.
+    option_names: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def from_spec(cls, spec: StageSpec) -> Stage:
@@ -243,8 +245,8 @@ class Stage(ABC):
 
     @classmethod
     def known_options(cls) -> set[str]:
-        """The ``key=value`` option names the stage takes."""
-        return set()
+        """The ``key=value`` option names the stage takes (:attr:`option_names`)."""
+        return set(cls.option_names)
 
     @classmethod
     @abstractmethod
