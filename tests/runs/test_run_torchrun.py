@@ -124,3 +124,15 @@ def test_bench_under_torchrun_runs_on_rank_0_alone(
     assert json.loads(captured.out)["algorithm"] == "random"
     assert "rank 0 runs it" in captured.err
     assert os.environ["WORLD_SIZE"] == "1"  # what it ran under: one process, no process group
+
+
+def test_a_numbered_gpu_under_torchrun_is_refused() -> None:
+    from slimforge.runs import RunConfig
+    from slimforge.runs._parallel import check_world
+    from slimforge.runs.config import ConfigError
+
+    config = RunConfig.from_dict(TINY)
+    with pytest.raises(ConfigError, match="each process trains on its own GPU"):
+        check_world(config, 2, ("cuda:1", "cuda:1"))
+    check_world(config, 2, ("cuda:0", "cuda:0"))
+    check_world(config, 2, ("cpu", "cpu"))

@@ -70,7 +70,13 @@ def check_world(config: RunConfig, world: int, devices: tuple[str, str]) -> None
                 f"{key} {batch} does not divide over {world} processes (torchrun --nproc-per-node; it is the "
                 f"global batch); use a multiple of {world}, e.g. {world * max(1, batch // world)}"
             )
-    if torch.device(devices[0]).type != torch.device(devices[1]).type:
+    train = torch.device(devices[0])
+    if train.type == "cuda" and train.index not in (None, 0):
+        raise ConfigError(
+            f"train_device {train} under torchrun: each process trains on its own GPU (cuda:LOCAL_RANK); give "
+            "cuda, and choose the GPUs with CUDA_VISIBLE_DEVICES"
+        )
+    if train.type != torch.device(devices[1]).type:
         raise ConfigError(
             f"supernet.device {devices[1]} and train_device {devices[0]} differ, which torchrun cannot train "
             "(one process group); remove the deprecated supernet.device"
