@@ -10,8 +10,8 @@ from slimforge.errors import InvalidInputError
 from slimforge.runs.config import SearchConfig
 from slimforge.search import minimize
 from slimforge.search.algorithms.auto import Auto
-from slimforge.search.indicators import hypervolume
-from slimforge.search.pareto import pareto_mask
+from slimforge.search.indicators import hv_contributions, hypervolume
+from slimforge.search.pareto import constrained_rank, pareto_mask
 from slimforge.spaces import get_space
 from slimforge.testing.algorithms import toy_problem
 
@@ -82,3 +82,65 @@ def test_auto_is_the_default_of_search_and_run():
     args = build_parser().parse_args(["search", "--accuracy-table", "a.csv"])
     assert args.algorithm == "auto"
     assert SearchConfig().algorithm == "auto"
+
+
+def _local_after(rounds, **settings):
+    """Auto's local phase after ``rounds`` asks on the toy problem."""
+    problem = toy_problem(NB201)
+    algo = Auto(NB201, seed=0, pop_size=30, **settings)
+    _run(algo, problem, rounds)
+    return algo._local
+
+
+def test_defaults_square_the_contributions_and_deepen_one_layer():
+    algo = Auto(NB201, seed=0)
+    assert algo.settings()["weight_power"] == 2.0 and algo.settings()["deepen"] == 1
+    local = _local_after(4)
+    F, violation = local._F, local._violation
+    parents, weights = local._parents(F, violation, local._front(F, violation))
+    # The focus front's members, weighted by their squared contributions within the box.
+    lower, upper = F.min(axis=0), F.max(axis=0)
+    span = np.where(upper > lower, upper - lower, 1.0)
+    inside = [i for i in parents if np.all(F[i] < local._reference)]
+    assert inside == parents
+    contrib = hv_contributions((F[parents] - lower) / span, (local._reference - lower) / span)
+    assert np.allclose(weights, contrib**2 / np.sum(contrib**2))
+
+
+def test_deepen_expands_the_focus_box_second_layer_once_its_front_is_spent_then_falls_back():
+    local = _local_after(4)
+    F, violation = local._F, local._violation
+    box = np.flatnonzero(np.all(F < local._reference, axis=1))
+    rank = constrained_rank(F[box], violation[box])
+    first, second = box[rank == 0], box[rank == 1]
+    assert len(first) and len(second)
+    for i in first:  # the focus front's neighbourhoods are spent (a local optimum of the box)
+        local._unexplored[local.archive[i].genome] = []
+    parents, weights = local._parents(F, violation, local._front(F, violation))
+    assert sorted(parents) == sorted(int(i) for i in second if local._neighbours(local.archive[i].genome))
+    assert np.isclose(weights.sum(), 1.0)
+    # With the second layer spent too, it falls back to the front outside the box.
+    for i in second:
+        local._unexplored[local.archive[i].genome] = []
+    outside, _ = local._parents(F, violation, local._front(F, violation))
+    assert outside and not set(outside) & {int(i) for i in box}
+    # Without deepen the search leaves the box as soon as the focus front is spent.
+    plain = _local_after(4, deepen=0)
+    F, violation = plain._F, plain._violation
+    box = np.flatnonzero(np.all(F < plain._reference, axis=1))
+    rank = constrained_rank(F[box], violation[box])
+    for i in box[rank == 0]:
+        plain._unexplored[plain.archive[i].genome] = []
+    parents, _ = plain._parents(F, violation, plain._front(F, violation))
+    assert parents and not set(parents) & {int(i) for i in box}
+
+
+def test_weight_power_and_deepen_are_checked():
+    with pytest.raises(InvalidInputError, match="deepen"):
+        Auto(NB201, deepen=-1)
+    with pytest.raises(InvalidInputError, match="deepen"):
+        Auto(NB201, deepen=True)
+    with pytest.raises(InvalidInputError, match="weight_power"):
+        Auto(NB201, weight_power=5.0)
+    algo = Auto(NB201, seed=0, weight_power=1.0, deepen=0)
+    assert Auto(NB201, **algo.settings()).settings() == algo.settings()

@@ -50,6 +50,9 @@ class ParetoLocalSearch(Algorithm):
         p_local: probability that a proposal is a neighbour of a front member (else a crossover).
         floor: share of the expansion probability spread uniformly over all front members.
         focus_percentile: percentile of the initial sample that sets the focus reference point.
+        weight_power: expansion weight = contribution ** weight_power (``auto`` uses 2).
+        deepen: once the front inside the focus box is spent, expand this many further
+            non-dominated layers of the box before the front outside it (``auto`` uses 1).
     """
 
     name = "pls"
@@ -64,6 +67,8 @@ class ParetoLocalSearch(Algorithm):
         p_local: float = 0.9,
         floor: float = 0.05,
         focus_percentile: float = 50.0,
+        weight_power: float = 1.0,
+        deepen: int = 0,
     ) -> None:
         super().__init__(space, seed=seed)
         check_count("n_init", n_init, space, default=20)
@@ -72,6 +77,7 @@ class ParetoLocalSearch(Algorithm):
             ("p_local", p_local, 0.0, 1.0),
             ("floor", floor, 0.0, 1.0),
             ("focus_percentile", focus_percentile, 0.0, 100.0),
+            ("weight_power", weight_power, 0.0, 4.0),
         ):
             if not (isinstance(value, (int, float)) and low <= value <= high):
                 raise InvalidInputError(f"{label} must be a number in [{low:g}, {high:g}], got {value!r}")
@@ -80,6 +86,10 @@ class ParetoLocalSearch(Algorithm):
         self.p_local = float(p_local)
         self.floor = float(floor)
         self.focus_percentile = float(focus_percentile)
+        if isinstance(deepen, bool) or not isinstance(deepen, int) or not 0 <= deepen <= 100:
+            raise InvalidInputError(f"deepen must be an int in [0, 100], got {deepen!r}")
+        self.weight_power = float(weight_power)
+        self.deepen = deepen
         self.archive: list[Evaluation] = []
         self._F = np.zeros((0, 0))
         self._violation = np.zeros(0)
@@ -96,6 +106,8 @@ class ParetoLocalSearch(Algorithm):
             "p_local": self.p_local,
             "floor": self.floor,
             "focus_percentile": self.focus_percentile,
+            "weight_power": self.weight_power,
+            "deepen": self.deepen,
         }
 
     # ------------------------------------------------------------------ ask
@@ -137,6 +149,10 @@ class ParetoLocalSearch(Algorithm):
         self, F: np.ndarray, violation: np.ndarray, front_idx: np.ndarray
     ) -> tuple[list[int], np.ndarray | None]:
         """Best-ranked members that still have unexplored neighbours, and their expansion weights."""
+        if self.deepen:
+            layered = self._focus_layers(F, violation)
+            if layered is not None:
+                return layered
         parents = [int(i) for i in front_idx if self._neighbours(self.archive[i].genome)]
         if not parents:
             rank = constrained_rank(F, violation)
@@ -162,7 +178,51 @@ class ParetoLocalSearch(Algorithm):
         contrib = hv_contributions(points, (self._reference - lower) / span)
         if not np.all(np.isfinite(contrib)) or contrib.sum() <= 0:
             return uniform
+        contrib = self._powered(contrib)
         return (1.0 - self.floor) * contrib / contrib.sum() + self.floor * uniform
+
+    def _powered(self, contrib: np.ndarray) -> np.ndarray:
+        """Contributions raised to ``weight_power`` (2: the largest gaps get more of the effort)."""
+        if self.weight_power == 1.0:
+            return contrib
+        return np.where(contrib > 0, np.power(np.clip(contrib, 1e-300, None), self.weight_power), 0.0)
+
+    def _focus_layers(self, F: np.ndarray, violation: np.ndarray) -> tuple[list[int], np.ndarray] | None:
+        """Parents from the focus box, layer by layer: the first of ``1 + deepen`` layers with unexplored neighbours.
+
+        The first layer is the front inside the focus box, so until its neighbourhoods are spent
+        this is focused PLS (weights: contributions within the layer). Once they are (a Pareto
+        local optimum of the focus region), the box's next non-dominated layers are expanded
+        before the front outside the box: those near-misses are the stepping stones to front
+        members that no single-gene step from the current front reaches. ``None`` when these
+        layers are spent too (the caller falls back to the whole archive, rank by rank).
+        """
+        if self._reference is None or np.any(violation > 0):
+            return None
+        finite = np.all(np.isfinite(F), axis=1)
+        box = np.flatnonzero(finite & np.all(F < self._reference, axis=1))
+        if len(box) == 0:
+            return None
+        lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
+        span = np.where(upper > lower, upper - lower, 1.0)
+        ref = (self._reference - lower) / span
+        rank = constrained_rank(F[box], violation[box])
+        for r in np.unique(rank):
+            if r > self.deepen:
+                break
+            layer = box[rank == r]
+            open_ = np.array([bool(self._neighbours(self.archive[i].genome)) for i in layer])
+            if not open_.any():
+                continue
+            contrib = hv_contributions((F[layer] - lower) / span, ref)[open_]
+            parents = [int(i) for i in layer[open_]]
+            n = len(parents)
+            uniform = np.full(n, 1.0 / n)
+            if not np.all(np.isfinite(contrib)) or contrib.sum() <= 0:
+                return parents, uniform
+            contrib = self._powered(contrib)
+            return parents, (1.0 - self.floor) * contrib / contrib.sum() + self.floor * uniform
+        return None
 
     def _neighbours(self, genome: Genome) -> list[Genome]:
         """Unexplored canonical neighbours of ``genome`` (cached, pruned as they get proposed)."""
