@@ -52,7 +52,9 @@ def _torchrun(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
-def test_run_under_torchrun_trains_on_two_processes_and_rank_0_alone_writes_and_prints(tmp_path: Path) -> None:
+def test_run_under_torchrun_trains_on_two_processes_and_rank_0_alone_writes_and_prints(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = _config(tmp_path)
     out = tmp_path / "runs" / "tiny"
     done = _torchrun(["run", str(config), "--out", str(out), "--no-progress", "--json"], tmp_path)
@@ -67,6 +69,11 @@ def test_run_under_torchrun_trains_on_two_processes_and_rank_0_alone_writes_and_
     assert (out / "supernet" / "checkpoint.pt").is_file()
     assert list((out / "models").glob("*/trained/model.json"))
     assert list((out / "references").glob("*/trained/model.json"))
+
+    # The same run in one process afterwards reuses every stage, and its output has no world_size.
+    assert main(["run", str(config), "--out", str(out), "--no-progress", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert "world_size" not in again and again["resumed"] == list(result["stages"])
 
 
 def test_global_batch_not_dividing_over_the_processes_is_one_line_exit_2_before_anything_is_written(
