@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slimforge.cli._common import add_thread_options, add_train_device_option, train_device
+from slimforge.cli._common import add_mlflow_option, add_thread_options, add_train_device_option, train_device
 
 HELP = "design a network end to end from a YAML config: supernet, search per device, retrain, compress, measure, report"
 
@@ -34,12 +34,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         "--stop-after", metavar="STAGE", help="stop once this stage is done (e.g. supernet, search:cpu, select)"
     )
     parser.add_argument("--wait", action="store_true", help="wait for another process using the run directory")
-    parser.add_argument(
-        "--mlflow",
-        nargs="?",
-        const="",
-        metavar="URI",
-        help="when the run ends, log it to MLflow (config, stage metrics, Pareto fronts, report, models); URI "
+    add_mlflow_option(
+        parser, "when the run ends, log it to MLflow (config, stage metrics, Pareto fronts, report, models); URI "
         "defaults to a file store beside the run directory (needs slimforge[mlflow])",
     )
     parser.add_argument(
