@@ -3,7 +3,8 @@
 # its JSON). Default search: bn estimate, budget filling on, no re-rank; 3-epoch identical finetunes.
 # The code is a frozen `git archive` given as SRC (the first session's runs pointed PYTHONPATH at a directory that
 # did not exist and so ran the live working tree); the worker checks that slimforge is imported from SRC.
-# usage: SRC=runs/bench23/src_<sha>/src worker_cmp.sh WAIT_PID JOB...   (JOB = net:budget:seed[:extra args])
+# usage: SRC=runs/bench23/src_<sha>/src [TAG=name] worker_cmp.sh WAIT_PID JOB...   (JOB = net:budget:seed[:extra args];
+#        TAG, when set, is added to the output names: a rerun beside an earlier run of the same job)
 #        budget "bits4" runs --auto bits at the bytes of uniform 4-bit instead of --auto prune.
 cd /work/main
 : "${SRC:?set SRC to an archived src directory}"
@@ -18,7 +19,7 @@ wait_pid=$1; shift
 while kill -0 $wait_pid 2>/dev/null; do sleep 20; done
 for job in "$@"; do
   IFS=: read net budget seed extra <<< "$job"
-  out=$B/cmp/$net-${budget//=/}-s$seed
+  out=$B/cmp/$net-${budget//=/}${TAG:+-$TAG}-s$seed
   [ -f $out.json ] && continue
   mkdir $out.lock 2>/dev/null || continue
   echo "$(date -u +%T) start $job (pid $$) code $PYTHONPATH; uptime:$(uptime | sed 's/.*load/ load/')"
