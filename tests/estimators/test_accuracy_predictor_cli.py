@@ -18,7 +18,7 @@ from slimforge.estimators import (
 )
 from slimforge.spaces import get_space
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 TABLE = DATA / "nb201" / "accuracy_cifar10.csv"
 NPZ = DATA / "cifar10_subset.npz"
 

@@ -21,7 +21,7 @@ from slimforge.estimators import (
 )
 from slimforge.spaces import get_space
 
-TABLE = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nb201" / "accuracy_cifar10.csv"
+TABLE = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nb201" / "accuracy_cifar10.csv"
 SPACE = get_space("nb201")
 
 

@@ -11,7 +11,7 @@ from slimforge.errors import SlimforgeError
 from slimforge.hardware.predictors import isomorphism_key
 from slimforge.hardware.tables import DeviceTable, DeviceTableError, read_device_table
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nb201"
 ORT = DATA / "device_pi5_onnxruntime.csv"
 needs_data = pytest.mark.skipif(not ORT.exists(), reason=f"reference data not found at {DATA}")
 

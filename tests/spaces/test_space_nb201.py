@@ -14,7 +14,7 @@ from slimforge.errors import InvalidInputError
 from slimforge.spaces import NB201Space, get_space
 from slimforge.spaces.nb201 import NB201_OPS
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nb201"
 EXAMPLE = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
 NONE, SKIP, C1, C3, POOL = range(5)
 

@@ -29,7 +29,7 @@ from slimforge.hardware.predictors._boosting import fit_boosting, predict_trees
 from slimforge.hardware.tables import read_device_table
 from slimforge.spaces import get_space
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nb201"
 ORT = DATA / "device_pi5_onnxruntime.csv"
 LITERT = DATA / "device_pi5_litert.csv"
 needs_data = pytest.mark.skipif(

@@ -17,7 +17,7 @@ from slimforge.cli import main
 from slimforge.io import RunStore
 from slimforge.runs import ConfigError, RunConfig, load_config, run_pipeline
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201"
 ACC = DATA / "accuracy_cifar10.csv"
 PI5 = DATA / "device_pi5_onnxruntime.csv"
 LITE = DATA / "device_pi5_litert.csv"
@@ -463,7 +463,7 @@ def test_bad_runtime_and_format_names_are_one_line(tmp_path, capsys):
 def test_the_config_reference_matches_the_schema(capsys):
     from slimforge.runs.config import explain_config
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "config.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert doc.read_text(encoding="utf-8") == explain_config(), "regenerate: slimforge demo --print-config --explain > docs/config.md"
     text = explain_config()
     for key in ("compress.gate", "accuracy.calibration.size", "measure.runtimes", "retrain.teacher", "devices[].cost"):

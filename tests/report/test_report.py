@@ -20,7 +20,7 @@ from slimforge.errors import InvalidInputError
 from slimforge.io import FORMAT_VERSION, RunStore, search_stage
 from slimforge.report import ReportResult, plot_fronts, render_report
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "nb201"
 DEVICE = f"table:{DATA / 'device_pi5_onnxruntime.csv'}"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"NAS-Bench-201 tables not found at {DATA}")

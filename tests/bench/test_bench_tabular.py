@@ -25,7 +25,7 @@ from slimforge.search.tables import write_arch_table
 from slimforge.spaces import get_space
 
 SPACE = get_space("nb201")
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "nb201"
 GENOMES = list(itertools.product(range(5), repeat=6))
 
 

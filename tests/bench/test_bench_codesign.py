@@ -15,7 +15,7 @@ from slimforge.bench import CodesignConfig, CodesignResult, StoredEvaluator, rep
 from slimforge.search import Evaluation, Evaluator, SearchResult, feasible_front, knee_point
 from slimforge.spaces import get_space
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 NB201 = SHARED / "nb201"
 SPACE = get_space("nb201")
 

@@ -15,7 +15,7 @@ from slimforge.errors import InvalidInputError, UnknownNameError
 from slimforge.bench import BENCH_SPACES, SpacesConfig, SpacesResult, ZooEntry
 from slimforge.bench._spaces_config import cifar_zoo_model, parse_zoo
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

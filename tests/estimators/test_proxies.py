@@ -29,7 +29,7 @@ from slimforge.spaces import NB201Space
 from slimforge.testing.proxies import ProxyContract
 from slimforge.zoo import create_model
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 GENOME = (
     3,
     2,

@@ -31,7 +31,7 @@ from slimforge.data import (
 )
 from slimforge.errors import SlimforgeError
 
-SUBSET = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cifar10_subset.npz"
+SUBSET = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cifar10_subset.npz"
 needs_subset = pytest.mark.skipif(not SUBSET.is_file(), reason=f"reference data {SUBSET} is absent")
 
 

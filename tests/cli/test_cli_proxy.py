@@ -13,7 +13,7 @@ from slimforge.cli import main
 from slimforge.estimators import ProxyReport
 from slimforge.spaces import get_space
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
 # Small cells first: a table of architectures whose accuracy follows their number of 3x3 convolutions.
 ARCHS = [

@@ -17,7 +17,7 @@ from slimforge.cli import main
 from slimforge.io import DirectoryLock, RunStore
 from slimforge.runs import ConfigError, RunConfig, run_pipeline
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201"
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nb201"
 ACC = DATA / "accuracy_cifar10.csv"
 PI5 = DATA / "device_pi5_onnxruntime.csv"
 needs_tables = pytest.mark.skipif(not ACC.is_file(), reason="../shared/data/nb201 (reference tables) is absent")
