@@ -57,3 +57,9 @@ def test_bad_fill_input_is_refused():
         fill_budget((0, 0, 0, 0), CHOICES, _cost, 10.0, [0, 1, 2, 3], direction=2)
     with pytest.raises(InvalidInputError, match="every gene once"):
         fill_budget((0, 0, 0, 0), CHOICES, _cost, 10.0, [0, 1, 1, 3], direction=1)
+
+
+def test_a_timed_cost_over_the_bound_at_the_start_returns_the_policy_unchanged():
+    # A latency timed again can exceed a bound the search's shorter timing met: no fill, no error.
+    filled, result = fill_budget((5, 5, 5, 5), CHOICES, _cost, 10.0, [0, 1, 2, 3], direction=1, timed=True)
+    assert filled == (5, 5, 5, 5) and result.steps == () and result.cost_before == result.cost_after > 10.0

@@ -249,6 +249,7 @@ class PruneTask(LayerPolicyTask):
             names=c.space.layers,
             values=lambda i, k: c.space.values[k],
             to_string=c.space.to_string,
+            timed=isinstance(c.cost_of, LatencyRatio),
         )
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
