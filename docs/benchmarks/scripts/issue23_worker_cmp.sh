@@ -4,7 +4,8 @@
 # The code is a frozen `git archive` given as SRC (the first session's runs pointed PYTHONPATH at a directory that
 # did not exist and so ran the live working tree); the worker checks that slimforge is imported from SRC.
 # usage: SRC=runs/bench23/src_<sha>/src [TAG=name] worker_cmp.sh WAIT_PID JOB...   (JOB = net:budget:seed[:extra args];
-#        TAG, when set, is added to the output names: a rerun beside an earlier run of the same job)
+#        TAG, when set, is added to the output names: a rerun beside an earlier run of the same job;
+#        START_BEFORE=HH:MM (UTC), when set: no job is started after that time)
 #        budget "bits4" runs --auto bits at the bytes of uniform 4-bit instead of --auto prune.
 cd /work/main
 : "${SRC:?set SRC to an archived src directory}"
@@ -21,6 +22,9 @@ for job in "$@"; do
   IFS=: read net budget seed extra <<< "$job"
   out=$B/cmp/$net-${budget//=/}${TAG:+-$TAG}-s$seed
   [ -f $out.json ] && continue
+  if [ -n "$START_BEFORE" ] && [[ $(date -u +%H:%M) > $START_BEFORE ]]; then
+    echo "$(date -u +%T) not started (after $START_BEFORE): $job"; continue
+  fi
   mkdir $out.lock 2>/dev/null || continue
   echo "$(date -u +%T) start $job (pid $$) code $PYTHONPATH; uptime:$(uptime | sed 's/.*load/ load/')"
   if [ "$budget" = bits4 ]; then
@@ -32,6 +36,7 @@ for job in "$@"; do
       --seed $seed --threads 1 --time-cap 10 $extra --out $out --overwrite --json \
       > $out.json.tmp 2> $out.log && mv $out.json.tmp $out.json
   fi
-  echo "$(date -u +%T) end $job rc $?; uptime:$(uptime | sed 's/.*load/ load/')"
+  rc=$?  # before any command substitution, which resets $?
+  echo "$(date -u +%T) end $job rc $rc; uptime:$(uptime | sed 's/.*load/ load/')"
 done
 echo "$(date -u +%T) worker $$ done"
