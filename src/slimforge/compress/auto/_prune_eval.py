@@ -221,8 +221,9 @@ def over_bound_note(
     )
     return (
         f"; {over}{earlier}: measurement noise, since latency is timed and two timings of one model can "
-        "differ by more than that margin on a loaded machine (it is chosen by short timings and timed "
-        "once more at the end, interleaved with the original)"
+        "differ by more than that margin on a loaded machine; it was chosen (and filled) by shorter timings "
+        "that each had to fit, which favours the low ones, and was timed once more at the end, "
+        "interleaved with the original"
     )
 
 
