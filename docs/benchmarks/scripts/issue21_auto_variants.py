@@ -1,10 +1,12 @@
 """Issue 21, `auto` tuning: the experimental variants of focused Pareto local search (not shipped).
 
-Every variant measured for BENCHMARKS.md "## Issue 21" (auto section) is a setting of the classes
-below, a copy of ``slimforge.search.algorithms.pareto_local_search`` / ``auto`` as they stood
-during the tuning (commit of this file), with every experimental setting off by default (so
-``VariantAuto()`` is the shipped ``auto`` of that time). ``issue21_auto_tune.py`` registers
-``VariantAuto`` as the algorithm ``auto_variants`` and runs it on seeds 50-99.
+Every variant measured for BENCHMARKS.md "## Issue 21" (auto section) is a setting of
+:class:`VariantPLS`, a subclass of the shipped
+:class:`~slimforge.search.algorithms.pareto_local_search.ParetoLocalSearch` that overrides only
+the methods an experimental setting changes, with every experimental setting off by default (so
+``VariantAuto()`` is the previous ``auto``: ``weight_power=1``, no deepening).
+``issue21_auto_tune.py`` registers ``VariantAuto`` (issue21_auto_variants_auto.py) as the
+algorithm ``auto_variants`` and runs it on seeds 50-99.
 
 Settings (all off by default): ``epsilon`` (expand members within epsilon of the front, weighted
 by their optimistic contribution), ``network_moves`` (single-gene steps from every encoding of the
@@ -16,41 +18,52 @@ at which each (old op, new op) step lands in the focus box), ``second_share`` (s
 given to the box's second layer from the start), ``extreme_bonus`` (the box front's extremes get
 the largest contribution's weight), ``alt_percentile`` (a second focus reference at this
 percentile, the two alternating per ask), ``deepen_layers`` (with ``deepen``: how many layers of
-the box, 0 = all; ``deepen=True, deepen_layers=2, weight_power=2`` is the shipped ``auto`` of
-commit 0f9ae15). ``_MODEL_R2`` is 0.5 here; the ``model_filter`` row at R^2 >= 0.9 ran with 0.9.
+the box, 0 = all; ``deepen=True, deepen_layers=2, weight_power=2`` is the shipped ``auto``, whose
+``deepen=1`` counts the layers after the first). ``_MODEL_R2`` is 0.5 here; the ``model_filter``
+row at R^2 >= 0.9 ran with 0.9.
+
+Only ``second_share`` needs a copy of shipped code: its draw sits inside the proposal loop of
+``_ask``, so :meth:`VariantPLS._ask_with_second` repeats that loop (used only when it is on).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from slimforge.errors import InvalidInputError
-from slimforge.search.algorithms._base import Algorithm, check_count, objective_matrix
+from slimforge.search.algorithms.pareto_local_search import _MAX_TRIES, ParetoLocalSearch
 from slimforge.search.evaluation import Evaluation
 from slimforge.search.indicators import hv_contributions, hypervolume
-from slimforge.search.pareto import constrained_rank, pareto_mask
+from slimforge.search.pareto import constrained_rank
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = ["VariantPLS"]
+__all__ = ["EXPERIMENTAL", "VariantPLS"]
 
-_MAX_TRIES = 20
 _MAX_ENCODINGS = 64
 _MODEL_R2 = 0.5
 
+#: The experimental settings beyond the shipped ones (``deepen`` is shipped, with another meaning).
+EXPERIMENTAL = (
+    "epsilon",
+    "network_moves",
+    "model_filter",
+    "learn_moves",
+    "second_share",
+    "extreme_bonus",
+    "alt_percentile",
+    "deepen_layers",
+)
 
-class VariantPLS(Algorithm):
-    """Focused Pareto local search (see the module docstring).
 
-    Args:
-        space: the search space.
-        seed: random seed.
-        n_init: random genomes evaluated first (they also fix the focus reference point).
-        batch_size: genomes per ask.
-        p_local: probability that a proposal is a neighbour of a front member (else a crossover).
-        floor: share of the expansion probability spread uniformly over all front members.
-        focus_percentile: percentile of the initial sample that sets the focus reference point.
+class VariantPLS(ParetoLocalSearch):
+    """Focused Pareto local search with the experimental settings (see the module docstring).
+
+    ``deepen`` is a switch here and ``deepen_layers`` the number of box layers (0: all); they are
+    kept in the shipped class's ``deepen`` attribute as the largest rank expanded plus one half
+    (``inf`` for all layers, 0 when off), so the shipped ``_parents`` / ``_focus_layers`` apply it.
     """
 
     name = "pls_variants"
@@ -76,96 +89,70 @@ class VariantPLS(Algorithm):
         alt_percentile: float = -1.0,
         deepen_layers: int = 0,
     ) -> None:
-        super().__init__(space, seed=seed)
-        check_count("n_init", n_init, space, default=20)
-        check_count("batch_size", batch_size, space, default=10)
-        for label, value, low, high in (
-            ("p_local", p_local, 0.0, 1.0),
-            ("floor", floor, 0.0, 1.0),
-            ("focus_percentile", focus_percentile, 0.0, 100.0),
-            ("epsilon", epsilon, 0.0, 1.0),
-            ("weight_power", weight_power, 0.0, 4.0),
-            ("second_share", second_share, 0.0, 1.0),
+        super().__init__(
+            space,
+            seed=seed,
+            n_init=n_init,
+            batch_size=batch_size,
+            p_local=p_local,
+            floor=floor,
+            focus_percentile=focus_percentile,
+            weight_power=weight_power,
+        )
+        for label, value in (("epsilon", epsilon), ("second_share", second_share)):
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise InvalidInputError(f"{label} must be a number in [0, 1], got {value!r}")
+        for label, flag in (
+            ("network_moves", network_moves),
+            ("deepen", deepen),
+            ("model_filter", model_filter),
+            ("learn_moves", learn_moves),
+            ("extreme_bonus", extreme_bonus),
         ):
-            if not (isinstance(value, (int, float)) and low <= value <= high):
-                raise InvalidInputError(f"{label} must be a number in [{low:g}, {high:g}], got {value!r}")
-        self.n_init = int(n_init)
-        self.batch_size = int(batch_size)
-        self.p_local = float(p_local)
-        self.floor = float(floor)
-        self.focus_percentile = float(focus_percentile)
+            if not isinstance(flag, bool):
+                raise InvalidInputError(f"{label} must be true or false, got {flag!r}")
         self.epsilon = float(epsilon)
-        if not isinstance(network_moves, bool):
-            raise InvalidInputError(f"network_moves must be true or false, got {network_moves!r}")
         self.network_moves = network_moves
-        if not isinstance(deepen, bool):
-            raise InvalidInputError(f"deepen must be true or false, got {deepen!r}")
-        self.deepen = deepen
-        self.weight_power = float(weight_power)
-        if not isinstance(model_filter, bool):
-            raise InvalidInputError(f"model_filter must be true or false, got {model_filter!r}")
         self.model_filter = model_filter
-        self._model: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
-        self._strict = False
-        if not isinstance(learn_moves, bool):
-            raise InvalidInputError(f"learn_moves must be true or false, got {learn_moves!r}")
         self.learn_moves = learn_moves
         self.second_share = float(second_share)
-        if not isinstance(extreme_bonus, bool):
-            raise InvalidInputError(f"extreme_bonus must be true or false, got {extreme_bonus!r}")
         self.extreme_bonus = extreme_bonus
         self.alt_percentile = float(alt_percentile)
         self.deepen_layers = int(deepen_layers)
+        self._deepen_on = deepen
+        # Shipped: layers of rank r <= deepen. Here: rank r < deepen_layers (all when 0).
+        self.deepen = (self.deepen_layers - 0.5 if self.deepen_layers else math.inf) if deepen else 0  # type: ignore[assignment]
+        self._model: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._strict = False
         self._references: list = []
         self._asks = 0
         self._move_of: dict[Genome, tuple[int, int]] = {}
         self._move_stats: dict[tuple[int, int], list[int]] = {}
-        self.archive: list[Evaluation] = []
-        self._F = np.zeros((0, 0))
-        self._violation = np.zeros(0)
-        self._in_archive: set[Genome] = set()
-        self._proposed: set[Genome] = set()
-        self._unexplored: dict[Genome, list[Genome]] = {}
-        self._reference: np.ndarray | None = None
-        self._initialised = False
+        self._bonus_points: np.ndarray | None = None
 
     def settings(self) -> dict[str, Any]:
-        return {
-            "n_init": self.n_init,
-            "batch_size": self.batch_size,
-            "p_local": self.p_local,
-            "floor": self.floor,
-            "focus_percentile": self.focus_percentile,
-            "epsilon": self.epsilon,
-            "network_moves": self.network_moves,
-            "deepen": self.deepen,
-            "weight_power": self.weight_power,
-            "model_filter": self.model_filter,
-            "learn_moves": self.learn_moves,
-            "second_share": self.second_share,
-            "extreme_bonus": self.extreme_bonus,
-            "alt_percentile": self.alt_percentile,
-            "deepen_layers": self.deepen_layers,
-        }
+        out = super().settings()
+        out["deepen"] = self._deepen_on
+        return {**out, **{k: getattr(self, k) for k in EXPERIMENTAL}}
 
     # ------------------------------------------------------------------ ask
     def _ask(self) -> list[Genome]:
-        if not self._initialised:
-            return self._sample_new(self.n_init, self._proposed)
-        if not self.archive:
-            return self._sample_new(self.batch_size, self._proposed)
+        if self._initialised and self.archive:
+            if len(self._references) == 2:  # alt_percentile
+                self._reference = self._references[self._asks % 2]
+            self._asks += 1
+            self._model = self._fit_model(self._F, self._violation) if self.model_filter else None
+            self._strict = self._model is not None
+            if self.second_share > 0:
+                return self._ask_with_second()
+        return super()._ask()
+
+    def _ask_with_second(self) -> list[Genome]:
+        """The shipped ``_ask`` proposal loop, with a ``second_share`` of expansions from the box's second layer."""
         F, violation = self._F, self._violation
-        if len(self._references) == 2:
-            self._reference = self._references[self._asks % 2]
-        self._asks += 1
         front_idx = self._front(F, violation)
-        self._model = self._fit_model(F, violation) if self.model_filter else None
-        self._strict = self._model is not None
         parents, weights = self._parents(F, violation, front_idx)
-        if not parents and self._strict:
-            self._strict = False
-            parents, weights = self._parents(F, violation, front_idx)
-        second, second_w = self._second_layer(F, violation) if self.second_share > 0 else ([], None)
+        second, second_w = self._second_layer(F, violation)
         front = [self.archive[i].genome for i in front_idx]
         out: list[Genome] = []
         for _ in range(self.batch_size * _MAX_TRIES):
@@ -178,7 +165,7 @@ class VariantPLS(Algorithm):
                 else:
                     k = int(self.rng.choice(len(parents), p=weights))
                     child = self._take_neighbour(self.archive[parents[k]].genome)
-                if child is None:  # spent by an earlier pick of this ask
+                if child is None:
                     continue
             else:
                 child = self._crossover(front)
@@ -190,59 +177,42 @@ class VariantPLS(Algorithm):
             out = self._sample_new(self.batch_size, self._proposed)
         return out
 
-    def _front(self, F: np.ndarray, violation: np.ndarray) -> np.ndarray:
-        feasible = np.flatnonzero(violation <= 0)
-        if len(feasible):
-            return feasible[pareto_mask(F[feasible])]
-        return np.flatnonzero(violation == violation.min())
-
     def _parents(
         self, F: np.ndarray, violation: np.ndarray, front_idx: np.ndarray
     ) -> tuple[list[int], np.ndarray | None]:
-        """Best-ranked members that still have unexplored neighbours, and their expansion weights."""
+        """``epsilon``-front members first; with ``model_filter``, all neighbours once the filtered ones are spent."""
+        parents, weights = self._parents_once(F, violation, front_idx)
+        if not parents and self._strict:
+            self._strict = False
+            parents, weights = self._parents_once(F, violation, front_idx)
+        return parents, weights
+
+    def _parents_once(
+        self, F: np.ndarray, violation: np.ndarray, front_idx: np.ndarray
+    ) -> tuple[list[int], np.ndarray | None]:
         if self.epsilon > 0:
             near = self._near_front(F, violation, front_idx)
             if near is not None:
                 return near
-        if self.deepen:
-            deeper = self._focus_layers(F, violation)
-            if deeper is not None:
-                return deeper
-        parents = [int(i) for i in front_idx if self._open(self.archive[i].genome)]
-        if not parents:
-            rank = constrained_rank(F, violation)
-            for r in np.unique(rank):
-                parents = [int(i) for i in np.flatnonzero(rank == r) if self._open(self.archive[i].genome)]
-                if parents:
-                    break
-        if not parents:
-            return [], None
-        return parents, self._weights(F, violation, parents)
+        return super()._parents(F, violation, front_idx)
 
     def _weights(self, F: np.ndarray, violation: np.ndarray, parents: list[int]) -> np.ndarray:
-        n = len(parents)
-        uniform = np.full(n, 1.0 / n)
-        if self._reference is None or np.any(violation[parents] > 0):
-            return uniform
-        finite = np.all(np.isfinite(F), axis=1)
-        lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
-        span = np.where(upper > lower, upper - lower, 1.0)
-        points = (F[parents] - lower) / span
-        contrib = hv_contributions(points, (self._reference - lower) / span)
-        if not np.all(np.isfinite(contrib)) or contrib.sum() <= 0:
-            return uniform
-        if self.extreme_bonus:
+        if self.extreme_bonus:  # the points the shipped _weights normalises, for _powered
+            _, lower, span = _frame(F)
+            self._bonus_points = (F[parents] - lower) / span
+        try:
+            return super()._weights(F, violation, parents)
+        finally:
+            self._bonus_points = None
+
+    def _powered(self, contrib: np.ndarray) -> np.ndarray:
+        """``extreme_bonus``: inside ``_weights``, each objective's best contributing member gets the largest weight."""
+        if self._bonus_points is not None:
+            points = self._bonus_points
             inside = np.flatnonzero(contrib > 0)
             for k in range(points.shape[1]):
                 contrib[inside[np.argmin(points[inside, k])]] = contrib.max()
-        contrib = self._powered(contrib)
-        return (1.0 - self.floor) * contrib / contrib.sum() + self.floor * uniform
-
-    def _powered(self, contrib: np.ndarray) -> np.ndarray:
-        """Contributions raised to ``weight_power`` (0: every contributing member alike)."""
-        if self.weight_power == 1.0:
-            return contrib
-        return np.where(contrib > 0, np.power(np.clip(contrib, 1e-300, None), self.weight_power), 0.0)
+        return super()._powered(contrib)
 
     def _second_layer(self, F: np.ndarray, violation: np.ndarray) -> tuple[list[int], np.ndarray | None]:
         """The second non-dominated layer inside the focus box (members with unexplored neighbours).
@@ -252,65 +222,16 @@ class VariantPLS(Algorithm):
         """
         if self._reference is None or np.any(violation > 0):
             return [], None
-        finite = np.all(np.isfinite(F), axis=1)
-        box = np.flatnonzero(finite & np.all(F < self._reference, axis=1))
-        if len(box) < 2:
+        finite, lower, span = _frame(F)
+        inside = np.flatnonzero(finite & np.all(F < self._reference, axis=1))
+        if len(inside) < 2:
             return [], None
-        lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
-        span = np.where(upper > lower, upper - lower, 1.0)
-        ref = (self._reference - lower) / span
-        rank = constrained_rank(F[box], violation[box])
-        layer = box[rank == 1] if np.any(rank == 1) else box[:0]
-        if len(layer) == 0:
-            return [], None
-        open_ = np.array([bool(self._open(self.archive[i].genome)) for i in layer])
+        layer = inside[constrained_rank(F[inside], violation[inside]) == 1]
+        open_ = np.array([bool(self._neighbours(self.archive[i].genome)) for i in layer], dtype=bool)
         if not open_.any():
             return [], None
-        contrib = self._powered(hv_contributions((F[layer] - lower) / span, ref))[open_]
-        parents = [int(i) for i in layer[open_]]
-        n = len(parents)
-        uniform = np.full(n, 1.0 / n)
-        if not np.all(np.isfinite(contrib)) or contrib.sum() <= 0:
-            return parents, uniform
-        return parents, (1.0 - self.floor) * contrib / contrib.sum() + self.floor * uniform
-
-    def _focus_layers(self, F: np.ndarray, violation: np.ndarray) -> tuple[list[int], np.ndarray] | None:
-        """Parents from the focus box, front by front: the first layer with unexplored neighbours.
-
-        The first layer is the front inside the focus box, so until its neighbourhoods are spent
-        this is plain focused PLS. Once they are (a Pareto local optimum of the focus region),
-        the next non-dominated layer of the networks inside the box is expanded, weighted by
-        its members' contributions within the layer, instead of the front outside the box: the
-        second-best networks of the region are the stepping stones to front members that no
-        single-gene step from the current front reaches. ``None`` when every network in the box
-        is spent (the caller falls back to the whole archive).
-        """
-        if self._reference is None or np.any(violation > 0):
-            return None
-        finite = np.all(np.isfinite(F), axis=1)
-        box = np.flatnonzero(finite & np.all(F < self._reference, axis=1))
-        if len(box) == 0:
-            return None
-        lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
-        span = np.where(upper > lower, upper - lower, 1.0)
-        ref = (self._reference - lower) / span
-        rank = constrained_rank(F[box], violation[box])
-        for r in np.unique(rank):
-            if self.deepen_layers and r >= self.deepen_layers:
-                break
-            layer = box[rank == r]
-            open_ = np.array([bool(self._open(self.archive[i].genome)) for i in layer])
-            if not open_.any():
-                continue
-            contrib = hv_contributions((F[layer] - lower) / span, ref)[open_]
-            parents = [int(i) for i in layer[open_]]
-            n = len(parents)
-            uniform = np.full(n, 1.0 / n)
-            if not np.all(np.isfinite(contrib)) or contrib.sum() <= 0:
-                return parents, uniform
-            contrib = self._powered(contrib)
-            return parents, (1.0 - self.floor) * contrib / contrib.sum() + self.floor * uniform
-        return None
+        gains = self._powered(hv_contributions((F[layer] - lower) / span, (self._reference - lower) / span))
+        return _spread([int(i) for i in layer[open_]], gains[open_], self.floor)
 
     def _near_front(
         self, F: np.ndarray, violation: np.ndarray, front_idx: np.ndarray
@@ -327,9 +248,7 @@ class VariantPLS(Algorithm):
         """
         if self._reference is None or np.any(violation > 0):
             return None
-        finite = np.all(np.isfinite(F), axis=1)
-        lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
-        span = np.where(upper > lower, upper - lower, 1.0)
+        finite, lower, span = _frame(F)
         P = (F - lower) / span
         ref = (self._reference - lower) / span
         front = P[front_idx]
@@ -348,7 +267,7 @@ class VariantPLS(Algorithm):
         parents, weights = [], []
         for i in cand:
             i = int(i)
-            if not self._open(self.archive[i].genome):
+            if not self._neighbours(self.archive[i].genome):
                 continue
             others = front if i not in in_front else P[[j for j in front_idx if int(j) != i]]
             gain = _gain(others, shifted[i], ref)
@@ -362,15 +281,22 @@ class VariantPLS(Algorithm):
         return parents, (1.0 - self.floor) * w / w.sum() + self.floor * np.full(n, 1.0 / n)
 
     def _neighbours(self, genome: Genome) -> list[Genome]:
-        """Unexplored canonical neighbours of ``genome`` (cached, pruned as they get proposed)."""
-        pending = self._unexplored.get(genome)
-        if pending is None:
-            sources = self._encodings(genome) if self.network_moves else [genome]
-            canon = (self.space.canonical(n) for g in sources for n in self.space.neighbours(g))
-            pending = list(dict.fromkeys(c for c in canon if c != genome))
-        pending = [g for g in pending if g not in self._proposed]
-        self._unexplored[genome] = pending
-        return pending
+        """Unexplored neighbours worth proposing now: all, or those the model puts in the focus box.
+
+        With ``network_moves`` the neighbourhood is first filled from every encoding of the network.
+        """
+        if self.network_moves and genome not in self._unexplored:
+            canon = (
+                self.space.canonical(n) for g in self._encodings(genome) for n in self.space.neighbours(g)
+            )
+            self._unexplored[genome] = list(dict.fromkeys(c for c in canon if c != genome))
+        pending = super()._neighbours(genome)
+        if not self._strict or not pending or self._model is None:
+            return pending
+        coef, limit, used = self._model
+        predicted = self._one_hot(pending) @ coef
+        keep = np.all(predicted[:, used] <= limit[used], axis=1)
+        return [g for g, k in zip(pending, keep) if k]
 
     def _encodings(self, genome: Genome) -> list[Genome]:
         """``genome`` and the genomes of the same network one gene change apart, transitively.
@@ -393,25 +319,18 @@ class VariantPLS(Algorithm):
         return seen
 
     def _take_neighbour(self, genome: Genome) -> Genome | None:
-        pending = self._neighbours(genome)
-        choices = self._open(genome)
+        """``learn_moves``: draw by each step's learnt rate of landing in the focus box."""
+        if not self.learn_moves:
+            return super()._take_neighbour(genome)
+        choices = self._neighbours(genome)
         if not choices:
             return None
-        if self.learn_moves:
-            keys = [self._move_key(genome, c) for c in choices]
-            rates = np.array(
-                [
-                    (self._move_stats.get(k, [0, 0])[0] + 1) / (self._move_stats.get(k, [0, 0])[1] + 2)
-                    for k in keys
-                ]
-            )
-            j = int(self.rng.choice(len(choices), p=rates / rates.sum()))
-            child = choices[j]
-            self._move_of[child] = keys[j]
-        else:
-            child = choices[int(self.rng.integers(len(choices)))]
-        pending.remove(child)
-        return child
+        keys = [self._move_key(genome, c) for c in choices]
+        stats = [self._move_stats.get(key, [0, 0]) for key in keys]
+        rates = np.array([(hits + 1) / (tries + 2) for hits, tries in stats])
+        j = int(self.rng.choice(len(choices), p=rates / rates.sum()))
+        self._move_of[choices[j]] = keys[j]
+        return choices[j]  # no longer pending once _ask marks it proposed
 
     def _move_key(self, genome: Genome, child: Genome) -> tuple[int, int]:
         """The (old value, new value) of the single-gene step from ``genome`` that gives ``child``."""
@@ -422,17 +341,6 @@ class VariantPLS(Algorithm):
                     if self.space.canonical(step) == child:
                         return (genome[i], value)
         return (-1, -1)
-
-    def _open(self, genome: Genome) -> list[Genome]:
-        """Unexplored neighbours worth proposing now: all, or those the model puts in the focus box."""
-        pending = self._neighbours(genome)
-        if not self._strict or not pending or self._model is None:
-            return pending
-        coef, limit, used = self._model
-        X = self._one_hot(pending)
-        predicted = X @ coef
-        keep = np.all(predicted[:, used] <= limit[used], axis=1)
-        return [g for g, k in zip(pending, keep) if k]
 
     def _one_hot(self, genomes: list[Genome]) -> np.ndarray:
         sizes = list(self.space.num_choices)
@@ -471,54 +379,42 @@ class VariantPLS(Algorithm):
             return None
         return coef, self._reference + 2.0 * resid.std(axis=0), used
 
-    def _crossover(self, front: list[Genome]) -> Genome | None:
-        for _ in range(_MAX_TRIES):
-            if len(front) < 2:
-                child = self.space.canonical(self.space.sample(self.rng))
-            else:
-                i, j = self.rng.choice(len(front), size=2, replace=False)
-                child = self.space.canonical(self.space.crossover(front[i], front[j], self.rng))
-            if child not in self._proposed:
-                return child
-        return None
-
     # ----------------------------------------------------------------- tell
     def _tell(self, evaluations: list[Evaluation]) -> None:
-        if not self._initialised:
-            self._initialised = True
-            self._reference = self._focus_reference(evaluations)
-        new = []
-        for e in evaluations:
-            self._proposed.add(e.genome)
-            if e.genome not in self._in_archive:
-                self._in_archive.add(e.genome)
-                new.append(e)
-        if new and self.learn_moves and self._reference is not None:
-            for e in new:
+        known = len(self.archive)
+        super()._tell(evaluations)
+        if self.learn_moves and self._reference is not None:
+            for e in self.archive[known:]:  # the new ones
                 key = self._move_of.pop(e.genome, None)
                 if key is not None:
                     stat = self._move_stats.setdefault(key, [0, 0])
                     stat[0] += int(e.feasible and bool(np.all(np.asarray(e.vector) < self._reference)))
                     stat[1] += 1
-        if new:
-            F, violation = objective_matrix(new)
-            self._F = F if not self.archive else np.vstack([self._F, F])
-            self._violation = np.concatenate([self._violation, violation])
-            self.archive.extend(new)
 
     def _focus_reference(self, evaluations: list[Evaluation]) -> np.ndarray | None:
-        F, violation = objective_matrix(evaluations)
-        if len(F) == 0:
-            return None
-        rows = F[(violation <= 0) & np.all(np.isfinite(F), axis=1)]
-        if len(rows) == 0:
-            rows = F[np.all(np.isfinite(F), axis=1)]
-        if not len(rows):
-            return None
-        main = np.percentile(rows, self.focus_percentile, axis=0)
-        if self.alt_percentile >= 0:
-            self._references = [main, np.percentile(rows, self.alt_percentile, axis=0)]
+        main = super()._focus_reference(evaluations)
+        if main is not None and self.alt_percentile >= 0:
+            focus, self.focus_percentile = self.focus_percentile, self.alt_percentile
+            try:
+                self._references = [main, super()._focus_reference(evaluations)]
+            finally:
+                self.focus_percentile = focus
         return main
+
+
+def _frame(F: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows with finite objectives, and the archive's per-objective minimum and range (1 where flat)."""
+    finite = np.all(np.isfinite(F), axis=1)
+    lower, upper = F[finite].min(axis=0), F[finite].max(axis=0)
+    return finite, lower, np.where(upper > lower, upper - lower, 1.0)
+
+
+def _spread(parents: list[int], gains: np.ndarray, floor: float) -> tuple[list[int], np.ndarray]:
+    """Expansion weights: ``1 - floor`` by ``gains`` (uniform when unusable), ``floor`` uniform."""
+    uniform = np.full(len(parents), 1.0 / len(parents))
+    if not np.all(np.isfinite(gains)) or gains.sum() <= 0:
+        return parents, uniform
+    return parents, (1.0 - floor) * gains / gains.sum() + floor * uniform
 
 
 def _gain(front: np.ndarray, q: np.ndarray, ref: np.ndarray) -> float:
