@@ -245,8 +245,13 @@ def distributed_from_env(device: torch.device) -> Iterator[DistContext]:
     dist.init_process_group(
         backend, rank=rank, world_size=world, device_id=dev if dev.type == "cuda" else None
     )
+    ctx = DistContext(rank, world, local, dev)
     try:
-        yield DistContext(rank, world, local, dev)
+        yield ctx
+        # Every rank past its last collective before any tears the group down: a rank that closed
+        # its gloo connections while a peer still read from them aborted that peer (SIGABRT, seen
+        # once in CI). Not on an exception, where the other ranks may never get here.
+        ctx.barrier()
     finally:
         dist.destroy_process_group()
 
