@@ -21,7 +21,7 @@ def supernet():
     from slimforge.spaces.mbv2 import MBV2Space
     from slimforge.supernet import make_supernet
 
-    space = MBV2Space(width=0.35, resolution=8, stage_depths=(2, 1, 1, 1, 1, 1))
+    space = MBV2Space(width=0.35, resolution=8, stage_depths=(2, 1, 1, 1, 1, 1), sharing="separate")
     return make_supernet(space, 10, 0).eval()
 
 

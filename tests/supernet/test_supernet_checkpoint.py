@@ -11,7 +11,7 @@ import torch
 
 from slimforge.errors import InvalidInputError, ModelFileError
 from slimforge.supernet import TrainConfig, TrainResult, load_supernet, train_supernet
-from slimforge.supernet.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, read_run_config
+from slimforge.supernet.checkpoint import CHECKPOINT_FILE, CONFIG_FILE, read_run_config, write_run_config
 
 TINY_SPACE = {"channels": 4, "cells_per_stage": 1}
 
@@ -101,6 +101,24 @@ def test_damaged_or_missing_checkpoints_raise_model_file_errors(tiny_npz: str, t
     (tmp_path / CONFIG_FILE).write_text("{}")
     with pytest.raises(ModelFileError, match="not a slimforge supernet config"):
         load_supernet(tmp_path)
+
+
+def test_format_1_mbv2_runs_keep_the_separate_weights_they_trained(tmp_path: Path) -> None:
+    # The mbv2 supernet's default sharing became "elastic" in format 2; a format-1 run that named no
+    # sharing trained separate weights, and must be rebuilt so to load its checkpoint.
+    small = {"width": 0.35, "resolution": 32}
+    write_run_config(tmp_path, TrainConfig(data="cifar10", epochs=1, space="mbv2", space_kwargs=small), 10, {})
+    assert read_run_config(tmp_path)[0].space_kwargs == small  # format 2: the space's own default
+    path = tmp_path / CONFIG_FILE
+    doc = json.loads(path.read_text())
+    path.write_text(json.dumps({**doc, "format": "slimforge-supernet/1"}))
+    assert read_run_config(tmp_path)[0].space_kwargs == {**small, "sharing": "separate"}
+    doc["config"]["space_kwargs"] = {**small, "sharing": "elastic"}
+    path.write_text(json.dumps({**doc, "format": "slimforge-supernet/1"}))
+    assert read_run_config(tmp_path)[0].space_kwargs["sharing"] == "elastic"  # named: kept
+    path.write_text(json.dumps({**doc, "format": "slimforge-supernet/0"}))
+    with pytest.raises(ModelFileError, match="not a slimforge supernet config"):
+        read_run_config(tmp_path)
 
 
 def test_train_config_and_result_round_trip_through_json() -> None:

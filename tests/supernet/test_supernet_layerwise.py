@@ -16,9 +16,9 @@ from slimforge.spaces.shufflenet import ShuffleNetSpace
 
 # Shallow CIFAR spaces keep supernet construction (one module per choice per layer) fast.
 SPACES = {
-    "mbv2": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1)),
+    "mbv2": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1), sharing="separate"),
     "shufflenet": lambda: ShuffleNetSpace(width=0.25, resolution=32, stage_depths=(2, 2, 3, 2)),
-    "mbv2-elastic": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1), sharing="elastic"),
+    "mbv2-elastic": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1)),
 }
 
 
@@ -183,4 +183,25 @@ def test_elastic_choices_are_slices_of_one_block_per_layer() -> None:
 def test_elastic_sharing_is_checked_and_named() -> None:
     with pytest.raises(InvalidInputError, match="sharing='shared' is invalid; use one of separate, elastic"):
         MBV2Space(sharing="shared")
-    assert "sharing='elastic'" in repr(MBV2Space(resolution=32, sharing="elastic"))
+    assert MBV2Space().sharing == "elastic"  # the default: separate weights do not train here (issue 16)
+    # Named either way, so a repr (a cache key) from before the default changed never matches.
+    assert "sharing='elastic'" in repr(MBV2Space(resolution=32))
+    assert "sharing='separate'" in repr(MBV2Space(resolution=32, sharing="separate"))
+
+
+@pytest.mark.parametrize("name", ["mbv2", "mbv2-elastic"])
+def test_gated_forward_with_one_hot_gates_is_the_sampled_path(name: str) -> None:
+    # FBNet and ProxylessNAS train through forward_gated, on separate and elastic weights alike.
+    torch.manual_seed(0)
+    space = SPACES[name]()
+    supernet = space.supernet(num_classes=10).eval()
+    genome = space.sample(np.random.default_rng(3))
+    gates = torch.zeros(space.num_genes, max(space.num_choices))
+    for i, c in enumerate(genome):
+        gates[i, c] = 1.0
+    images = _images(2, 4)
+    with torch.no_grad():
+        gated = supernet.forward_gated(images, gates, [[c] for c in genome])
+        torch.testing.assert_close(gated, supernet(images, genome))
+    with pytest.raises(InvalidInputError, match="active choices"):
+        supernet.forward_gated(images, gates, [[99]] * space.num_genes)

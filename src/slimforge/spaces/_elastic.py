@@ -127,14 +127,9 @@ class ElasticMBV2Supernet(LayerwiseFrame):
         """The (sliced) batch-norm layers of every searchable layer."""
         return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
-    def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
-        identity = self.space.identity_choice  # type: ignore[attr-defined]
-        x = self.stem(x)
-        for layer, choice in zip(self.layers, genome):
-            if choice != identity:
-                kernel, exp_ratio = self.blocks[choice]
-                x = layer(x, kernel, exp_ratio)
-        return self._classify(x)
+    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
+        kernel, exp_ratio = self.blocks[choice]
+        return self.layers[layer](x, kernel, exp_ratio)
 
     def _load_into(self, net: nn.Module, genome: Genome) -> None:
         self._load_fixed_into(net)

@@ -101,6 +101,45 @@ class LayerwiseFrame(Supernet):
         identity = self.space.identity_choice
         return [identity if n > identity else None for n in self.space.num_choices]
 
+    @abstractmethod
+    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
+        """Searchable layer ``layer`` with block choice ``choice`` (never the identity) applied to ``x``."""
+
+    def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
+        identity = self.space.identity_choice
+        x = self.stem(x)
+        for i, choice in enumerate(genome):
+            if choice != identity:
+                x = self._run_choice(i, choice, x)
+        return self._classify(x)
+
+    def forward_gated(
+        self, x: torch.Tensor, gates: torch.Tensor, active: Sequence[Sequence[int]]
+    ) -> torch.Tensor:
+        """Logits where layer ``i`` outputs ``sum_{c in active[i]} gates[i, c] * choice_c(h)``.
+
+        The relaxed forward of the hardware-aware trainers: with one active choice and a
+        straight-through one-hot gate it is a sampled path (FBNet with hard Gumbel samples); with two
+        active choices and binary gates it is ProxylessNAS's two-path forward, whose gradient in
+        ``gates`` is ``<dL/dout, choice_c(h)>`` for each active choice.
+
+        Args:
+            x: images (B, 3, H, W).
+            gates: (layers, max choices) gate values.
+            active: per layer, the choices that run (valid choice indices of that gene).
+        """
+        if len(active) != len(self.space.slots) or gates.ndim != 2 or gates.shape[0] != len(self.space.slots):
+            raise InvalidInputError(
+                f"forward_gated needs gates of shape ({len(self.space.slots)}, choices) and one active list per layer"
+            )
+        identity = self.space.identity_choice
+        x = self.stem(x)
+        for i, run in enumerate(active):
+            if not run or any(not 0 <= c < self.space.num_choices[i] for c in run):
+                raise InvalidInputError(f"layer {i}: active choices {list(run)!r} are not valid choices")
+            x = sum(gates[i, c] * (x if c == identity else self._run_choice(i, c, x)) for c in run)
+        return self._classify(x)
+
     def _classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the last searchable layer's output ``x``: head, pooling, dropout, classifier."""
         x = self.head(x)
@@ -139,40 +178,8 @@ class LayerwiseSupernet(LayerwiseFrame):
         """The batch-norm layers of every block choice."""
         return [m for m in self.choices.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
-    def forward_gated(
-        self, x: torch.Tensor, gates: torch.Tensor, active: Sequence[Sequence[int]]
-    ) -> torch.Tensor:
-        """Logits where layer ``i`` outputs ``sum_{c in active[i]} gates[i, c] * choice_c(h)``.
-
-        The relaxed forward of the hardware-aware trainers: with one active choice and a
-        straight-through one-hot gate it is a sampled path (FBNet with hard Gumbel samples); with two
-        active choices and binary gates it is ProxylessNAS's two-path forward, whose gradient in
-        ``gates`` is ``<dL/dout, choice_c(h)>`` for each active choice.
-
-        Args:
-            x: images (B, 3, H, W).
-            gates: (layers, max choices) gate values.
-            active: per layer, the choices that run (valid choice indices of that gene).
-        """
-        if len(active) != len(self.choices) or gates.ndim != 2 or gates.shape[0] != len(self.choices):
-            raise InvalidInputError(
-                f"forward_gated needs gates of shape ({len(self.choices)}, choices) and one active list per layer"
-            )
-        identity = self.space.identity_choice
-        x = self.stem(x)
-        for i, (blocks, run) in enumerate(zip(self.choices, active)):
-            if not run or any(not 0 <= c < self.space.num_choices[i] for c in run):
-                raise InvalidInputError(f"layer {i}: active choices {list(run)!r} are not valid choices")
-            x = sum(gates[i, c] * (x if c == identity else blocks[c](x)) for c in run)
-        return self._classify(x)
-
-    def _forward(self, x: torch.Tensor, genome: Genome) -> torch.Tensor:
-        identity = self.space.identity_choice
-        x = self.stem(x)
-        for blocks, choice in zip(self.choices, genome):
-            if choice != identity:
-                x = blocks[choice](x)
-        return self._classify(x)
+    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
+        return self.choices[layer][choice](x)
 
     def _load_into(self, net: nn.Module, genome: Genome) -> None:
         self._load_fixed_into(net)

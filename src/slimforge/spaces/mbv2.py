@@ -63,10 +63,13 @@ class MBV2Space(LayerwiseSpace):
         stage_depths: searchable layers per stage (six stages).
         identity: offer the identity choice (MobileSpace+I); ``False`` fixes the depth.
         dropout: dropout before the classifier of built networks and of the supernet.
-        sharing: how the supernet shares weights: ``"separate"`` (SPOS: one block per choice per
-            layer) or ``"elastic"`` (Once-for-All: every choice of a layer is a slice of its largest
-            block, so randomly mixed paths train together; see :mod:`slimforge.spaces._elastic`).
-            Built networks are the same either way.
+        sharing: how the supernet shares weights: ``"elastic"`` (the default; Once-for-All: every
+            choice of a layer is a slice of its largest block, so randomly mixed paths train
+            together; see :mod:`slimforge.spaces._elastic`) or ``"separate"`` (SPOS: one block per
+            choice per layer). Separate weights do not train on this space: the layers that change
+            shape give every choice its own output basis, the next layer's gradients from the
+            different choices cancel, and randomly mixed paths stay near chance (BENCHMARKS.md,
+            issue 16). Built networks are the same either way.
 
     :meth:`small` gives a scaled-down space for a CPU demo on CIFAR.
     """
@@ -80,7 +83,7 @@ class MBV2Space(LayerwiseSpace):
         stage_depths: Sequence[int] = _DEFAULT_DEPTHS,
         identity: bool = True,
         dropout: float = 0.0,
-        sharing: str = "separate",
+        sharing: str = "elastic",
     ) -> None:
         self._set_options(width, resolution, 8, stage_depths, len(_STAGES), identity, dropout)
         if sharing not in SHARING:
@@ -130,4 +133,5 @@ class MBV2Space(LayerwiseSpace):
         return ConvBnAct(self.last_chs, self.num_features, 1, act_layer="relu6")
 
     def __repr__(self) -> str:
-        return self._describe("MBV2Space", f", sharing={self.sharing!r}" if self.sharing != "separate" else "")
+        # Always named: before the default became "elastic", a repr without it meant "separate".
+        return self._describe("MBV2Space", f", sharing={self.sharing!r}")

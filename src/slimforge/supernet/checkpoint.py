@@ -36,7 +36,12 @@ __all__ = [
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_FILE = "checkpoint.pt"
-FORMAT = "slimforge-supernet/1"
+FORMAT = "slimforge-supernet/2"
+#: space options whose default changed, per older format: what a run of that format trained with.
+_LEGACY_SPACE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    # Format 1 runs of mbv2 trained separate weights, the default then (issue 16 made it "elastic").
+    "slimforge-supernet/1": {"mbv2": {"sharing": "separate"}},
+}
 
 
 def write_run_config(
@@ -55,9 +60,12 @@ def read_run_config(directory: str | Path) -> tuple[TrainConfig, int, dict[str, 
         raise ModelFileError(f"{path} does not exist; give the --out folder of 'slimforge supernet train'")
     try:
         doc = json.loads(path.read_text())
-        if doc.get("format") != FORMAT:
-            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT!r}")
+        fmt = doc.get("format")
+        if fmt != FORMAT and fmt not in _LEGACY_SPACE_DEFAULTS:
+            raise ValueError(f"format {fmt!r}, expected {FORMAT!r}")
         settings = dict(doc["config"])
+        legacy = _LEGACY_SPACE_DEFAULTS.get(fmt, {}).get(settings.get("space", ""), {})
+        settings["space_kwargs"] = {**legacy, **dict(settings.get("space_kwargs") or {})}
         # Runs written before these settings existed trained affine BN (and scored by recalibration).
         settings.setdefault("bn_affine", True)
         settings.setdefault("eval_bn", "recalibrate")
