@@ -107,7 +107,9 @@ def test_format_1_mbv2_runs_keep_the_separate_weights_they_trained(tmp_path: Pat
     # The mbv2 supernet's default sharing became "elastic" in format 2; a format-1 run that named no
     # sharing trained separate weights, and must be rebuilt so to load its checkpoint.
     small = {"width": 0.35, "resolution": 32}
-    write_run_config(tmp_path, TrainConfig(data="cifar10", epochs=1, space="mbv2", space_kwargs=small), 10, {})
+    write_run_config(
+        tmp_path, TrainConfig(data="cifar10", epochs=1, space="mbv2", space_kwargs=small), 10, {}
+    )
     assert read_run_config(tmp_path)[0].space_kwargs == small  # format 2: the space's own default
     path = tmp_path / CONFIG_FILE
     doc = json.loads(path.read_text())

@@ -17,7 +17,10 @@ from slimforge.spaces.shufflenet import ShuffleNetSpace
 # Shallow CIFAR spaces keep supernet construction (one module per choice per layer) fast.
 SPACES = {
     "mbv2": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1), sharing="separate"),
-    "shufflenet": lambda: ShuffleNetSpace(width=0.25, resolution=32, stage_depths=(2, 2, 3, 2)),
+    "shufflenet": lambda: ShuffleNetSpace(
+        width=0.25, resolution=32, stage_depths=(2, 2, 3, 2), sharing="separate"
+    ),
+    "shufflenet-elastic": lambda: ShuffleNetSpace(width=0.25, resolution=32, stage_depths=(2, 2, 3, 2)),
     "mbv2-elastic": lambda: MBV2Space(width=0.25, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1)),
 }
 
@@ -61,7 +64,7 @@ def _genomes(space: LayerwiseSpace, seed: int) -> list[tuple[int, ...]]:
 
 def _separate(trained):
     space, supernet = trained
-    if getattr(space, "sharing", "separate") != "separate":
+    if space.sharing != "separate":
         pytest.skip("an elastic supernet has one entangled block per layer, tested below")
     return space, supernet
 
@@ -183,13 +186,37 @@ def test_elastic_choices_are_slices_of_one_block_per_layer() -> None:
 def test_elastic_sharing_is_checked_and_named() -> None:
     with pytest.raises(InvalidInputError, match="sharing='shared' is invalid; use one of separate, elastic"):
         MBV2Space(sharing="shared")
-    assert MBV2Space().sharing == "elastic"  # the default: separate weights do not train here (issue 16)
+    # the default: separate weights do not train on these spaces (issue 16)
+    assert MBV2Space().sharing == ShuffleNetSpace().sharing == "elastic"
+    with pytest.raises(InvalidInputError, match="shufflenet: sharing='slices' is invalid"):
+        ShuffleNetSpace(sharing="slices")
     # Named either way, so a repr (a cache key) from before the default changed never matches.
     assert "sharing='elastic'" in repr(MBV2Space(resolution=32))
     assert "sharing='separate'" in repr(MBV2Space(resolution=32, sharing="separate"))
+    assert "sharing='elastic'" in repr(ShuffleNetSpace(resolution=32))
 
 
-@pytest.mark.parametrize("name", ["mbv2", "mbv2-elastic"])
+def test_elastic_shufflenet_shares_kernels_and_the_pointwise_convolutions() -> None:
+    space = SPACES["shufflenet-elastic"]()
+    supernet = space.supernet(num_classes=10)
+    assert len(supernet.layers) == space.num_genes
+    separate = SPACES["shufflenet"]().supernet(num_classes=10)
+    assert _params(supernet) < _params(separate)
+    # an sh3 path trains only the centre 3x3 of the 7x7 depthwise kernels and none of the Xception layers;
+    # the Xception path writes through the same pointwise convolutions
+    for choice, trained_x in ((0, False), (3, True)):
+        supernet.zero_grad(set_to_none=True)
+        genome = tuple(choice for _ in range(space.num_genes))
+        supernet(_images(2, 1), genome).square().sum().backward()
+        layer = supernet.layers[1]  # stride 1
+        assert layer.pw_in[0].weight.grad.abs().sum() > 0 and layer.pw_out[0].weight.grad.abs().sum() > 0
+        assert (layer.x_pw2[0].weight.grad is not None) == trained_x
+        if not trained_x:
+            grad = layer.dw[0].weight.grad
+            assert grad[:, :, 2:5, 2:5].abs().sum() > 0 and grad[:, :, 0].abs().sum() == 0
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
 def test_gated_forward_with_one_hot_gates_is_the_sampled_path(name: str) -> None:
     # FBNet and ProxylessNAS train through forward_gated, on separate and elastic weights alike.
     torch.manual_seed(0)

@@ -1,4 +1,4 @@
-"""An elastic (weight-entangled) supernet for the ``mbv2`` space, after Once-for-All (Cai et al., ICLR 2020).
+"""Elastic (weight-entangled) supernets for the ``mbv2`` and ``shufflenet`` spaces, after Once-for-All (Cai et al., ICLR 2020).
 
 In the separate-weights supernet (SPOS) each block choice of a layer has its own weights, so the
 layers that change shape (the first of each stage, no residual) give every choice its own output
@@ -19,11 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slimforge.nn.layers import make_divisible
+from slimforge.nn.layers import ConvBnAct, make_divisible
+from slimforge.nn.shuffle import channel_shuffle
 from slimforge.spaces._base import Genome
 from slimforge.spaces._mbv2_shuffle_layerwise import LayerwiseFrame
 
-__all__ = ["ElasticMBConv", "ElasticMBV2Supernet"]
+__all__ = ["ElasticMBConv", "ElasticMBV2Supernet", "ElasticShuffleSupernet", "ElasticShuffleUnit"]
 
 
 def _sliced_bn(bn: nn.BatchNorm2d, x: torch.Tensor, n: int) -> torch.Tensor:
@@ -67,7 +68,9 @@ class ElasticMBConv(nn.Module):
         mid = max(self.mid.values())
         self.conv_pw = nn.Conv2d(in_chs, mid, 1, bias=False)
         self.bn_pw = nn.BatchNorm2d(mid)
-        self.conv_dw = nn.Conv2d(mid, mid, self.max_kernel, stride, self.max_kernel // 2, groups=mid, bias=False)
+        self.conv_dw = nn.Conv2d(
+            mid, mid, self.max_kernel, stride, self.max_kernel // 2, groups=mid, bias=False
+        )
         self.bn_dw = nn.BatchNorm2d(mid)
         self.conv_pwl = nn.Conv2d(mid, out_chs, 1, bias=False)
         self.bn_pwl = nn.BatchNorm2d(out_chs)
@@ -115,7 +118,8 @@ class ElasticMBV2Supernet(LayerwiseFrame):
         ratios = sorted({e for _, e in MBV2_BLOCKS})
         self.stem = space._make_stem()  # type: ignore[attr-defined]
         self.layers = nn.ModuleList(
-            ElasticMBConv(s.in_chs, s.out_chs, s.stride, kernels, ratios) for s in space.slots  # type: ignore[attr-defined]
+            ElasticMBConv(s.in_chs, s.out_chs, s.stride, kernels, ratios)
+            for s in space.slots  # type: ignore[attr-defined]
         )
         self._set_head(space, num_classes)  # type: ignore[arg-type]
 
@@ -138,3 +142,118 @@ class ElasticMBV2Supernet(LayerwiseFrame):
             if choice != identity:
                 kernel, exp_ratio = self.blocks[choice]
                 layer.load_into(block, kernel, exp_ratio)
+
+
+def _sliced_dw(layer: nn.Sequential, x: torch.Tensor, kernel: int) -> torch.Tensor:
+    """A depthwise :class:`~slimforge.nn.layers.ConvBnAct` run with the centre ``kernel`` x ``kernel``
+    of its (largest) kernel; its BN and activation as they are (the channels do not change)."""
+    conv = layer[0]
+    lo = (conv.kernel_size[0] - kernel) // 2
+    weight = conv.weight[:, :, lo : lo + kernel, lo : lo + kernel]
+    y = F.conv2d(x, weight, None, conv.stride, kernel // 2, 1, conv.groups)
+    return layer[2](layer[1](y))
+
+
+@torch.no_grad()
+def _copy_sliced_dw(target: nn.Sequential, source: nn.Sequential, kernel: int) -> None:
+    lo = (source[0].kernel_size[0] - kernel) // 2
+    target[0].weight.copy_(source[0].weight[:, :, lo : lo + kernel, lo : lo + kernel])
+    target[1].load_state_dict(source[1].state_dict())
+
+
+class ElasticShuffleUnit(nn.Module):
+    """One searchable ``shufflenet`` layer whose block choices share weights wherever shapes allow.
+
+    The ShuffleNetV2 choices (k3 / k5 / k7) are one unit with a 7x7 depthwise kernel, each using its
+    centre; the stride-2 projection branch's depthwise kernel is sliced the same way (3x3 for the
+    Xception choice). The Xception choice writes through the same two pointwise convolutions as the
+    ShuffleNetV2 choices (into the main branch's width, and out of it) and owns only its three
+    depthwise convolutions and its middle pointwise one, so every choice hands the next layer one
+    feature basis. Batch norms are shared too; a sub-network's statistics are re-estimated before
+    it is scored, as for the elastic ``mbv2`` supernet.
+    """
+
+    def __init__(self, in_chs: int, out_chs: int, stride: int, kernel_sizes: Sequence[int]) -> None:
+        super().__init__()
+        self.stride = stride
+        branch_in, branch_out = (in_chs // 2, out_chs // 2) if stride == 1 else (in_chs, out_chs - in_chs)
+        mid = out_chs // 2
+        k = max(kernel_sizes)
+        self.proj = (
+            nn.Sequential(
+                ConvBnAct(in_chs, in_chs, k, stride, groups=in_chs, act_layer=None),
+                ConvBnAct(in_chs, in_chs, 1),
+            )
+            if stride == 2
+            else None
+        )
+        self.pw_in = ConvBnAct(branch_in, mid, 1)
+        self.dw = ConvBnAct(mid, mid, k, stride, groups=mid, act_layer=None)
+        self.pw_out = ConvBnAct(mid, branch_out, 1)
+        # The Xception choice's own layers: dw (stride) before pw_in, then dw, pw, dw before pw_out.
+        self.x_dw1 = ConvBnAct(branch_in, branch_in, 3, stride, groups=branch_in, act_layer=None)
+        self.x_dw2 = ConvBnAct(mid, mid, 3, groups=mid, act_layer=None)
+        self.x_pw2 = ConvBnAct(mid, mid, 1)
+        self.x_dw3 = ConvBnAct(mid, mid, 3, groups=mid, act_layer=None)
+
+    def forward(self, x: torch.Tensor, kernel: int | None) -> torch.Tensor:  # type: ignore[override]
+        """The unit with a ShuffleNetV2 branch of depthwise ``kernel``, or the Xception branch (None)."""
+        if self.proj is None:
+            keep, x = x.chunk(2, dim=1)
+        else:
+            keep = self.proj[1](_sliced_dw(self.proj[0], x, kernel or 3))
+        if kernel is None:
+            y = self.x_dw3(self.x_pw2(self.x_dw2(self.pw_in(self.x_dw1(x)))))
+        else:
+            y = _sliced_dw(self.dw, self.pw_in(x), kernel)
+        return channel_shuffle(torch.cat([keep, self.pw_out(y)], dim=1), 2)
+
+    @torch.no_grad()
+    def load_into(self, block: nn.Module, kernel: int | None) -> None:
+        """Copy the choice's weights and BN statistics into a standalone ShuffleV2 / Xception unit."""
+        if self.proj is not None:
+            _copy_sliced_dw(block.proj[0], self.proj[0], kernel or 3)
+            block.proj[1].load_state_dict(self.proj[1].state_dict())
+        if kernel is None:
+            order = (self.x_dw1, self.pw_in, self.x_dw2, self.x_pw2, self.x_dw3, self.pw_out)
+            for target, source in zip(block.main, order):
+                target.load_state_dict(source.state_dict())
+            return
+        block.main[0].load_state_dict(self.pw_in.state_dict())
+        _copy_sliced_dw(block.main[1], self.dw, kernel)
+        block.main[2].load_state_dict(self.pw_out.state_dict())
+
+
+class ElasticShuffleSupernet(LayerwiseFrame):
+    """The ``shufflenet`` supernet with one :class:`ElasticShuffleUnit` per searchable layer (``sharing="elastic"``)."""
+
+    def __init__(self, space: object, num_classes: int) -> None:
+        from slimforge.spaces.shufflenet import SHUFFLE_KERNELS
+
+        super().__init__(space, num_classes)  # type: ignore[arg-type]
+        #: the depthwise kernel of each block choice; None is the Xception unit.
+        self.kernels: tuple[int | None, ...] = (*SHUFFLE_KERNELS, None)
+        self.stem = space._make_stem()  # type: ignore[attr-defined]
+        self.layers = nn.ModuleList(
+            ElasticShuffleUnit(s.in_chs, s.out_chs, s.stride, SHUFFLE_KERNELS)
+            for s in space.slots  # type: ignore[attr-defined]
+        )
+        self._set_head(space, num_classes)  # type: ignore[arg-type]
+
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """Every block choice; the identity (no weights) is left out."""
+        return [tuple(range(len(self.kernels))) for _ in self.layers]
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The (shared) batch-norm layers of every searchable layer."""
+        return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[layer](x, self.kernels[choice])
+
+    def _load_into(self, net: nn.Module, genome: Genome) -> None:
+        self._load_fixed_into(net)
+        identity = self.space.identity_choice  # type: ignore[attr-defined]
+        for block, layer, choice in zip(net.layers, self.layers, genome):
+            if choice != identity:
+                layer.load_into(block, self.kernels[choice])

@@ -25,6 +25,7 @@ from slimforge.zoo import init_conv_bn_linear
 __all__ = [
     "CIFAR_MAX_RESOLUTION",
     "IDENTITY_TOKEN",
+    "SHARING",
     "LayerSlot",
     "LayerwiseFrame",
     "LayerwiseNet",
@@ -37,6 +38,8 @@ __all__ = [
 ]
 
 IDENTITY_TOKEN = "id"
+#: the supernet weight-sharing schemes of the layer-wise spaces.
+SHARING = ("separate", "elastic")
 #: At or below this input side a layer-wise space applies its CIFAR adaptation (see each space).
 CIFAR_MAX_RESOLUTION = 64
 
@@ -208,6 +211,8 @@ class LayerwiseSpace(SearchSpace):
     num_features: int
     dropout: float
     allow_identity: bool
+    #: how the supernet shares weights; a space with an elastic supernet sets it with :meth:`_set_sharing`.
+    sharing: str = "separate"
 
     def _set_options(
         self,
@@ -227,6 +232,15 @@ class LayerwiseSpace(SearchSpace):
         self.allow_identity = bool(identity)
         self.dropout = check_dropout(self.name, dropout)
         self.cifar = self.resolution <= CIFAR_MAX_RESOLUTION
+
+    def _set_sharing(self, sharing: object) -> None:
+        """Check and set :attr:`sharing`: ``"elastic"`` (one entangled block per layer, built by
+        :meth:`_elastic_supernet`) or ``"separate"`` (one module per block choice per layer)."""
+        if sharing not in SHARING:
+            raise InvalidInputError(
+                f"{self.name}: sharing={sharing!r} is invalid; use one of {', '.join(SHARING)}"
+            )
+        self.sharing = str(sharing)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -341,8 +355,14 @@ class LayerwiseSpace(SearchSpace):
         return net
 
     def _supernet(self, num_classes: int) -> Supernet:
-        """The weight-sharing supernet (one module per block choice per layer) with a ``num_classes`` head."""
+        """The weight-sharing supernet with a ``num_classes`` head: elastic or separate, as :attr:`sharing` says."""
+        if self.sharing == "elastic":
+            return self._elastic_supernet(num_classes)
         return LayerwiseSupernet(self, num_classes)
+
+    def _elastic_supernet(self, num_classes: int) -> Supernet:
+        """The elastic supernet; a space that offers ``sharing="elastic"`` overrides this."""
+        raise InvalidInputError(f"{self.name}: has no elastic supernet; use sharing='separate'")
 
 
 def check_width(space: str, width: object) -> float:

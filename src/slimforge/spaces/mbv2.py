@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from slimforge.errors import InvalidInputError
 from slimforge.nn.layers import ConvBnAct, make_divisible
 from slimforge.nn.mbconv import MBConv
 from slimforge.spaces._mbv2_shuffle_layerwise import (
@@ -33,8 +32,6 @@ __all__ = ["MBV2_BLOCKS", "MBV2Space"]
 
 #: (kernel size, expansion) of each block choice, in choice order; the identity comes after them.
 MBV2_BLOCKS: tuple[tuple[int, int], ...] = ((3, 3), (3, 6), (5, 3), (5, 6), (7, 3), (7, 6))
-#: the supernet weight-sharing schemes of the space.
-SHARING = ("separate", "elastic")
 # MobileNetV2 Table 2 after its first block: (output channels, stride of the stage's first layer).
 _STAGES: tuple[tuple[int, int], ...] = ((24, 2), (32, 2), (64, 2), (96, 1), (160, 2), (320, 1))
 _DEFAULT_DEPTHS = (4, 4, 4, 4, 3, 1)
@@ -86,11 +83,7 @@ class MBV2Space(LayerwiseSpace):
         sharing: str = "elastic",
     ) -> None:
         self._set_options(width, resolution, 8, stage_depths, len(_STAGES), identity, dropout)
-        if sharing not in SHARING:
-            raise InvalidInputError(
-                f"{self.name}: sharing={sharing!r} is invalid; use one of {', '.join(SHARING)}"
-            )
-        self.sharing = sharing
+        self._set_sharing(sharing)
         self.block_tokens = tuple(f"k{k}e{e}" for k, e in MBV2_BLOCKS)
         self.stem_chs = make_divisible(32 * self.width, 8)
         self.first_chs = make_divisible(16 * self.width, 8)
@@ -112,12 +105,10 @@ class MBV2Space(LayerwiseSpace):
         """A scaled-down CIFAR space for a ~10-minute CPU demo: width 0.35, 32x32, depths (2, 2, 2, 2, 2, 1)."""
         return cls(width=0.35, resolution=32, stage_depths=(2, 2, 2, 2, 2, 1))
 
-    def _supernet(self, num_classes: int) -> Supernet:
-        if self.sharing == "elastic":
-            from slimforge.spaces._elastic import ElasticMBV2Supernet
+    def _elastic_supernet(self, num_classes: int) -> Supernet:
+        from slimforge.spaces._elastic import ElasticMBV2Supernet
 
-            return ElasticMBV2Supernet(self, num_classes)
-        return super()._supernet(num_classes)
+        return ElasticMBV2Supernet(self, num_classes)
 
     def _make_stem(self) -> nn.Module:
         return nn.Sequential(

@@ -22,12 +22,14 @@ from slimforge.spaces._mbv2_shuffle_layerwise import (
     LayerSlot,
     LayerwiseSpace,
 )
+from slimforge.spaces._supernet import Supernet
 
-__all__ = ["SHUFFLE_BLOCKS", "ShuffleNetSpace"]
+__all__ = ["SHUFFLE_BLOCKS", "SHUFFLE_KERNELS", "ShuffleNetSpace"]
 
 #: Token of each block choice, in choice order: ShuffleNetV2 unit k3 / k5 / k7, Xception unit k3.
 SHUFFLE_BLOCKS: tuple[str, ...] = ("sh3", "sh5", "sh7", "xc3")
-_SHUFFLE_KERNELS = (3, 5, 7)
+#: the depthwise kernel of each ShuffleNetV2 choice.
+SHUFFLE_KERNELS = (3, 5, 7)
 # SPOS at 1.0x: stage output channels; every stage's first layer has stride 2.
 _STAGE_CHS = (64, 160, 320, 640)
 _DEFAULT_DEPTHS = (4, 4, 8, 4)
@@ -53,6 +55,11 @@ class ShuffleNetSpace(LayerwiseSpace):
         stage_depths: searchable layers per stage (four stages).
         identity: offer the identity choice (ShuffleSpace+I, the default); ``False`` gives SPOS's.
         dropout: dropout before the classifier (SPOS trains with 0.1).
+        sharing: how the supernet shares weights: ``"elastic"`` (the default: the k3/k5/k7 units are
+            slices of one 7x7 unit and the Xception unit shares their two pointwise convolutions;
+            see :class:`slimforge.spaces._elastic.ElasticShuffleUnit`) or ``"separate"`` (SPOS: one
+            unit per choice per layer, which does not train with random paths at CIFAR scale:
+            BENCHMARKS.md, issue 16). Built networks are the same either way.
 
     :meth:`small` gives a scaled-down space for a CPU demo on CIFAR.
     """
@@ -66,8 +73,10 @@ class ShuffleNetSpace(LayerwiseSpace):
         stage_depths: Sequence[int] = _DEFAULT_DEPTHS,
         identity: bool = True,
         dropout: float = 0.0,
+        sharing: str = "elastic",
     ) -> None:
         self._set_options(width, resolution, 16, stage_depths, len(_STAGE_CHS), identity, dropout)
+        self._set_sharing(sharing)
         self.block_tokens = SHUFFLE_BLOCKS
         self.stem_chs = make_divisible(16 * self.width, 8)
         self.num_features = make_divisible(1024 * max(1.0, self.width), 8)
@@ -91,16 +100,22 @@ class ShuffleNetSpace(LayerwiseSpace):
         """A scaled-down CIFAR space for a ~10-minute CPU demo: width 0.5, 32x32, depths (2, 2, 4, 2)."""
         return cls(width=0.5, resolution=32, stage_depths=(2, 2, 4, 2))
 
+    def _elastic_supernet(self, num_classes: int) -> Supernet:
+        from slimforge.spaces._elastic import ElasticShuffleSupernet
+
+        return ElasticShuffleSupernet(self, num_classes)
+
     def _make_stem(self) -> nn.Module:
         return ConvBnAct(3, self.stem_chs, 3, 1 if self.cifar else 2, act_layer="relu")
 
     def _make_block(self, choice: int, slot: LayerSlot) -> nn.Module:
-        if choice < len(_SHUFFLE_KERNELS):
-            return ShuffleV2Unit(slot.in_chs, slot.out_chs, _SHUFFLE_KERNELS[choice], slot.stride)
+        if choice < len(SHUFFLE_KERNELS):
+            return ShuffleV2Unit(slot.in_chs, slot.out_chs, SHUFFLE_KERNELS[choice], slot.stride)
         return ShuffleXceptionUnit(slot.in_chs, slot.out_chs, 3, slot.stride)
 
     def _make_head(self) -> nn.Module:
         return ConvBnAct(self.last_chs, self.num_features, 1, act_layer="relu")
 
     def __repr__(self) -> str:
-        return self._describe("ShuffleNetSpace")
+        # Always named: before the default became "elastic", a repr without it meant "separate".
+        return self._describe("ShuffleNetSpace", f", sharing={self.sharing!r}")

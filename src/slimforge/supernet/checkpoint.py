@@ -39,8 +39,8 @@ CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT = "slimforge-supernet/2"
 #: space options whose default changed, per older format: what a run of that format trained with.
 _LEGACY_SPACE_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    # Format 1 runs of mbv2 trained separate weights, the default then (issue 16 made it "elastic").
-    "slimforge-supernet/1": {"mbv2": {"sharing": "separate"}},
+    # Format-1 layer-wise runs trained separate weights, the default then (issue 16 made it "elastic").
+    "slimforge-supernet/1": {"mbv2": {"sharing": "separate"}, "shufflenet": {"sharing": "separate"}},
 }
 
 
