@@ -63,3 +63,23 @@ def test_a_timed_cost_over_the_bound_at_the_start_returns_the_policy_unchanged()
     # A latency timed again can exceed a bound the search's shorter timing met: no fill, no error.
     filled, result = fill_budget((5, 5, 5, 5), CHOICES, _cost, 10.0, [0, 1, 2, 3], direction=1, timed=True)
     assert filled == (5, 5, 5, 5) and result.steps == () and result.cost_before == result.cost_after > 10.0
+
+
+def test_a_timed_step_is_kept_only_when_a_second_timing_fits_too():
+    # Gene 0's first step times low once (9.0) and then at its true cost (11.0): a single timing would
+    # keep it; two keep only gene 1's step, which fits both times.
+    calls: dict[tuple[int, ...], int] = {}
+
+    def noisy(genome) -> float:  # type: ignore[no-untyped-def]
+        calls[genome] = calls.get(genome, 0) + 1
+        if genome == (1, 0):
+            return 9.0 if calls[genome] == 1 else 11.0
+        return float(sum(genome)) * 6.0
+
+    filled, result = fill_budget((0, 0), (2, 2), noisy, 10.0, [0, 1], direction=1, timed=True)
+    assert filled == (0, 1) and result.cost_after == 6.0 and calls[(1, 0)] == 2
+    assert result.evaluations == 1 + 2 + 2  # the start, gene 0's step twice, gene 1's step twice
+    untimed, _ = fill_budget(
+        (0, 0), (2, 2), lambda g: 9.0 if g == (1, 0) else sum(g) * 6.0, 10.0, [0, 1], direction=1
+    )
+    assert untimed == (1, 0)
