@@ -194,6 +194,15 @@ def test_elastic_sharing_is_checked_and_named() -> None:
     assert "sharing='elastic'" in repr(MBV2Space(resolution=32))
     assert "sharing='separate'" in repr(MBV2Space(resolution=32, sharing="separate"))
     assert "sharing='elastic'" in repr(ShuffleNetSpace(resolution=32))
+    # Lookup tables are keyed by the networks, which sharing does not change: a table built before
+    # (its key: the old repr, without sharing, or with sharing='elastic') fits either supernet.
+    elastic, separate = MBV2Space(resolution=32), MBV2Space(resolution=32, sharing="separate")
+    assert (
+        elastic.network_key() == separate.network_key() == repr(separate).replace(", sharing='separate'", "")
+    )
+    assert elastic.matches_network_key(separate.network_key()) and separate.matches_network_key(repr(elastic))
+    assert elastic.matches_network_key(repr(elastic)) and elastic.matches_network_key(repr(separate))
+    assert not MBV2Space(resolution=32, width=0.5).matches_network_key(elastic.network_key())
 
 
 def test_elastic_shufflenet_shares_kernels_and_the_pointwise_convolutions() -> None:

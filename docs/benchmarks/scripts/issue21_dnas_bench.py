@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
-from slimforge.data import load_dataset
+from slimforge.data import load_dataset, make_loader
 from slimforge.hardware import LatencyProtocol, get_device, read_lut
 from slimforge.spaces import get_space
-from slimforge.supernet import TrainConfig, load_arch_costs, load_supernet, train_supernet
+from slimforge.supernet import TrainConfig, load_arch_costs, load_supernet, recalibrate_bn, train_supernet
 from slimforge.training import TrainSettings, accuracy, train_classifier
 
 SPACE = {"width": 0.35, "resolution": 32, "stage_depths": [2, 2, 2, 2, 2, 1]}
@@ -39,6 +39,7 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=0.25)
     p.add_argument("--retrain-epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sharing", default="elastic", help="mbv2 supernet weights: elastic (default) or separate")
     args = p.parse_args()
     torch.set_num_threads(1)
     out = Path(args.out)
@@ -57,7 +58,7 @@ def main() -> None:
             data=args.data,
             epochs=args.epochs,
             space="mbv2",
-            space_kwargs=SPACE,
+            space_kwargs={**SPACE, "sharing": args.sharing},
             method=args.method,
             method_options={
                 "latency": f"lut:{args.lut}",
@@ -77,6 +78,10 @@ def main() -> None:
         genome = space.from_string(result.derived_arch)
         supernet, _, _ = load_supernet(run)
         net = supernet.extract(genome).to(memory_format=torch.contiguous_format)
+        # Shared (elastic) BN statistics mix every choice's: re-estimate them on 256 training images
+        # before scoring the inherited weights, as `supernet rank` does.
+        batches = make_loader(splits.train, 64, train=False).epoch(0)
+        recalibrate_bn(net, [images for _, (images, _) in zip(range(4), batches)])
         before = accuracy(net, splits.test)
         settings = TrainSettings(epochs=args.retrain_epochs, batch_size=64, lr=0.05, seed=args.seed)
         t0 = time.time()

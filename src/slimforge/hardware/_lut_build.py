@@ -126,7 +126,7 @@ def build_lut(
         "format": LUT_FORMAT,
         "space": space,
         "space_options": json.dumps(options, sort_keys=True),
-        "space_repr": repr(space_obj),
+        "space_repr": space_obj.network_key(),
         "num_classes": str(num_classes),
         "input_shape": format_shape(shape),
         "device": dev.spec,

@@ -199,7 +199,7 @@ class LutLatencyEvaluator(Evaluator):
                 f"lookup table {self.path} is for the {self.table.space} space, not {space.name}; {fix}"
             )
         built_for = space_from_table(self.table)
-        if repr(built_for) != repr(space):
+        if built_for.network_key() != space.network_key():
             raise InvalidInputError(
                 f"lookup table {self.path} was built for {built_for!r}, not {space!r}; {fix}"
             )

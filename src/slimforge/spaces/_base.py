@@ -191,5 +191,15 @@ class SearchSpace(ABC):
                 f"{self.name} architecture string {text!r} must be comma-separated ints"
             ) from None
 
+    def network_key(self) -> str:
+        """What identifies the networks the space builds: tables of per-network costs (lookup tables)
+        are keyed by it. The ``repr`` less options that change only the supernet, so a table stays valid
+        for either supernet of the same networks."""
+        return repr(self)
+
+    def matches_network_key(self, key: str) -> bool:
+        """Whether a stored key (a :meth:`network_key` or, from older tables, a ``repr``) names this space's networks."""
+        return key in (self.network_key(), repr(self))
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

@@ -10,6 +10,7 @@ last choice, so a gene that may not be the identity simply has one choice fewer.
 from __future__ import annotations
 
 import math
+import re
 from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -241,6 +242,14 @@ class LayerwiseSpace(SearchSpace):
                 f"{self.name}: sharing={sharing!r} is invalid; use one of {', '.join(SHARING)}"
             )
         self.sharing = str(sharing)
+
+    def network_key(self) -> str:
+        """The ``repr`` without ``sharing``, which changes the supernet only (built networks are the same)."""
+        return repr(self).replace(f", sharing={self.sharing!r}", "")
+
+    def matches_network_key(self, key: str) -> bool:
+        """Whether ``key`` names this space's networks; a ``repr`` stored by an older table may name a sharing."""
+        return re.sub(r", sharing='\w+'\)$", ")", key) == self.network_key()
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:

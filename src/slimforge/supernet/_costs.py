@@ -152,7 +152,7 @@ def _lut_costs(spec: str, path: str, space: SearchSpace) -> ArchCosts:
     table_choices = [1 + max(e.choice for e in lut.entries if e.part == "layer" and e.layer == i)
                      for i in range(lut.num_genes)]  # fmt: skip
     saved_repr = lut.header.get("space_repr")
-    if lut.space != space.name or table_choices != choices or (saved_repr and saved_repr != repr(space)):
+    if lut.space != space.name or table_choices != choices or (saved_repr and not space.matches_network_key(saved_repr)):
         raise InvalidInputError(
             f"lookup table {path} is for {saved_repr or lut.space} ({len(table_choices)} genes), not for "
             f"{space!r} ({len(choices)} genes); train with the table's space options or build a table "
