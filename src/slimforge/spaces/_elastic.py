@@ -106,14 +106,42 @@ class ElasticMBConv(nn.Module):
             bn.num_batches_tracked.copy_(source.num_batches_tracked)
 
 
-class ElasticMBV2Supernet(LayerwiseFrame):
+class _ElasticFrame(LayerwiseFrame):
+    """What the elastic supernets share: one entangled module per searchable layer in ``self.layers``,
+    called as ``layer(x, *args)`` and copied out as ``layer.load_into(block, *args)`` with the
+    arguments :attr:`choice_args` gives each block choice."""
+
+    #: per block choice, the arguments its layers are run and copied with.
+    choice_args: tuple[tuple[object, ...], ...]
+
+    def weighted_choices(self) -> list[tuple[int, ...]]:
+        """Every block choice; the identity (no weights) is left out."""
+        return [tuple(range(len(self.choice_args))) for _ in self.layers]
+
+    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
+        """The (shared or sliced) batch-norm layers of every searchable layer."""
+        return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
+        return self.layers[layer](x, *self.choice_args[choice])
+
+    def _load_into(self, net: nn.Module, genome: Genome) -> None:
+        self._load_fixed_into(net)
+        identity = self.space.identity_choice
+        for block, layer, choice in zip(net.layers, self.layers, genome):
+            if choice != identity:
+                layer.load_into(block, *self.choice_args[choice])
+
+
+class ElasticMBV2Supernet(_ElasticFrame):
     """The ``mbv2`` supernet with one :class:`ElasticMBConv` per searchable layer (``sharing="elastic"``)."""
 
     def __init__(self, space: object, num_classes: int) -> None:
         from slimforge.spaces.mbv2 import MBV2_BLOCKS
 
         super().__init__(space, num_classes)  # type: ignore[arg-type]
-        self.blocks = MBV2_BLOCKS
+        #: (kernel, expansion) of each block choice.
+        self.choice_args = MBV2_BLOCKS
         kernels = sorted({k for k, _ in MBV2_BLOCKS})
         ratios = sorted({e for _, e in MBV2_BLOCKS})
         self.stem = space._make_stem()  # type: ignore[attr-defined]
@@ -122,26 +150,6 @@ class ElasticMBV2Supernet(LayerwiseFrame):
             for s in space.slots  # type: ignore[attr-defined]
         )
         self._set_head(space, num_classes)  # type: ignore[arg-type]
-
-    def weighted_choices(self) -> list[tuple[int, ...]]:
-        """Every block choice; the identity (no weights) is left out."""
-        return [tuple(range(len(self.blocks))) for _ in self.layers]
-
-    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
-        """The (sliced) batch-norm layers of every searchable layer."""
-        return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
-        kernel, exp_ratio = self.blocks[choice]
-        return self.layers[layer](x, kernel, exp_ratio)
-
-    def _load_into(self, net: nn.Module, genome: Genome) -> None:
-        self._load_fixed_into(net)
-        identity = self.space.identity_choice  # type: ignore[attr-defined]
-        for block, layer, choice in zip(net.layers, self.layers, genome):
-            if choice != identity:
-                kernel, exp_ratio = self.blocks[choice]
-                layer.load_into(block, kernel, exp_ratio)
 
 
 def _sliced_dw(layer: nn.Sequential, x: torch.Tensor, kernel: int) -> torch.Tensor:
@@ -224,7 +232,7 @@ class ElasticShuffleUnit(nn.Module):
         block.main[2].load_state_dict(self.pw_out.state_dict())
 
 
-class ElasticShuffleSupernet(LayerwiseFrame):
+class ElasticShuffleSupernet(_ElasticFrame):
     """The ``shufflenet`` supernet with one :class:`ElasticShuffleUnit` per searchable layer (``sharing="elastic"``)."""
 
     def __init__(self, space: object, num_classes: int) -> None:
@@ -232,28 +240,10 @@ class ElasticShuffleSupernet(LayerwiseFrame):
 
         super().__init__(space, num_classes)  # type: ignore[arg-type]
         #: the depthwise kernel of each block choice; None is the Xception unit.
-        self.kernels: tuple[int | None, ...] = (*SHUFFLE_KERNELS, None)
+        self.choice_args = (*((k,) for k in SHUFFLE_KERNELS), (None,))
         self.stem = space._make_stem()  # type: ignore[attr-defined]
         self.layers = nn.ModuleList(
             ElasticShuffleUnit(s.in_chs, s.out_chs, s.stride, SHUFFLE_KERNELS)
             for s in space.slots  # type: ignore[attr-defined]
         )
         self._set_head(space, num_classes)  # type: ignore[arg-type]
-
-    def weighted_choices(self) -> list[tuple[int, ...]]:
-        """Every block choice; the identity (no weights) is left out."""
-        return [tuple(range(len(self.kernels))) for _ in self.layers]
-
-    def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
-        """The (shared) batch-norm layers of every searchable layer."""
-        return [m for m in self.layers.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
-    def _run_choice(self, layer: int, choice: int, x: torch.Tensor) -> torch.Tensor:
-        return self.layers[layer](x, self.kernels[choice])
-
-    def _load_into(self, net: nn.Module, genome: Genome) -> None:
-        self._load_fixed_into(net)
-        identity = self.space.identity_choice  # type: ignore[attr-defined]
-        for block, layer, choice in zip(net.layers, self.layers, genome):
-            if choice != identity:
-                layer.load_into(block, self.kernels[choice])
