@@ -62,9 +62,10 @@ class SupernetConfig:
     ``device`` is deprecated: the run's ``train_device`` trains the supernet; a ``device`` given here
     still overrides it for the supernet alone (for one release).
 
-    ``bn_affine`` stays on here: the affine-free choices that made NAS-Bench-201 supernets rank
-    (``supernet train``'s default, BENCHMARKS issue 16) were not measured on the layer-wise spaces a
-    run searches by default; set it to false for an ``nb201`` run.
+    ``spos`` with ``bn_affine`` on is what ranks on the layer-wise spaces a run searches by default
+    (elastic ``mbv2``: τ +0.64 against two standalone trainings, where the few-shot, affine-free recipe
+    of ``supernet train`` ranked at +0.09; BENCHMARKS issue 16). That recipe is the one for ``nb201``:
+    set ``method: fewshot`` and ``bn_affine: false`` for an ``nb201`` run.
     """
 
     method: str = "spos"
