@@ -179,3 +179,29 @@ def test_bad_rank_inputs_exit_2_with_one_line(
     _fails(["supernet", "rank", "--checkpoint", str(checkpoint), "--table", str(bad)], capsys, "accuracy")
     bad.write_text("index,arch,accuracy\n1,|conv~0|,50\n")
     _fails(["supernet", "rank", "--checkpoint", str(checkpoint), "--table", str(bad)], capsys, "conv")
+
+
+def _mbv2_argv(data: str, out: Path, *extra: str) -> list[str]:
+    return [
+        "supernet", "train", "--space", "mbv2", "--space-arg", "width=0.25", "--space-arg", "resolution=16",
+        "--space-arg", "stage_depths=[1,1,1,1,1,1]", "--data", data, "--epochs", "1", "--batch-size", "8",
+        "--stop-after-steps", "1", "--out", str(out), "--json", *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_layer_wise_space_trains_with_its_own_recipe_unless_told_otherwise(
+    tiny_npz: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    from slimforge.supernet.checkpoint import read_run_config
+
+    # mbv2's recipe (SPOS, affine choice BN) ranks there; nb201's few-shot, affine-free default does not.
+    assert main(_mbv2_argv(tiny_npz, tmp_path / "recipe")) == 0
+    config = read_run_config(tmp_path / "recipe")[0]
+    assert (config.method, config.bn_affine) == ("spos", True) and "supernet spos" in capsys.readouterr().err
+    assert main(_mbv2_argv(tiny_npz, tmp_path / "told", "--method", "fewshot", "--no-bn-affine")) == 0
+    assert (read_run_config(tmp_path / "told")[0].method, read_run_config(tmp_path / "told")[0].bn_affine) == (
+        "fewshot",
+        False,
+    )
+    assert read_run_config(tmp_path / "told")[0].space_kwargs.get("sharing") is None  # the space's default: elastic

@@ -22,7 +22,7 @@ mkdir -p $B
 log() { echo "$(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) $*" >> $B/${name}_times.log; }
 for sn in spos_aff default; do
   out=$B/${name}_${sn}_e10
-  extra=(); [ $sn = spos_aff ] && extra=(--method spos --bn-affine)
+  extra=(--method fewshot --no-bn-affine); [ $sn = spos_aff ] && extra=(--method spos --bn-affine)
   if [ ! -s $out.json ]; then
     log "start train $out"
     $SF supernet train "${A[@]}" --epochs 10 "${extra[@]}" --out $out --json > $out.json 2> $out.err \

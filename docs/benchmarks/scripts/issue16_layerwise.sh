@@ -28,7 +28,9 @@ $SF supernet standalone "${A[@]}" --epochs $REF_EPOCHS --sample $SAMPLE --seed 0
 log "end standalone"
 for sn in $SUPERNETS; do
   out=$B/${name}_small_${sn}_e${SN_EPOCHS}
-  extra=(); [ $sn = spos_aff ] && extra=(--method spos --bn-affine)
+  # "default" was supernet train's default when these ran: few-shot, affine-free (a layer-wise space's
+  # own recipe, SPOS-affine, is the default since; name it so the rows reproduce)
+  extra=(--method fewshot --no-bn-affine); [ $sn = spos_aff ] && extra=(--method spos --bn-affine)
   if [ ! -s $out.json ]; then
     log "start train $out"
     $SF supernet train "${A[@]}" --epochs $SN_EPOCHS "${extra[@]}" --out $out --json > $out.json 2> $out.err \

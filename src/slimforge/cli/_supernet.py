@@ -29,7 +29,8 @@ def _add_recipe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--method",
         default=None,
-        help="fewshot, spos, fairnas, sandwich, darts, gdas or rsps (default fewshot: TrainConfig's)",
+        help="fewshot, spos, fairnas, sandwich, darts, gdas or rsps (default: the space's recipe, spos with "
+        "--bn-affine on mbv2 and shufflenet; otherwise TrainConfig's, fewshot)",
     )
     add_settings_option(parser, "supernet method", "order=2 for darts, warmup=0.5 for spos", old="--option")
     parser.add_argument("--epochs", type=int, required=True, help="passes over the training images")
@@ -54,7 +55,10 @@ def _add_recipe(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _recipe(args: argparse.Namespace, seed: int) -> Any:
+def _recipe(args: argparse.Namespace, seed: int, *, space_recipe: bool = False) -> Any:
+    """The TrainConfig of the command line; with ``space_recipe``, what it leaves unset comes from the
+    space's :meth:`~slimforge.spaces.SearchSpace.supernet_recipe` before TrainConfig's defaults."""
+    from slimforge.spaces import get_space
     from slimforge.supernet import TrainConfig
 
     optional = {
@@ -65,11 +69,16 @@ def _recipe(args: argparse.Namespace, seed: int) -> Any:
         "val_fraction": args.val_fraction,
         "method": args.method,
     }
+    space_kwargs = key_values(args.space_arg, "--space-arg", "width=0.5")
+    if space_recipe:
+        for key, value in get_space(args.space, **space_kwargs).supernet_recipe().items():
+            if optional.get(key) is None:
+                optional[key] = value
     return TrainConfig(
         data=args.data,
         epochs=args.epochs,
         space=args.space,
-        space_kwargs=key_values(args.space_arg, "--space-arg", "width=0.5"),
+        space_kwargs=space_kwargs,
         method_options=key_values(args.settings, "--set", "order=2"),
         seed=seed,
         **{k: v for k, v in optional.items() if v is not None},
@@ -228,7 +237,7 @@ def _train(args: argparse.Namespace) -> int:
 
     set_torch_threads(args)
     device = train_device(args)
-    config = _recipe(args, args.seed)
+    config = _recipe(args, args.seed, space_recipe=True)
     bar = _Bar(f"supernet {config.method}", "step")
 
     def progress(p) -> None:  # type: ignore[no-untyped-def]

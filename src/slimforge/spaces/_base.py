@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from torch import nn
@@ -190,6 +190,12 @@ class SearchSpace(ABC):
             raise InvalidInputError(
                 f"{self.name} architecture string {text!r} must be comma-separated ints"
             ) from None
+
+    def supernet_recipe(self) -> dict[str, Any]:
+        """TrainConfig settings that make this space's supernet rank best, where a command names none
+        (``supernet train``); empty: TrainConfig's defaults (few-shot, affine-free choice BN, chosen on
+        NAS-Bench-201)."""
+        return {}
 
     def network_key(self) -> str:
         """What identifies the networks the space builds: tables of per-network costs (lookup tables)
