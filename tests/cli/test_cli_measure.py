@@ -170,7 +170,7 @@ def test_agent_serve_refuses_a_missing_token_file(capsys, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_lut_build_predict_and_eval(capsys, tmp_path) -> None:
+def test_lut_build_predict_and_eval(capsys, tmp_path, monkeypatch) -> None:
     tiny = [
         "--space",
         "mbv2",
@@ -182,9 +182,13 @@ def test_lut_build_predict_and_eval(capsys, tmp_path) -> None:
         "stage_depths=[1,1,1,1,1,1]",
     ]
     out = tmp_path / "lut.csv"
-    summary = run_json(
-        capsys, "lut", "build", *tiny, "--device", "local-torch", "--time-cap", "0.05", "--out", str(out)
-    )
+    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+    argv = ["lut", "build", *tiny, "--device", "local-torch", "--time-cap", "0.05", "--out", str(out), "--json"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    # progress also when stderr is not a terminal (here: captured): plain lines, at interval 0 one per part
+    assert "LUT mbv2: 100% (9/9 part)" in captured.err and "Traceback" not in captured.err
     assert summary["table"] == str(out) and out.exists() and summary["space_options"]["resolution"] == 32
     genome = "k3e3-k3e6-k5e3-k5e6-k7e3-k7e6"
     pred = run_json(capsys, "lut", "predict", "--table", str(out), genome, "0,0,0,0,0,0")["predictions"]

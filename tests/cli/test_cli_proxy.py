@@ -33,6 +33,12 @@ def one_thread():
     torch.set_num_threads(before)  # the command sets its own thread count
 
 
+@pytest.fixture(autouse=True)
+def _progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Captured stderr is not a terminal: progress comes as plain lines, here one per update.
+    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+
+
 @pytest.fixture
 def table(tmp_path) -> Path:
     space = get_space("nb201")

@@ -37,6 +37,12 @@ TABLE_ROWS = [
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+@pytest.fixture(autouse=True)
+def _progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Captured stderr is not a terminal: progress comes as plain lines, here one per update.
+    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+
+
 @pytest.fixture(scope="module")
 def tiny_npz(tiny_npz_factory) -> str:
     return tiny_npz_factory(24)

@@ -6,14 +6,13 @@ import dataclasses
 import json
 import math
 import os
-import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from slimforge.errors import InvalidInputError
-from slimforge.io import atomic_write_text
+from slimforge.io import atomic_write_text, progress_bar
 
 __all__ = [
     "BenchRecord",
@@ -214,17 +213,15 @@ def train_or_resume(config: Any, out_dir: Path, *, device: str, progress: bool, 
     Returns the :class:`~slimforge.supernet.TrainResult` as a dict plus ``train_s_total``, the
     training seconds summed over every call (kept in ``out_dir/bench_train.json``).
     """
-    from tqdm import tqdm
-
     from slimforge.supernet import train_supernet
     from slimforge.supernet.checkpoint import has_checkpoint
 
-    bar = tqdm(desc=desc, file=sys.stderr, disable=not progress, leave=False, unit="step")
+    bar = progress_bar(None, desc, "step", enabled=progress)
 
     def report(p: Any) -> None:
         bar.total = p.total_steps
-        bar.n = p.step
-        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}", refresh=True)
+        bar.set_postfix_str(f"epoch {p.epoch}/{p.epochs} loss {p.loss:.3f}", refresh=False)
+        bar.update(p.step - bar.n)
 
     try:
         result = train_supernet(

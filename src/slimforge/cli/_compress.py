@@ -187,7 +187,7 @@ def _train(args: argparse.Namespace, width: float | None) -> int:
         config,
         width=width,
         overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=True,
         runtime=args.runtime,
     )
     if args.json:
@@ -236,7 +236,7 @@ def _compress(args: argparse.Namespace, width: float | None) -> int:
         ),
         device=device,
         overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=True,
         runtime=args.runtime,
     )
     print(report.to_json() if args.json else format_report(report))
@@ -433,7 +433,7 @@ def _auto(args: argparse.Namespace, width: float | None) -> int:
         seed=int(_number("--seed", args.seed, int, 0)),
         **_finetune_numbers(args),
         overwrite=args.overwrite,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     if args.model_config is not None:
         common["model_config"] = args.model_config

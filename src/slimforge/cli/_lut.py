@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from typing import Any
 
 from slimforge.cli._common import (
@@ -167,12 +166,12 @@ def _build_table(args: argparse.Namespace) -> Any:
         threads=threads,
         num_classes=parse_int("--num-classes", getattr(args, "num_classes", "10"), 1),
         protocol=_protocol(args, LUT_PROTOCOL),
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     if calibrate:
         # Seeded apart from `lut eval`'s sample (seed 0, ...), so calibration and test differ.
         table = calibrate_lut(
-            table, device, networks=calibrate, threads=threads, seed=10_000, progress=sys.stderr.isatty()
+            table, device, networks=calibrate, threads=threads, seed=10_000, progress=True
         )
     return table
 
@@ -254,7 +253,7 @@ def _eval(args: argparse.Namespace) -> int:
         device=_device(args),
         protocol=_protocol(args, EVAL_PROTOCOL),
         chunk=chunk,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     print(result.to_json() if args.json else format_evaluation(result))
     return 0

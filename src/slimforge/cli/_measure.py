@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from slimforge.cli._common import (
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--cache: device {device.spec} reads a table; there is nothing to cache")
     model, default_shape = _resolve(args.model[0], device, args)
     shape = requested or default_shape
-    progress = sys.stderr.isatty() and not args.json
+    progress = True  # a bar on a terminal, plain lines in a log (slimforge.io.progress_bar)
     kwargs = {"threads": threads, "protocol": protocol, "energy": not args.no_energy, "progress": progress}
     store = open_cache(args.cache) if args.cache is not None else None
     try:

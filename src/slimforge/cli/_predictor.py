@@ -14,6 +14,7 @@ from slimforge.cli._common import (
     set_torch_threads,
     table_file,
 )
+from slimforge.io import progress_bar
 
 HELP = "fit a latency or accuracy predictor on a few rows of a table and score it on the others"
 
@@ -230,9 +231,6 @@ def _test_sample(text: str | None, proxies: str) -> int | None:
 
 
 def _run_accuracy(args: argparse.Namespace) -> int:
-    import sys
-
-    from tqdm import tqdm
 
     from slimforge.errors import InvalidInputError
     from slimforge.estimators import evaluate_accuracy_predictor
@@ -246,7 +244,7 @@ def _run_accuracy(args: argparse.Namespace) -> int:
         if args.no_progress:
             return
         if not bars:
-            bars.append(tqdm(desc="proxy features", unit="arch", file=sys.stderr))
+            bars.append(progress_bar(None, "proxy features", "arch"))
         # ``done`` counts from 1 again in each repeat; the bar counts every architecture scored.
         bars[0].update(done - last[0] if done > last[0] else done)
         last[0] = done

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -123,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         top_k=top_k,
         protocol=protocol,
         name=label,
-        progress=sys.stderr.isatty(),
+        progress=True,
     )
     print(profile.to_json() if args.json else format_profile(profile))
     return 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from slimforge.cli._common import OptionSpec, add_options, add_thread_options, set_torch_threads
+from slimforge.io import progress_bar
 
 HELP = "score a seeded sample of a space with zero-cost proxies and compare with a ground-truth table"
 
@@ -63,12 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from slimforge.estimators import evaluate_proxies
 
     set_torch_threads(args)
-    bar = tqdm(total=args.sample, desc="proxy", unit="arch", file=sys.stderr, disable=args.no_progress)
+    bar = progress_bar(args.sample, "proxy", "arch", enabled=not args.no_progress)
     try:
         report = evaluate_proxies(
             args.space,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
 from slimforge.cli._common import (
@@ -17,6 +16,7 @@ from slimforge.cli._common import (
     set_torch_threads,
     train_device,
 )
+from slimforge.io import progress_bar
 
 HELP = "train a weight-sharing supernet (SPOS, FairNAS, sandwich, DARTS, GDAS, RSPS) or rank architectures with it"
 
@@ -202,23 +202,16 @@ def _standalone(args: argparse.Namespace) -> int:
 
 
 class _Bar:
-    """A tqdm bar on stderr, created at the first update (when the step count is known)."""
+    """Progress on stderr (a bar on a terminal, plain lines elsewhere), created at the first update
+    (when the step count is known)."""
 
     def __init__(self, desc: str, unit: str) -> None:
         self.desc, self.unit, self.bar = desc, unit, None
 
     def total(self, total: int, initial: int = 0):  # type: ignore[no-untyped-def]
-        from tqdm import tqdm
-
         if self.bar is None:
-            self.bar = tqdm(
-                total=total,
-                initial=initial,
-                desc=self.desc,
-                unit=self.unit,
-                file=sys.stderr,
-                dynamic_ncols=True,
-            )
+            self.bar = progress_bar(total, self.desc, self.unit, dynamic_ncols=True)
+            self.bar.n = initial
         return self.bar
 
     def count(self, done: int, total: int) -> None:

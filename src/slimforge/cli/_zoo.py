@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from slimforge.cli._common import (
     OptionSpec,
@@ -132,7 +131,7 @@ def _measure(models, names, shape, runtime, threads, protocol, skipped):
     """Latency of every model, runs interleaved so a load change on the machine hits all alike."""
     from slimforge.hardware import measure_latencies, measure_latency
 
-    progress = sys.stderr.isatty()
+    progress = True  # a bar on a terminal, plain lines in a log (slimforge.io.progress_bar)
     try:
         results = measure_latencies(
             [models[n] for n in names],

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ from slimforge.hardware._lut_parts import split_layerwise
 from slimforge.hardware._lut_table import _PART_ORDER, LUT_FORMAT, STATISTICS, LatencyTable, LutEntry
 from slimforge.hardware.input_shape import format_shape, parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
+from slimforge.io import progress_bar
 
 __all__ = ["LUT_PROTOCOL", "build_lut", "calibrate_lut", "load_average"]
 
@@ -49,10 +49,8 @@ def build_lut(
         num_classes: classifier width of the networks (the tail depends on it).
         protocol: per-part protocol; :data:`LUT_PROTOCOL` when None.
         seed: seeds the random inputs.
-        progress: a tqdm bar over the layers on stderr.
+        progress: progress over the layers on stderr (a bar on a terminal, plain lines elsewhere).
     """
-    from tqdm import tqdm
-
     from slimforge.hardware.devices import Device, get_device
     from slimforge.spaces import get_space
 
@@ -85,14 +83,7 @@ def build_lut(
         ("tail", None, [parts.tail], parts.tail_shape),
     ]
     groups += [("layer", i, list(blocks), parts.layer_shapes[i]) for i, blocks in enumerate(parts.layers)]
-    with tqdm(
-        total=len(groups),
-        desc=f"LUT {space}",
-        unit="part",
-        file=sys.stderr,
-        disable=not progress,
-        leave=False,
-    ) as bar:
+    with progress_bar(len(groups), f"LUT {space}", "part", enabled=progress) as bar:
         for part, layer, modules, at in groups:
             bar.set_postfix_str(part if layer is None else f"layer {layer}")
             real = [m for m in modules if m is not None]

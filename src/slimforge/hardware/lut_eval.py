@@ -30,7 +30,7 @@ from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
 from slimforge.hardware.lut import LatencyTable, LutError, load_average, space_from_table
 from slimforge.hardware.onnx_export import export_onnx
-from slimforge.io import JsonRecord
+from slimforge.io import JsonRecord, progress_bar
 
 __all__ = ["Agreement", "LutEvalRow", "LutEvaluation", "agreement", "evaluate_lut"]
 
@@ -128,11 +128,8 @@ def evaluate_lut(
             device is refused: figures from other conditions are never compared.
         protocol: whole-network protocol; :data:`EVAL_PROTOCOL` when None.
         chunk: networks measured in one interleaved call (each call holds their sessions).
-        progress: a tqdm bar over the networks on stderr.
+        progress: progress over the networks on stderr (a bar on a terminal, plain lines elsewhere).
     """
-    import sys
-
-    from tqdm import tqdm
 
     from slimforge.hardware.devices import Device, get_device
 
@@ -158,9 +155,7 @@ def evaluate_lut(
     genomes = [space.sample(rng) for _ in range(sample)]
     load_before = load_average()
     first, second = [], []
-    with tqdm(
-        total=sample, desc="LUT eval", unit="net", file=sys.stderr, disable=not progress, leave=False
-    ) as bar:
+    with progress_bar(sample, "LUT eval", "net", enabled=progress) as bar:
         for start in range(0, sample, chunk):
             nets = [space.build(g, num_classes) for g in genomes[start : start + chunk]]
             with tempfile.TemporaryDirectory(prefix="slimforge-luteval-") as tmp:
