@@ -15,6 +15,7 @@ for b in latency=0.85 latency=0.7; do
     .venv/bin/slimforge compress $B/resnet20 --data npz:../shared/data/cifar10_subset.npz --auto prune --budget $b \
       --search-budget 40 --finetune-epochs 3 --seed $s --threads 1 --time-cap 10 --out $out --overwrite --json \
       > $out.json.tmp 2> $out.log && mv $out.json.tmp $out.json
-    echo "$(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) end $b seed $s rc $?"
+  rc=$?  # before the echo's $(date) resets it
+    echo "$(date -u +%FT%TZ) load $(cut -d' ' -f1-3 /proc/loadavg) end $b seed $s rc $rc"
   done
 done
