@@ -98,6 +98,16 @@ def test_drop_path_drops_edges_to_none_and_layers_to_the_identity() -> None:
     assert sum(op == 0 for genome in seen for op in genome) >= 12  # about 0.92 of 18 edges
 
 
+def test_drop_path_also_drops_on_a_few_shot_supernet() -> None:
+    # The few-shot supernet wraps sub-supernets; it must drop what they drop (it once dropped nothing).
+    trainer = _trainer("fewshot", total_steps=3, method_options={"drop_path": 0.9, "warmup": 0.0})
+    assert trainer.supernet.drop_choices() == [0] * 6
+    seen = _record_paths(trainer)
+    for batch in _batches(3):
+        trainer.step(batch)
+    assert sum(op == 0 for genome in seen for op in genome) >= 12
+
+
 # --- batch norm -------------------------------------------------------------------------------------
 
 

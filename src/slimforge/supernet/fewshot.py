@@ -71,6 +71,11 @@ class FewShotSupernet(Supernet):
     def weighted_choices(self) -> list[tuple[int, ...]]:
         return self.parts[0].weighted_choices()
 
+    def drop_choices(self) -> list[int | None]:
+        # Path dropout (SPOS's ``drop_path``) drops what the sub-supernets drop; without this the base
+        # class's "nothing can be dropped" made the option a silent no-op on few-shot supernets.
+        return self.parts[0].drop_choices()
+
     def choice_batch_norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
         return [m for p in self.parts for m in p.choice_batch_norms()]
 
