@@ -20,6 +20,13 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Progress as one plain line per update: captured stderr is not a terminal, and the lines'
+    10-second interval would print nothing in a test. For tests that check progress is shown."""
+    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+
+
 @pytest.fixture(scope="session")
 def tiny_npz_factory(tmp_path_factory: pytest.TempPathFactory):
     """``make(num_train)``: an ``npz:`` spec of random 3x16x16 images, 4 classes, ``num_train`` training

@@ -170,7 +170,7 @@ def test_agent_serve_refuses_a_missing_token_file(capsys, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_lut_build_predict_and_eval(capsys, tmp_path, monkeypatch) -> None:
+def test_lut_build_predict_and_eval(capsys, tmp_path, progress_lines) -> None:
     tiny = [
         "--space",
         "mbv2",
@@ -182,7 +182,6 @@ def test_lut_build_predict_and_eval(capsys, tmp_path, monkeypatch) -> None:
         "stage_depths=[1,1,1,1,1,1]",
     ]
     out = tmp_path / "lut.csv"
-    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
     argv = ["lut", "build", *tiny, "--device", "local-torch", "--time-cap", "0.05", "--out", str(out), "--json"]
     assert main(argv) == 0
     captured = capsys.readouterr()

@@ -33,10 +33,7 @@ def one_thread():
     torch.set_num_threads(before)  # the command sets its own thread count
 
 
-@pytest.fixture(autouse=True)
-def _progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Captured stderr is not a terminal: progress comes as plain lines, here one per update.
-    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+pytestmark = pytest.mark.usefixtures("progress_lines")
 
 
 @pytest.fixture

@@ -34,13 +34,7 @@ TABLE_ROWS = [
 ]
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(autouse=True)
-def _progress_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Captured stderr is not a terminal: progress comes as plain lines, here one per update.
-    monkeypatch.setenv("SLIMFORGE_PROGRESS_INTERVAL_S", "0")
+pytestmark = pytest.mark.usefixtures("one_thread", "progress_lines")
 
 
 @pytest.fixture(scope="module")

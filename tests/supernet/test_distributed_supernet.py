@@ -49,8 +49,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _rank_main(rank: int, world: int, port: int, config: TrainConfig, out: str, steps: int) -> None:
-    # A torchrun process in miniature: the environment torchrun sets, then the library call.
+def _become_rank(rank: int, world: int, port: int) -> None:
+    """A torchrun process in miniature: the environment torchrun sets, one intra-op thread."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1",
         MASTER_PORT=str(port),
@@ -59,6 +59,10 @@ def _rank_main(rank: int, world: int, port: int, config: TrainConfig, out: str, 
         WORLD_SIZE=str(world),
     )
     torch.set_num_threads(1)
+
+
+def _rank_main(rank: int, world: int, port: int, config: TrainConfig, out: str, steps: int) -> None:
+    _become_rank(rank, world, port)
     result = train_supernet(config, out, stop_after_steps=steps)
     assert result.world_size == world and result.steps == steps
 
@@ -116,14 +120,7 @@ RETRAIN = TrainSettings(epochs=2, batch_size=8, lr=0.05, seed=0)
 
 
 def _retrain_rank(rank: int, world: int, port: int, data: str, out: str) -> None:
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world),
-    )
-    torch.set_num_threads(1)
+    _become_rank(rank, world, port)
     split = load_dataset(data, val_fraction=0.2, seed=0).train
     model = _tiny_net()
     with distributed_from_env(torch.device("cpu")) as ctx:
