@@ -259,6 +259,7 @@ def ray_executor():
 
 
 @pytest.mark.slow
+@pytest.mark.isolated  # a local Ray instance (see tests/conftest.py)
 def test_ray_runs_closures_in_worker_processes(ray_executor):
     ex, _ = ray_executor
     assert ex.map(lambda g: score(g) * 2, GENOMES[:3]) == [2 * e for e in EXPECTED[:3]]
@@ -266,6 +267,7 @@ def test_ray_runs_closures_in_worker_processes(ray_executor):
 
 
 @pytest.mark.slow
+@pytest.mark.isolated  # a local Ray instance (see tests/conftest.py)
 def test_ray_device_affinity_through_custom_resources(ray_executor):
     import ray
 
@@ -292,8 +294,10 @@ def test_ray_connect_arguments_are_checked():
 # -- the contract every registered executor keeps -----------------------------------------------
 
 
-@pytest.fixture(params=[n if n == "inprocess" else pytest.param(n, marks=pytest.mark.slow)
-                        for n in EXECUTORS.list()])
+_EXECUTOR_MARKS = {"process": [pytest.mark.slow], "ray": [pytest.mark.slow, pytest.mark.isolated]}
+
+
+@pytest.fixture(params=[pytest.param(n, marks=_EXECUTOR_MARKS.get(n, [])) for n in EXECUTORS.list()])
 def executor(request):
     """Each registered executor; the costly ones are shared with the tests above."""
     if request.param == "ray":
@@ -320,6 +324,7 @@ def test_executor_raises_what_fn_raised(executor):
 
 
 @pytest.mark.slow
+@pytest.mark.isolated  # a local Ray instance (see tests/conftest.py)
 def test_ray_close_shuts_down_what_it_started(ray_executor):
     ex, before = ray_executor
     import multiprocessing

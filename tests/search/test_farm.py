@@ -24,7 +24,8 @@ ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'slim
 from slimforge.search.executors import ExecutorError
 from slimforge.search.executors.farm import FarmError, MeasurementFarm
 
-pytestmark = pytest.mark.slow  # Ray and the agents take seconds to start
+# Ray and the agents take seconds to start; a local Ray instance runs in a child pytest (tests/conftest.py)
+pytestmark = [pytest.mark.slow, pytest.mark.isolated]
 
 TOKEN = "test-token-0123456789"
 QUICK = LatencyProtocol(warmup_runs=2, warmup_s=0.05, min_runs=5, min_time_s=0.0, time_cap_s=0.2)
