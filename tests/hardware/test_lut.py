@@ -14,7 +14,7 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError
 from slimforge.hardware import LatencyProtocol, LatencyResult, count_macs
-from slimforge.hardware.devices import Device, DeviceInfo, DeviceMeasurement, PreparedModel
+from slimforge.hardware.devices import Device, DeviceInfo, DeviceMeasurement, MeasureSettings, PreparedModel
 from slimforge.hardware.lut import (
     LUT_FORMAT,
     LutError,
@@ -55,14 +55,14 @@ class ParamsDevice(Device):
     def _prepare(self, model, shape, onnx_path, need_hash) -> PreparedModel:
         return PreparedModel(type(model).__name__, shape, module=model)
 
-    def _measure(self, models: Sequence[PreparedModel], threads, protocol, seed, progress):
+    def _measure(self, models: Sequence[PreparedModel], settings: MeasureSettings):
         out = []
         for m in models:
             ms = num_params(m.module) / 1e4
             result = LatencyResult(
                 runtime="none",
                 runtime_version="0",
-                threads=threads,
+                threads=settings.threads,
                 batch_size=m.input_shape[0],
                 input_shape=m.input_shape,
                 cpu_model="test",
@@ -78,7 +78,7 @@ class ParamsDevice(Device):
                 warmup_runs=0,
                 measure_s=0.0,
                 stable=True,
-                protocol=protocol,
+                protocol=settings.protocol,
             )
             out.append(
                 DeviceMeasurement(
@@ -87,7 +87,7 @@ class ParamsDevice(Device):
                     model=m.label,
                     model_sha256=None,
                     input_shape=m.input_shape,
-                    threads=threads,
+                    threads=settings.threads,
                     precision="fp32",
                     source="measured",
                     latency_ms=ms,
@@ -318,14 +318,24 @@ def test_real_table_on_onnx_runtime_is_close_to_the_whole_network(tmp_path) -> N
 class SlowWholeDevice(ParamsDevice):
     """Like ParamsDevice, but a whole network (its classifier is there) runs 20% *faster* than its parts."""
 
-    def _measure(self, models, threads, protocol, seed, progress):
-        out = super()._measure(models, threads, protocol, seed, progress)
-        whole = [any(isinstance(m, nn.Linear) for m in p.module.modules()) and hasattr(p.module, "stem")
-                 for p in models]
+    def _measure(self, models, settings):
+        out = super()._measure(models, settings)
+        whole = [
+            any(isinstance(m, nn.Linear) for m in p.module.modules()) and hasattr(p.module, "stem")
+            for p in models
+        ]
         return [
-            dataclasses.replace(r, latency_ms=r.latency_ms * 0.8, latency=dataclasses.replace(
-                r.latency, latency_ms_median=r.latency.latency_ms_median * 0.8,
-                latency_ms_min=r.latency.latency_ms_min * 0.8)) if w else r
+            dataclasses.replace(
+                r,
+                latency_ms=r.latency_ms * 0.8,
+                latency=dataclasses.replace(
+                    r.latency,
+                    latency_ms_median=r.latency.latency_ms_median * 0.8,
+                    latency_ms_min=r.latency.latency_ms_min * 0.8,
+                ),
+            )
+            if w
+            else r
             for r, w in zip(out, whole)
         ]
 

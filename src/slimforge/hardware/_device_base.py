@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel
+from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, MeasureSettings, PreparedModel
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
 from slimforge.hardware.runtime import check_threads
@@ -128,7 +128,8 @@ class Device(ABC):
                         results[i] = _from_cache(hit)
             todo = [i for i, r in enumerate(results) if r is None]
             if todo:
-                fresh = self._measure([prepared[i] for i in todo], threads, protocol, seed, progress)
+                settings = MeasureSettings(threads, protocol, seed, progress)
+                fresh = self._measure([prepared[i] for i in todo], settings)
                 for i, result in zip(todo, fresh):
                     if energy and result.energy_mj is None:
                         result = _with_energy(result, prepared[i])
@@ -154,15 +155,8 @@ class Device(ABC):
         """Hook: check ``model`` is something this device answers for; export it if needed."""
 
     @abstractmethod
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
-        """Hook: the figures of prepared models, in order."""
+    def _measure(self, models: Sequence[PreparedModel], settings: MeasureSettings) -> list[DeviceMeasurement]:
+        """Hook: the figures of prepared models, in order, each timed under ``settings``."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.spec!r})"

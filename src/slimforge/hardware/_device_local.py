@@ -11,8 +11,14 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError
 from slimforge.hardware._device_base import Device
-from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
-from slimforge.hardware.latency import LatencyProtocol, measure_latencies
+from slimforge.hardware._device_records import (
+    DeviceInfo,
+    DeviceMeasurement,
+    MeasureSettings,
+    PreparedModel,
+    local_info,
+)
+from slimforge.hardware.latency import measure_latencies
 
 __all__ = [
     "LocalDevice",
@@ -80,14 +86,7 @@ class LocalDevice(Device):
         assert self.runtime is not None
         return local_info(self.kind, self.runtime)
 
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
+    def _measure(self, models: Sequence[PreparedModel], settings: MeasureSettings) -> list[DeviceMeasurement]:
         info = self.describe()
         out: list[DeviceMeasurement] = [None] * len(models)  # type: ignore[list-item]
         for group in self._groups(models):
@@ -96,13 +95,13 @@ class LocalDevice(Device):
                 [models[i].onnx_path if models[i].onnx_path is not None else models[i].module for i in group],
                 models[group[0]].input_shape,
                 runtime=self.runtime,
-                threads=threads,
-                protocol=protocol,
-                seed=seed,
-                progress=progress,
+                threads=settings.threads,
+                protocol=settings.protocol,
+                seed=settings.seed,
+                progress=settings.progress,
             )
             for i, result in zip(group, results):
-                out[i] = DeviceMeasurement.from_latency(self.spec, info, models[i], result, threads)
+                out[i] = DeviceMeasurement.from_latency(self.spec, info, models[i], result, settings.threads)
         return out
 
     def _groups(self, models: Sequence[PreparedModel]) -> list[list[int]]:

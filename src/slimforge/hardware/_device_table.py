@@ -11,8 +11,13 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware._device_base import Device
-from slimforge.hardware._device_records import DeviceError, DeviceInfo, DeviceMeasurement, PreparedModel
-from slimforge.hardware.latency import LatencyProtocol
+from slimforge.hardware._device_records import (
+    DeviceError,
+    DeviceInfo,
+    DeviceMeasurement,
+    MeasureSettings,
+    PreparedModel,
+)
 
 __all__ = ["TableDevice"]
 
@@ -77,14 +82,7 @@ class TableDevice(Device):
         label = model if isinstance(model, str) else space.to_string(genome)
         return PreparedModel(label, shape, genome=genome)
 
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
+    def _measure(self, models: Sequence[PreparedModel], settings: MeasureSettings) -> list[DeviceMeasurement]:
         info = self.describe()
         out = []
         for m in models:

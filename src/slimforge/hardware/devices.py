@@ -34,6 +34,7 @@ from slimforge.hardware._device_records import (
     DeviceError,
     DeviceInfo,
     DeviceMeasurement,
+    MeasureSettings,
     PreparedModel,
     local_info,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "DeviceMeasurement",
     "LocalOrtDevice",
     "LocalTorchDevice",
+    "MeasureSettings",
     "PreparedModel",
     "TableDevice",
     "convert_beside",

@@ -22,12 +22,13 @@ from slimforge.hardware.devices import (
     DeviceError,
     DeviceInfo,
     DeviceMeasurement,
+    MeasureSettings,
     PreparedModel,
     convert_beside,
     prepare_onnx,
     sha256_file,
 )
-from slimforge.hardware.latency import LatencyProtocol, LatencyResult
+from slimforge.hardware.latency import LatencyResult
 
 __all__ = ["DEFAULT_CLIENT_TIMEOUT_S", "RemoteDevice"]
 
@@ -180,14 +181,7 @@ class RemoteDevice(Device):
             )
         return PreparedModel(str(model), shape, sha256_file(path), onnx_path=path)
 
-    def _measure(
-        self,
-        models: Sequence[PreparedModel],
-        threads: int,
-        protocol: LatencyProtocol,
-        seed: int,
-        progress: bool,
-    ) -> list[DeviceMeasurement]:
+    def _measure(self, models: Sequence[PreparedModel], settings: MeasureSettings) -> list[DeviceMeasurement]:
         info = self.info()
         if self.runtime != "onnxruntime" or "runtimes" in info:
             self._served(info)
@@ -201,21 +195,21 @@ class RemoteDevice(Device):
                     f"{m.label} is {len(data)} bytes, above the upload limit of the agent at {self.url} "
                     f"({limit} bytes); restart the agent with a higher --max-upload-mb"
                 )
-            settings = {
+            request = {
                 "input_shape": list(m.input_shape),
-                "threads": threads,
-                "protocol": protocol.to_dict(),
-                "seed": seed,
+                "threads": settings.threads,
+                "protocol": settings.protocol.to_dict(),
+                "seed": settings.seed,
             }
             if (
                 self.runtime != "onnxruntime"
             ):  # an older agent knows no runtime setting: sent only when needed
-                settings["runtime"] = self.runtime
+                request["runtime"] = self.runtime
             reply = self._call(
                 "POST",
                 "/v1/measure",
                 data,
-                {"Content-Type": "application/octet-stream", SETTINGS_HEADER: json.dumps(settings)},
+                {"Content-Type": "application/octet-stream", SETTINGS_HEADER: json.dumps(request)},
             )
             try:
                 result = LatencyResult.from_dict(reply["latency"])
@@ -228,7 +222,7 @@ class RemoteDevice(Device):
                     f"the agent at {self.url} measured other bytes than were sent (hash mismatch); retry"
                 )
             info = replace(self._device_info(reply.get("device")), name=self.spec)
-            out.append(DeviceMeasurement.from_latency(self.spec, info, m, result, threads))
+            out.append(DeviceMeasurement.from_latency(self.spec, info, m, result, settings.threads))
         return out
 
     # -- HTTP --------------------------------------------------------------------------------
