@@ -10,12 +10,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, MeasureSettings, PreparedModel
+from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.hardware.latency import LatencyProtocol
 from slimforge.hardware.runtime import check_threads
 
-__all__ = ["Device"]
+__all__ = ["Device", "MeasureSettings"]
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasureSettings:
+    """The checked conditions of one :meth:`Device.measure_many` call: what the ``_measure`` hook gets."""
+
+    threads: int
+    protocol: LatencyProtocol
+    seed: int
+    progress: bool
 
 
 class Device(ABC):

@@ -10,14 +10,8 @@ from typing import Any
 from torch import nn
 
 from slimforge.errors import InvalidInputError
-from slimforge.hardware._device_base import Device
-from slimforge.hardware._device_records import (
-    DeviceInfo,
-    DeviceMeasurement,
-    MeasureSettings,
-    PreparedModel,
-    local_info,
-)
+from slimforge.hardware._device_base import Device, MeasureSettings
+from slimforge.hardware._device_records import DeviceInfo, DeviceMeasurement, PreparedModel, local_info
 from slimforge.hardware.latency import measure_latencies
 
 __all__ = [

@@ -13,11 +13,11 @@ from typing import Any
 from torch import nn
 
 from slimforge.errors import SlimforgeError
-from slimforge.hardware.latency import LatencyProtocol, LatencyResult, cpu_model
+from slimforge.hardware.latency import LatencyResult, cpu_model
 from slimforge.hardware.runtime import RUNTIMES
 from slimforge.io import JsonRecord
 
-__all__ = ["DeviceError", "DeviceInfo", "DeviceMeasurement", "MeasureSettings", "PreparedModel", "local_info"]
+__all__ = ["DeviceError", "DeviceInfo", "DeviceMeasurement", "PreparedModel", "local_info"]
 
 
 class DeviceError(SlimforgeError):
@@ -119,17 +119,6 @@ class PreparedModel:
     module: nn.Module | None = None
     genome: tuple[int, ...] | None = None
     precision: str | None = None
-
-
-@dataclass(frozen=True)
-class MeasureSettings:
-    """The conditions one :meth:`~slimforge.hardware.devices.Device.measure_many` call times its models
-    under, checked and defaulted: what the ``_measure`` hook of a device receives."""
-
-    threads: int
-    protocol: LatencyProtocol
-    seed: int
-    progress: bool
 
 
 def local_info(kind: str, runtime: str) -> DeviceInfo:

@@ -10,14 +10,8 @@ from typing import Any
 from torch import nn
 
 from slimforge.errors import InvalidInputError, SlimforgeError
-from slimforge.hardware._device_base import Device
-from slimforge.hardware._device_records import (
-    DeviceError,
-    DeviceInfo,
-    DeviceMeasurement,
-    MeasureSettings,
-    PreparedModel,
-)
+from slimforge.hardware._device_base import Device, MeasureSettings
+from slimforge.hardware._device_records import DeviceError, DeviceInfo, DeviceMeasurement, PreparedModel
 
 __all__ = ["TableDevice"]
 

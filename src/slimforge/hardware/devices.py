@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from slimforge.errors import InvalidInputError, UnknownNameError, close_matches
-from slimforge.hardware._device_base import Device
+from slimforge.hardware._device_base import Device, MeasureSettings
 from slimforge.hardware._device_local import (
     LocalOrtDevice,
     LocalTorchDevice,
@@ -34,7 +34,6 @@ from slimforge.hardware._device_records import (
     DeviceError,
     DeviceInfo,
     DeviceMeasurement,
-    MeasureSettings,
     PreparedModel,
     local_info,
 )
