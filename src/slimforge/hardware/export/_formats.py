@@ -42,6 +42,14 @@ def _quiet() -> Iterator[None]:
         root.setLevel(level)
 
 
+def _batches(calibration: np.ndarray, batch: int) -> list[np.ndarray]:
+    """The calibration images as whole batches (a short last one is dropped), float32 and contiguous."""
+    return [
+        np.ascontiguousarray(calibration[i : i + batch], dtype=np.float32)
+        for i in range(0, len(calibration) - batch + 1, batch)
+    ]
+
+
 def _failed(fmt: str, source: Any, exc: BaseException) -> ExportError:
     what = type(source).__name__ if isinstance(source, nn.Module) else str(source)
     return ExportError(f"could not convert {what} to {fmt}: {first_line(exc)}")
@@ -73,8 +81,7 @@ class OnnxExporter(Exporter):
         except ImportError:  # pragma: no cover - onnxruntime is a core dependency
             raise ExportError("INT8 ONNX export needs onnxruntime; pip install onnxruntime") from None
         assert calibration is not None
-        batch = shape[0]
-        chunks = [calibration[i : i + batch] for i in range(0, len(calibration) - batch + 1, batch)]
+        chunks = _batches(calibration, shape[0])
 
         class Reader(q.CalibrationDataReader):
             def __init__(self) -> None:
@@ -82,7 +89,7 @@ class OnnxExporter(Exporter):
 
             def get_next(self) -> dict[str, np.ndarray] | None:
                 chunk = next(self._chunks, None)
-                return None if chunk is None else {"input": np.ascontiguousarray(chunk, dtype=np.float32)}
+                return None if chunk is None else {"input": chunk}
 
         pre = out_dir / "pre.onnx"
         try:
@@ -163,11 +170,7 @@ class LiteRtExporter(Exporter):
                 input_name = signatures[key]["inputs"][0]
                 qt = quantizer.Quantizer(str(float_path))
                 qt.load_quantization_recipe(recipe.static_wi8_ai8())
-                batch = shape[0]
-                samples = [
-                    {input_name: np.ascontiguousarray(calibration[i : i + batch], dtype=np.float32)}
-                    for i in range(0, len(calibration) - batch + 1, batch)
-                ]
+                samples = [{input_name: chunk} for chunk in _batches(calibration, shape[0])]
                 qt.quantize(qt.calibrate({key: samples})).export_model(str(path), overwrite=True)
         except Exception as exc:  # noqa: BLE001 - boundary: re-raised as a SlimforgeError
             raise _failed("INT8 LiteRT", source, exc) from None
@@ -201,11 +204,7 @@ class OpenVinoExporter(Exporter):
                 if precision == "int8":
                     nncf = require("nncf")
                     assert calibration is not None
-                    batch = shape[0]
-                    items = [
-                        np.ascontiguousarray(calibration[i : i + batch], dtype=np.float32)
-                        for i in range(0, len(calibration) - batch + 1, batch)
-                    ]
+                    items = _batches(calibration, shape[0])
                     model = nncf.quantize(model, nncf.Dataset(items), subset_size=len(items))
                 # FP32 weights: the default would halve them to FP16 and change the outputs.
                 ov.save_model(model, str(xml), compress_to_fp16=False)
@@ -256,9 +255,8 @@ class ExecuTorchExporter(Exporter):
                         get_symmetric_quantization_config(is_per_channel=True)
                     )
                     prepared = prepare_pt2e(graph, quantizer)
-                    batch = shape[0]
-                    for i in range(0, len(calibration) - batch + 1, batch):
-                        prepared(torch.from_numpy(np.ascontiguousarray(calibration[i : i + batch])))
+                    for chunk in _batches(calibration, shape[0]):
+                        prepared(torch.from_numpy(chunk))
                     module = convert_pt2e(prepared)
                 program = torch.export.export(module, example)
                 lowered = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
