@@ -307,29 +307,12 @@ class RayExecutor(Executor):
             )
         ray = self._ray = _import_ray()
         if not ray.is_initialized():
-            try:
-                if address is None:
-                    ray.init(
-                        num_cpus=num_cpus,
-                        resources=node_resources or None,
-                        include_dashboard=False,
-                        log_to_driver=False,
-                        logging_level=logging.WARNING,
-                        _temp_dir=None if temp_dir is None else os.fspath(temp_dir),
-                        # The local workers import what this process can import (as spawned
-                        # processes do), so functions from scripts and test modules resolve.
-                        runtime_env={"env_vars": {"PYTHONPATH": _python_path()}},
-                    )
-                else:
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-            except Exception as exc:
-                where = "start a local Ray instance" if address is None else f"connect to Ray at {address!r}"
-                hint = (
-                    "check that Ray works here (`ray start --head` in a shell shows why it does not)"
-                    if address is None
-                    else "start the cluster with `ray start --head`, or use address=None for a local instance"
-                )
-                raise ExecutorError(f"cannot {where}: {exc}; {hint}") from exc
+            hint = (
+                "check that Ray works here (`ray start --head` in a shell shows why it does not)"
+                if address is None
+                else "start the cluster with `ray start --head`, or use address=None for a local instance"
+            )
+            _start_ray(ray, address, num_cpus, node_resources, temp_dir, what="", hint=hint)
             self._started = True
         self._task = ray.remote(_apply)
 
@@ -394,6 +377,40 @@ class RayExecutor(Executor):
         if self._started:
             self._ray.shutdown()
             self._started = False
+
+
+def _start_ray(
+    ray: Any,
+    address: str | None,
+    num_cpus: int | None,
+    resources: Mapping[str, float] | None,
+    temp_dir: str | os.PathLike | None,
+    *,
+    what: str,
+    hint: str = "",
+) -> None:
+    """``ray.init``: a local instance (``address=None``) or a running cluster; failure as ExecutorError.
+
+    ``what`` names the caller in the message ("the measurement farm "), ``hint`` is added after it.
+    """
+    try:
+        if address is None:
+            ray.init(
+                num_cpus=num_cpus,
+                resources=dict(resources) if resources else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+                _temp_dir=None if temp_dir is None else os.fspath(temp_dir),
+                # The local workers import what this process can import (as spawned
+                # processes do), so functions from scripts and test modules resolve.
+                runtime_env={"env_vars": {"PYTHONPATH": _python_path()}},
+            )
+        else:
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+    except Exception as exc:
+        where = "start a local Ray instance" if address is None else f"connect to Ray at {address!r}"
+        raise ExecutorError(f"{what}cannot {where}: {exc}" + (f"; {hint}" if hint else "")) from exc
 
 
 def _python_path() -> str:

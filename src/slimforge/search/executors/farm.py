@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -33,7 +32,7 @@ from typing import Any
 
 from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.hardware.devices import DeviceError, DeviceInfo, DeviceMeasurement, get_device
-from slimforge.search.executors import ExecutorError, _import_ray, _python_path
+from slimforge.search.executors import ExecutorError, _import_ray, _start_ray
 
 __all__ = ["FarmError", "FarmMeasurement", "MeasurementFarm"]
 
@@ -266,23 +265,8 @@ class MeasurementFarm:
 
     # ----------------------------------------------------------------- internals
     def _init_ray(self, address: str | None, num_cpus: int | None, temp_dir: Any) -> None:
-        ray = self._ray
-        try:
-            if address is None:
-                ray.init(
-                    num_cpus=num_cpus,
-                    resources={r: 1 for r in self.resources.values()},
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                    _temp_dir=None if temp_dir is None else os.fspath(temp_dir),
-                    runtime_env={"env_vars": {"PYTHONPATH": _python_path()}},
-                )
-            else:
-                ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
-        except Exception as exc:
-            where = "start a local Ray instance" if address is None else f"connect to Ray at {address!r}"
-            raise ExecutorError(f"the measurement farm cannot {where}: {exc}") from exc
+        resources = {r: 1 for r in self.resources.values()}
+        _start_ray(self._ray, address, num_cpus, resources, temp_dir, what="the measurement farm ")
         self._started = True
 
     def _check_feasible(self) -> None:
