@@ -53,8 +53,8 @@ from slimforge.compress.auto._estimate import (
     estimate_accuracy,
     has_batchnorm,
 )
-from slimforge.compress.auto._fill import FillResult, fill_budget
-from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask
+from slimforge.compress.auto._fill import FillResult
+from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask, estimate_data
 from slimforge.compress.auto._prune_eval import sensitivity_guide
 from slimforge.compress.auto._results import AutoBitsResult, AutoRow
 from slimforge.compress.auto._settings import EstimateConfig, SearchSettings
@@ -62,7 +62,6 @@ from slimforge.compress.auto._spaces import BitPolicySpace
 from slimforge.compress.prune import SkippedLayer
 from slimforge.compress.quantize import (
     BIT_QUANTIZERS,
-    BitSensitivity,
     average_bits,
     bit_sensitivity,
     mixed_precision_bytes,
@@ -180,7 +179,6 @@ class _Context(LayerContext):
 
     layers: tuple[str, ...]
     skipped: tuple[SkippedLayer, ...]
-    ranking: tuple[BitSensitivity, ...]
     float_bytes: int
     uniform_bytes: dict[int, int]
     equal_size: int | None
@@ -203,7 +201,8 @@ class BitsTask(LayerPolicyTask):
         import warnings
 
         opts, choices = self.options, self.options.bit_choices
-        source, base, splits, input_shape = self._load(settings)
+        loaded = self._load(settings)
+        base, splits = loaded.base, loaded.splits
         layers, skipped = quantizable_layers(base, opts.keep_float)
         for s in skipped:
             warnings.warn(
@@ -228,9 +227,7 @@ class BitsTask(LayerPolicyTask):
                 None, "bytes", bound, reference, lowest, float(uniform_bytes[choices[0]]), smallest
             )
         estimate = settings.estimate
-        data_t = EstimateData.from_splits(
-            splits, estimate, settings.seed, teacher=base if estimate.needs_teacher else None
-        )
+        data_t = estimate_data(splits, base, estimate, settings.seed)
         n_sens = min(opts.sensitivity_images, len(data_t.val_labels))
         ranking = bit_sensitivity(
             base,
@@ -254,16 +251,13 @@ class BitsTask(LayerPolicyTask):
         evaluator = BitPolicyEvaluator(space, data_t, estimate)
         problem = budget_problem(space, evaluator, "bytes", bound)
         context = _Context(
-            source=source,
-            base=base,
-            splits=splits,
-            input_shape=input_shape,
+            *loaded,
             space=space,
             data=data_t,
             estimate=estimate,
+            ranking=tuple(ranking),
             layers=tuple(layers),
             skipped=tuple(skipped),
-            ranking=tuple(ranking),
             float_bytes=float_bytes,
             uniform_bytes=uniform_bytes,
             equal_size=max(fitting) if fitting else None,
@@ -276,18 +270,12 @@ class BitsTask(LayerPolicyTask):
     def fill(self, setup: SearchSetup, genome: Genome) -> tuple[Genome, FillResult] | None:
         """One more bit at a time, the most quantization-sensitive layer first."""
         c: _Context = setup.context
-        index = {n: i for i, n in enumerate(c.layers)}
         quantizer = self.options.quantizer
-        return fill_budget(
+        return self._fill_ranked(
+            setup,
             genome,
-            c.space.num_choices,
             lambda g: float(mixed_precision_bytes(c.base, c.space.bits(g), quantizer=quantizer)),
-            setup.bound,
-            [index[r.layer] for r in c.ranking],
             direction=1,
-            names=c.layers,
-            values=lambda i, k: c.space.values[k],
-            to_string=c.space.to_string,
         )
 
     def _final(

@@ -37,14 +37,12 @@ from slimforge.compress.auto._engine import (
     budget_problem,
 )
 from slimforge.compress.auto._estimate import (
-    EstimateData,
     estimate_accuracy,
     has_batchnorm,
 )
-from slimforge.compress.auto._fill import FillResult, fill_budget
-from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask
+from slimforge.compress.auto._fill import FillResult
+from slimforge.compress.auto._layer_task import LayerContext, LayerPolicyTask, estimate_data
 from slimforge.compress.auto._prune_eval import (
-    GroupSensitivity,
     LatencyRatio,
     PrunePolicyEvaluator,
     cost_function,
@@ -120,7 +118,6 @@ class _Context(LayerContext):
     cost_of: Callable[[nn.Module], float]
     uniform_ratio: float | None
     budget: Budget
-    ranking: tuple[GroupSensitivity, ...]
     latency_conditions: str | None
 
 
@@ -139,7 +136,8 @@ class PruneTask(LayerPolicyTask):
         from slimforge.hardware import count_macs
 
         opts, estimate, seed = self.options, settings.estimate, settings.seed
-        source, base, splits, input_shape = self._load(settings)
+        loaded = self._load(settings)
+        source, base, splits, input_shape = loaded
         batches = []
         if opts.criterion == "taylor":
             from slimforge.data import sample_batch
@@ -193,9 +191,7 @@ class PruneTask(LayerPolicyTask):
             bound,
             max_ratio=top,
         )
-        data_t = EstimateData.from_splits(
-            splits, estimate, seed, teacher=base if estimate.needs_teacher else None
-        )
+        data_t = estimate_data(splits, base, estimate, seed)
         ranking = prune_sensitivity(space, data_t, estimate)
         # Guided samples centre on the uniform ratio that meets the budget and prune sensitive groups less.
         space = space.guided(
@@ -205,20 +201,17 @@ class PruneTask(LayerPolicyTask):
         evaluator = PrunePolicyEvaluator(space, data_t, estimate, latency=latency)
         problem = budget_problem(space, evaluator, metric, bound)
         context = _Context(
-            source=source,
-            base=base,
-            splits=splits,
-            input_shape=input_shape,
+            *loaded,
             space=space,
             data=data_t,
             estimate=estimate,
+            ranking=ranking,
             groups=tuple(groups),
             skipped=tuple(skipped),
             reference=reference,
             cost_of=cost_of,
             uniform_ratio=uniform_ratio,
             budget=budget,
-            ranking=ranking,
             latency_conditions=None if latency is None else latency.conditions,
         )
         return SearchSetup(
@@ -233,24 +226,12 @@ class PruneTask(LayerPolicyTask):
         only fit by chance.
         """
         c: _Context = setup.context
-        index = {g: i for i, g in enumerate(c.space.layers)}
         if isinstance(c.cost_of, LatencyRatio):
             cap = 3 * c.cost_of.time_cap_s
             cost = lambda g: c.cost_of(c.space.build(g, num_classes=1), time_cap_s=cap)
         else:
             cost = lambda g: c.cost_of(c.space.build(g, num_classes=1))
-        return fill_budget(
-            genome,
-            c.space.num_choices,
-            cost,
-            setup.bound,
-            [index[r.layer] for r in c.ranking],
-            direction=-1,
-            names=c.space.layers,
-            values=lambda i, k: c.space.values[k],
-            to_string=c.space.to_string,
-            timed=isinstance(c.cost_of, LatencyRatio),
-        )
+        return self._fill_ranked(setup, genome, cost, direction=-1, timed=isinstance(c.cost_of, LatencyRatio))
 
     def _finish(self, setup: SearchSetup, found: Found, settings: SearchSettings) -> Finished:
         from slimforge.hardware import MACS_NOTE
