@@ -54,6 +54,26 @@ def test_ratio_outside_open_interval_is_rejected(ratio):
         parse_stages(f"sparsify:{ratio}")
 
 
+@pytest.mark.parametrize(
+    ("recipe", "message"),
+    [
+        (
+            "sparsify:0.5:scope=all",
+            "recipe stage 'sparsify:0.5:scope=all': scope='all' must be layer or global",
+        ),
+        (
+            "quantize:binary:float_layers=first",
+            "recipe stage 'quantize:binary:float_layers=first': float_layers='first' must be first_last or none",
+        ),
+    ],
+)
+def test_choice_option_outside_its_choices_is_rejected(recipe, message):
+    with pytest.raises(InvalidInputError) as info:
+        parse_stages(recipe)
+    assert str(info.value) == message
+    assert parse_stages(recipe.rsplit(":", 1)[0])  # the default choice parses
+
+
 def test_unknown_names_suggest_close_ones():
     with pytest.raises(UnknownNameError, match="quantize"):
         parse_stages("quantise:int8")

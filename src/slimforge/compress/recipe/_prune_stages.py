@@ -10,6 +10,7 @@ from slimforge.compress.recipe._stage import (
     Stage,
     StageContext,
     StageOutcome,
+    choice_option,
     flag_option,
     float_option,
     int_option,
@@ -82,7 +83,9 @@ class PruneStage(Stage):
             steps=int_option(spec, "steps", 1, 1, 100),
             global_pruning=flag_option(spec, "global", False),
             round_to=(
-                None if spec.option("round_to", "auto") == "auto" else int_option(spec, "round_to", 1, 1, 1024)
+                None
+                if spec.option("round_to", "auto") == "auto"
+                else int_option(spec, "round_to", 1, 1, 1024)
             ),
             slimming=float_option(spec, "slimming", 1e-4, 0.0, 1.0),
             layer_ratios=tuple(layer_ratios),
@@ -182,9 +185,7 @@ class SparsifyStage(Stage):
 
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
-        scope = spec.option("scope", "layer")
-        if scope not in ("layer", "global"):
-            raise InvalidInputError(f"recipe stage {spec.text!r}: scope={scope!r} must be layer or global")
+        scope = choice_option(spec, "scope", "layer", ("layer", "global"))
         no_more_args(spec, 1)
         return cls(
             spec,

@@ -10,6 +10,7 @@ from slimforge.compress.recipe._stage import (
     Stage,
     StageContext,
     StageOutcome,
+    choice_option,
     flag_option,
     int_option,
     no_more_args,
@@ -180,11 +181,7 @@ class LowBitStage(Stage):
     @classmethod
     def _from_spec(cls, spec: StageSpec) -> Stage:
         no_more_args(spec, 1)
-        keep = spec.option("float_layers", "first_last")
-        if keep not in ("first_last", "none"):
-            raise InvalidInputError(
-                f"recipe stage {spec.text!r}: float_layers={keep!r} must be first_last or none"
-            )
+        keep = choice_option(spec, "float_layers", "first_last", ("first_last", "none"))
         return cls(
             spec,
             mode=spec.args[0],

@@ -26,6 +26,7 @@ __all__ = [
     "Stage",
     "StageContext",
     "StageOutcome",
+    "choice_option",
     "flag_option",
     "float_option",
     "int_option",
@@ -82,6 +83,14 @@ def flag_option(spec: StageSpec, key: str, default: bool) -> bool:
     if text.lower() in ("0", "false", "no", "off"):
         return False
     raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={text!r} must be 1 or 0")
+
+
+def choice_option(spec: StageSpec, key: str, default: str, choices: Sequence[str]) -> str:
+    """Option ``key`` of ``spec``, one of ``choices``."""
+    value = spec.option(key, default)
+    if value not in choices:
+        raise InvalidInputError(f"recipe stage {spec.text!r}: {key}={value!r} must be {' or '.join(choices)}")
+    return value
 
 
 def _number_option(spec: StageSpec, key: str, parse: type, noun: str) -> Any:
