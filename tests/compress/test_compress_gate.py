@@ -37,7 +37,7 @@ class ChannelCountDevice(Device):
     def _prepare(self, model, shape, onnx_path, need_hash):
         return prepare_onnx(model, shape, onnx_path, self.spec)
 
-    def _measure(self, models, threads, protocol, seed, progress):
+    def _measure(self, models, settings):
         return [self._one(m) for m in models]
 
     def _one(self, model) -> DeviceMeasurement:
