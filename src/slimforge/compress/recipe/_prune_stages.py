@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from torch import nn
 
 from slimforge.compress.recipe._spec import StageSpec
 from slimforge.compress.recipe._stage import (
@@ -19,6 +23,9 @@ from slimforge.compress.recipe._stage import (
     registry_arg,
 )
 from slimforge.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from slimforge.compress.prune import PruneResult
 
 __all__ = ["ROUND_TO_CANDIDATES", "PruneStage", "SparsifyStage", "split_epochs"]
 
@@ -92,7 +99,7 @@ class PruneStage(Stage):
         )
 
     def _apply(self, ctx: StageContext) -> StageOutcome:
-        from slimforge.compress.prune import SlimmingHook, prune_channels
+        from slimforge.compress.prune import SlimmingHook
 
         outcome = StageOutcome()
         if self.criterion == "bn" and self.slimming > 0:
@@ -102,26 +109,49 @@ class PruneStage(Stage):
         round_to = self.round_to
         if round_to is None:
             round_to = self._measured_rounding(ctx, outcome) if ctx.gate is not None else 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the skipped layers are reported in the notes
-            result = prune_channels(
-                ctx.model,
-                ctx.input_shape,
-                criterion=self.criterion,
-                ratio=self.ratio,
-                layer_ratios=dict(self.layer_ratios),
-                global_pruning=self.global_pruning,
-                steps=self.steps,
-                round_to=round_to if round_to > 1 else None,
-                seed=ctx.seed,
-                batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
-                finetune=lambda _m, step: ctx.train(epochs[step], desc=f"finetune {step + 1}/{self.steps}"),
-            )
+        result = self._prune(
+            ctx,
+            ctx.model,
+            round_to,
+            steps=self.steps,
+            finetune=lambda _m, step: ctx.train(epochs[step], desc=f"finetune {step + 1}/{self.steps}"),
+        )
         skipped = [s for s in result.skipped if not s.reason.startswith("output layer")]
         if skipped:
             outcome.notes.append("skipped: " + "; ".join(f"{s.layer} ({s.reason})" for s in skipped))
         outcome.details["prune"] = {**result.to_dict(), "round_to": round_to}
         return outcome
+
+    def _prune(
+        self,
+        ctx: StageContext,
+        model: nn.Module,
+        round_to: int,
+        *,
+        steps: int = 1,
+        finetune: Callable[[nn.Module, int], None] | None = None,
+    ) -> PruneResult:
+        """Prune ``model`` in place with the stage's settings, channel counts multiples of ``round_to``.
+
+        :func:`prune_channels`'s warnings are silenced: the stage reports the skipped layers in its notes.
+        """
+        from slimforge.compress.prune import prune_channels
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skipped layers are reported in the notes
+            return prune_channels(
+                model,
+                ctx.input_shape,
+                criterion=self.criterion,
+                ratio=self.ratio,
+                layer_ratios=dict(self.layer_ratios),
+                global_pruning=self.global_pruning,
+                round_to=round_to if round_to > 1 else None,
+                seed=ctx.seed,
+                batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
+                steps=steps,
+                finetune=finetune,
+            )
 
     def _measured_rounding(self, ctx: StageContext, outcome: StageOutcome) -> int:
         """The rounding whose pruned structure runs fastest on the gate's device (before finetuning).
@@ -132,24 +162,10 @@ class PruneStage(Stage):
         """
         import copy
 
-        from slimforge.compress.prune import prune_channels
-
         candidates = []
         for k in ROUND_TO_CANDIDATES:
             trial = copy.deepcopy(ctx.model)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                prune_channels(
-                    trial,
-                    ctx.input_shape,
-                    criterion=self.criterion,
-                    ratio=self.ratio,
-                    layer_ratios=dict(self.layer_ratios),
-                    global_pruning=self.global_pruning,
-                    round_to=k if k > 1 else None,
-                    seed=ctx.seed,
-                    batches=[ctx.labelled(64)] if self.criterion == "taylor" else [],
-                )
+            self._prune(ctx, trial, k)
             candidates.append(trial.eval())
         labels = ["input", *(f"round_to={k}" for k in ROUND_TO_CANDIDATES)]
         cmp = ctx.gate.compare([ctx.model.eval(), *candidates], labels)
