@@ -314,3 +314,17 @@ def test_open_cache_takes_a_run_directory_or_a_file(tmp_path) -> None:
         assert a.path == tmp_path / "existing" / STORE_FILE
         assert b.path == tmp_path / "new_run" / STORE_FILE
         assert c.path == tmp_path / "db.sqlite"
+
+
+def test_a_device_with_the_old_measure_hook_is_refused_where_it_is_defined() -> None:
+    from slimforge.hardware.devices import Device
+
+    with pytest.raises(TypeError, match=r"Old\._measure takes .*settings\.threads"):
+
+        class Old(Device):
+            def _measure(self, models, threads, protocol, seed, progress):  # the form before MeasureSettings
+                return []
+
+    class New(Device):  # the current form defines fine
+        def _measure(self, models, settings):
+            return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -35,6 +36,16 @@ class Device(ABC):
     consult the cache, then call the :meth:`_measure` hook. Subclasses implement
     :meth:`describe`, :meth:`_prepare` and :meth:`_measure`.
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hook = cls.__dict__.get("_measure")
+        if hook is not None and "threads" in inspect.signature(hook).parameters:
+            raise TypeError(
+                f"{cls.__qualname__}._measure takes (models, threads, protocol, seed, progress), the "
+                "hook's earlier form; it now takes (models, settings) and reads "
+                "settings.threads, .protocol, .seed and .progress (hardware.MeasureSettings)"
+            )
 
     #: registry name (the part of a spec before ``:``).
     kind: ClassVar[str] = ""
