@@ -18,6 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from slimforge.errors import InvalidInputError
+from slimforge.nn import evaluating
 from slimforge.training import TrainHook
 
 __all__ = ["DistillHook", "attention_map"]
@@ -95,16 +96,14 @@ class DistillHook(TrainHook):
         if self.hints and not len(self._regressors):
             # One forward pass on a dummy batch finds the channel counts the regressors map between.
             x = torch.zeros(self.input_shape, device=device)
-            with torch.no_grad():
-                flags = [(m, m.training) for m in model.modules()]
-                model.eval()
+            with torch.no_grad(), evaluating(model):
                 model(x)
                 self.teacher(x)
-                for m, t in flags:
-                    m.training = t
             for path in self.hints:
                 s, t = self._student_feats[path], self._teacher_feats[path]
-                self._regressors[path.replace(".", "_")] = nn.Conv2d(s.shape[1], t.shape[1], 1, bias=False).to(device)
+                self._regressors[path.replace(".", "_")] = nn.Conv2d(
+                    s.shape[1], t.shape[1], 1, bias=False
+                ).to(device)
 
     def parameters(self) -> list[nn.Parameter]:
         return list(self._regressors.parameters())

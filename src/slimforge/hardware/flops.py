@@ -16,8 +16,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from slimforge.errors import ModelFileError
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.input_shape import check_input_shape, parse_input_shape, shape_error
+from slimforge.nn import evaluating
 
 __all__ = ["MACS_NOTE", "count_flops", "count_macs"]
 

@@ -15,9 +15,9 @@ import torch
 from torch import nn
 
 from slimforge.errors import SlimforgeError
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.input_shape import check_input_shape, parse_input_shape, shape_error
 from slimforge.io import atomic_path
+from slimforge.nn import evaluating
 
 __all__ = ["INPUT_NAME", "OPSET_VERSION", "OUTPUT_NAME", "OnnxExportError", "export_onnx"]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.input_shape import check_input_shape, shape_error
 from slimforge.hardware.runtime import Runtime
+from slimforge.nn import evaluating
 
 __all__ = ["TorchRuntime"]
 

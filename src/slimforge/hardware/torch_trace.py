@@ -20,9 +20,9 @@ from torch.utils._pytree import tree_flatten
 from torch.utils.flop_counter import FlopCounterMode
 
 from slimforge.errors import InputShapeError
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.input_shape import check_input_shape, shape_error
 from slimforge.hardware.memory import LiveTensor, peak_live_bytes
+from slimforge.nn import evaluating
 
 __all__ = ["OUTSIDE_LAYERS", "LayerCall", "TorchTrace", "trace_model"]
 

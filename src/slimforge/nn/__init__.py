@@ -11,6 +11,7 @@ from slimforge.nn.fire import Fire
 from slimforge.nn.ghost import GhostBottleneck, GhostModule
 from slimforge.nn.layers import ACTIVATIONS, ConvBnAct, SqueezeExcite, get_act, make_divisible
 from slimforge.nn.mbconv import DepthwiseSeparableConv, DropPath, FusedMBConv, MBConv, make_se
+from slimforge.nn.modes import evaluating
 from slimforge.nn.residual import BasicBlock
 from slimforge.nn.shift import Shift, ShiftConv
 from slimforge.nn.shuffle import (
@@ -22,6 +23,7 @@ from slimforge.nn.shuffle import (
 )
 
 __all__ = [
+    "evaluating",
     "ACTIVATIONS",
     "BasicBlock",
     "ChannelShuffle",

@@ -22,6 +22,7 @@ from torch import nn
 from slimforge.data import ArrayDataset
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
+from slimforge.nn import evaluating
 from slimforge.training._runtime import TrainRuntime
 from slimforge.training.distributed import DistContext, global_batch_norms, local_batch_size
 
@@ -242,7 +243,9 @@ def train_classifier(
                     loss_sum += float(loss.detach()) * len(labels)
                     correct += int((logits.detach().argmax(1) == labels).sum())
                     seen += len(labels)
-                    bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {loss.item():.3f}", refresh=False)
+                    bar.set_postfix_str(
+                        f"epoch {epoch + 1}/{config.epochs}, loss {loss.item():.3f}", refresh=False
+                    )
                     bar.update(1)
                 if ctx.distributed:  # the epoch's figures over every process's images
                     loss_sum, correct, seen = (
@@ -300,18 +303,15 @@ def accuracy(
 
     home = _device_of(model)
     dev = home if device is None else resolve_train_device(device)
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    model.to(dev)
-    try:
-        correct = 0
-        for images, labels in make_loader(split, batch_size, train=False):
-            logits = model(images.to(dev, non_blocking=True))
-            correct += int((logits.argmax(1).cpu() == labels).sum())
-    finally:
-        model.to(home)
-        for module, training in flags:
-            module.training = training
+    with evaluating(model):
+        model.to(dev)
+        try:
+            correct = 0
+            for images, labels in make_loader(split, batch_size, train=False):
+                logits = model(images.to(dev, non_blocking=True))
+                correct += int((logits.argmax(1).cpu() == labels).sum())
+        finally:
+            model.to(home)
     return 100.0 * correct / max(1, len(split))
 
 

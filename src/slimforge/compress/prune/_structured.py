@@ -21,6 +21,7 @@ from torch import nn
 
 from slimforge.errors import InvalidInputError, SlimforgeError
 from slimforge.io import JsonRecord
+from slimforge.nn import evaluating
 from slimforge.registry import Registry
 from slimforge.training import TrainHook
 
@@ -293,14 +294,9 @@ class PruneResult(JsonRecord):
 
 def _taylor_gradients(model: nn.Module, batches: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> None:
     model.zero_grad(set_to_none=True)
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()  # BN statistics must not move while scoring
-    try:
+    with evaluating(model):  # BN statistics must not move while scoring
         for images, labels in batches:
             nn.functional.cross_entropy(model(images), labels).backward()
-    finally:
-        for m, t in flags:
-            m.training = t
 
 
 def prune_channels(

@@ -29,6 +29,7 @@ from torch import nn
 from slimforge.data import ArrayDataset
 from slimforge.errors import InputShapeError, InvalidInputError, MissingDependencyError
 from slimforge.io import JsonRecord
+from slimforge.nn import evaluating
 
 __all__ = [
     "CALIBRATION_METHODS",
@@ -232,8 +233,6 @@ def int8_sensitivity(
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if layers is not None:
         names = [n for n in names if n in set(layers)]
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     ranges: dict[str, tuple[float, float]] = {}
     handles = []
 
@@ -246,39 +245,40 @@ def int8_sensitivity(
 
         return hook
 
-    try:
-        for n in names:
-            handles.append(model.get_submodule(n).register_forward_pre_hook(observe(n)))
-        with torch.no_grad():
-            model(calibration)
-        for h in handles:
-            h.remove()
-        handles = []
-        with torch.no_grad():
-            reference = torch.log_softmax(model(images), 1)
-            base_acc = float((reference.argmax(1) == labels).float().mean()) * 100
-            results = []
+    with evaluating(model):
+        try:
             for n in names:
-                layer = model.get_submodule(n)
-                original = layer.weight.data.clone()
-                lo, hi = ranges[n]
-                handle = layer.register_forward_pre_hook(
-                    lambda _m, inp, lo=lo, hi=hi: (_fake_quant_act(inp[0], lo, hi),) + tuple(inp[1:])
-                )
-                layer.weight.data = _fake_quant_weight(original)
-                try:
-                    out = torch.log_softmax(model(images), 1)
-                finally:
-                    handle.remove()
-                    layer.weight.data = original
-                acc = float((out.argmax(1) == labels).float().mean()) * 100
-                kl = float(torch.nn.functional.kl_div(out, reference, log_target=True, reduction="batchmean"))
-                results.append(LayerSensitivity(n, layer.weight.numel(), base_acc - acc, max(kl, 0.0)))
-    finally:
-        for h in handles:
-            h.remove()
-        for m, t in flags:
-            m.training = t
+                handles.append(model.get_submodule(n).register_forward_pre_hook(observe(n)))
+            with torch.no_grad():
+                model(calibration)
+            for h in handles:
+                h.remove()
+            handles = []
+            with torch.no_grad():
+                reference = torch.log_softmax(model(images), 1)
+                base_acc = float((reference.argmax(1) == labels).float().mean()) * 100
+                results = []
+                for n in names:
+                    layer = model.get_submodule(n)
+                    original = layer.weight.data.clone()
+                    lo, hi = ranges[n]
+                    handle = layer.register_forward_pre_hook(
+                        lambda _m, inp, lo=lo, hi=hi: (_fake_quant_act(inp[0], lo, hi),) + tuple(inp[1:])
+                    )
+                    layer.weight.data = _fake_quant_weight(original)
+                    try:
+                        out = torch.log_softmax(model(images), 1)
+                    finally:
+                        handle.remove()
+                        layer.weight.data = original
+                    acc = float((out.argmax(1) == labels).float().mean()) * 100
+                    kl = float(
+                        torch.nn.functional.kl_div(out, reference, log_target=True, reduction="batchmean")
+                    )
+                    results.append(LayerSensitivity(n, layer.weight.numel(), base_acc - acc, max(kl, 0.0)))
+        finally:
+            for h in handles:
+                h.remove()
     return sorted(results, key=lambda r: -r.output_kl)
 
 
@@ -298,16 +298,12 @@ def torch_to_onnx_layers(
         for m in model.modules()
         if isinstance(m, (nn.Conv2d, nn.Linear))
     ]
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
     try:
-        with torch.no_grad():
+        with evaluating(model), torch.no_grad():
             model(torch.zeros(tuple(input_shape)))
     finally:
         for h in handles:
             h.remove()
-        for m, t in flags:
-            m.training = t
     mapping: dict[str, str] = {}
     for name, (node, op, shape) in zip(order, onnx_layers):
         want = tuple(model.get_submodule(name).weight.shape)

@@ -24,6 +24,7 @@ from slimforge.compress.prune import SkippedLayer
 from slimforge.compress.quantize._latent import LatentWeightHook
 from slimforge.errors import InvalidInputError
 from slimforge.io import JsonRecord
+from slimforge.nn import evaluating
 from slimforge.registry import Registry
 from slimforge.training import TrainHook
 
@@ -231,9 +232,7 @@ def bit_sensitivity(
     ``model`` is left as it was.
     """
     q = BIT_QUANTIZERS.get(quantizer)
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
+    with evaluating(model):
         reference = torch.log_softmax(model(images), 1)
         base = float((reference.argmax(1) == labels).float().mean()) * 100
         rows = []
@@ -248,7 +247,4 @@ def bit_sensitivity(
             acc = float((out.argmax(1) == labels).float().mean()) * 100
             kl = float(nn.functional.kl_div(out, reference, log_target=True, reduction="batchmean"))
             rows.append(BitSensitivity(name, original.numel(), bits, base - acc, max(kl, 0.0)))
-    finally:
-        for m, t in flags:
-            m.training = t
     return sorted(rows, key=lambda r: -r.output_kl)

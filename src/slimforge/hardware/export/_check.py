@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from slimforge.errors import ModelFileError
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.export._base import batches
 from slimforge.hardware.runtimes._base import first_line
+from slimforge.nn import evaluating
 
 __all__ = ["reference_outputs", "runtime_outputs"]
 

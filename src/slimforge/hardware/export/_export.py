@@ -15,10 +15,10 @@ import numpy as np
 from torch import nn
 
 from slimforge.errors import InvalidInputError, MissingDependencyError
-from slimforge.hardware._modes import evaluating
 from slimforge.hardware.export._base import PRECISIONS, Converted, ExportError
 from slimforge.hardware.input_shape import parse_input_shape
 from slimforge.io import JsonRecord, atomic_write_json
+from slimforge.nn import evaluating
 from slimforge.registry import Registry
 
 __all__ = [

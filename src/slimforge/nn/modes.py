@@ -1,4 +1,7 @@
-"""Run a model in eval mode and give it back exactly as it was (rule 4: metrics never mutate)."""
+"""Run a model in eval mode and give it back exactly as it was (rule 4: metrics never mutate).
+
+Every package that scores, traces, exports or calibrates a model it does not own uses this.
+"""
 
 from __future__ import annotations
 
