@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -63,12 +64,17 @@ class _IsolatedGroup(pytest.Item):
             self.add_marker("slow")  # as slow as its slowest member, for `-m "not slow"`
 
     def runtest(self) -> None:
+        before = _ray_logs()
         first = self._run_child()
         if first.returncode != 0 and not _SUMMARY.search(first.stdout):
             warnings.warn(
                 pytest.PytestWarning(
                     f"the child pytest of {self.nodeid} ended without its report (status "
                     f"{first.returncode}); ran it once more. Its output ended:\n{_tail(first.stdout)}"
+                    + "".join(
+                        f"\n--- {log}:\n{_tail(log.read_text(errors='replace'), 20)}"
+                        for log in sorted(_ray_logs() - before)
+                    )
                 )
             )
             first = self._run_child()
@@ -105,6 +111,16 @@ class _IsolatedGroup(pytest.Item):
 
 class _ChildFailed(Exception):
     pass
+
+
+def _ray_logs() -> set[Path]:
+    """Ray's GCS and raylet logs in the tests' session folders (/tmp/sf*-*), which outlive a child
+    that Ray ended: they say why the GCS stopped answering."""
+    return {
+        log
+        for log in Path("/tmp").glob("sf*-*/session_2*/logs/*")
+        if log.name in ("gcs_server.out", "gcs_server.err", "raylet.out", "raylet.err")
+    }
 
 
 def _tail(text: str, lines: int = 40) -> str:
