@@ -252,3 +252,24 @@ def test_batch_scoring_of_architectures_skips_with_the_architecture_named(batch,
             res = score_architectures(space, [GENOME], batch[0], "snip,num_params", cache_dir=tmp_path)
         assert res.status["snip"] == ("skipped",) and math.isnan(res.array("snip")[0])
         assert res.status["num_params"] == ("ok",)
+
+
+def test_meco_is_the_channel_weighted_smallest_correlation_eigenvalue_and_skips_singular_layers():
+    torch.manual_seed(0)
+    images = torch.randn(1, 3, 8, 8)
+    labels = torch.zeros(1, dtype=torch.long)
+    wide = nn.Conv2d(3, 80, 3, padding=1)  # 80 channels over 64 positions: singular, adds 0
+    narrow = nn.Conv2d(80, 6, 3, padding=1)  # 6 channels over 64 positions: adds 6 x its smallest eigenvalue
+    model = nn.Sequential(wide, nn.ReLU(), narrow)
+    with torch.no_grad():
+        feats = model(images).double().flatten(2)
+    z = feats - feats.mean(2, keepdim=True)
+    z = z / z.norm(dim=2, keepdim=True)
+    expected = 6 * float(torch.linalg.eigvalsh(z @ z.transpose(1, 2))[0, 0])
+    assert expected > 0.01
+    assert get_proxy("meco").score(model, (images, labels)) == pytest.approx(expected, rel=1e-9)
+    with torch.no_grad():
+        wide_feats = wide(images).double().flatten(2)
+    c = wide_feats - wide_feats.mean(2, keepdim=True)
+    c = c / c.norm(dim=2, keepdim=True)
+    assert abs(float(torch.linalg.eigvalsh(c @ c.transpose(1, 2))[0, 0])) < 1e-9  # what the skip stands for

@@ -112,6 +112,12 @@ class MecoProxy(Proxy):
             feats = output.detach().double().flatten(2)  # (B, C, HW)
             if feats.shape[2] < 2 or feats.shape[1] < 2:
                 return
+            if feats.shape[1] >= feats.shape[2]:
+                # Centred, C channels over HW positions span at most HW - 1 dimensions: the C x C
+                # correlation is singular and its smallest eigenvalue is 0. Skipping it adds that 0
+                # exactly, where eigvalsh would spend most of the proxy's time (1280 x 1280 at 2x2)
+                # to return rounding noise.
+                return
             centred = feats - feats.mean(2, keepdim=True)
             norm = centred.norm(dim=2, keepdim=True)
             # A constant channel has no defined correlation; as a zero row it makes the matrix
