@@ -339,10 +339,13 @@ class RayExecutor(Executor):
         fn_ref = ray.put(fn)  # shipped once, not once per task
         task = self._task.options(**self._options())
         refs = [task.remote(fn_ref, a, items[a:b]) for a, b in _chunks(len(items), 1)]
+        # A failed batch does not cancel its other tasks: they finish and their results are dropped.
+        # ray.cancel on a task that completes at that moment ends this whole process in Ray 2.60
+        # ("Check failed: ... Tried to complete task that was not pending", task_manager.cc), which
+        # is what stopped CI at 59 % with no report; see BENCHMARKS.md, issue 18.
         try:
             chunks = ray.get(refs)
         except ray.exceptions.RayTaskError as exc:
-            self._cancel(refs)
             cause = getattr(exc, "cause", None)
             if isinstance(cause, ray.exceptions.RayError):
                 # Ray itself failed in the worker, typically unpickling fn: its module is missing there.
@@ -356,22 +359,11 @@ class RayExecutor(Executor):
                 raise cause from exc
             raise
         except ray.exceptions.RayError as exc:
-            self._cancel(refs)
             raise ExecutorError(
                 f"Ray failed while evaluating {_name_of(fn)}: {exc}; a worker or node was lost "
                 "(killed, out of memory); check `ray status`"
             ) from exc
-        except BaseException:
-            self._cancel(refs)
-            raise
         return [r for chunk in chunks for r in chunk]
-
-    def _cancel(self, refs: list) -> None:
-        for ref in refs:
-            try:
-                self._ray.cancel(ref)
-            except Exception:  # already finished or gone: nothing to cancel
-                pass
 
     def _close(self) -> None:
         if self._started:
