@@ -234,7 +234,6 @@ def int8_sensitivity(
     if layers is not None:
         names = [n for n in names if n in set(layers)]
     ranges: dict[str, tuple[float, float]] = {}
-    handles = []
 
     def observe(name: str) -> Callable:
         def hook(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
@@ -245,40 +244,32 @@ def int8_sensitivity(
 
         return hook
 
-    with evaluating(model):
+    with evaluating(model), torch.no_grad():
+        handles = [model.get_submodule(n).register_forward_pre_hook(observe(n)) for n in names]
         try:
-            for n in names:
-                handles.append(model.get_submodule(n).register_forward_pre_hook(observe(n)))
-            with torch.no_grad():
-                model(calibration)
-            for h in handles:
-                h.remove()
-            handles = []
-            with torch.no_grad():
-                reference = torch.log_softmax(model(images), 1)
-                base_acc = float((reference.argmax(1) == labels).float().mean()) * 100
-                results = []
-                for n in names:
-                    layer = model.get_submodule(n)
-                    original = layer.weight.data.clone()
-                    lo, hi = ranges[n]
-                    handle = layer.register_forward_pre_hook(
-                        lambda _m, inp, lo=lo, hi=hi: (_fake_quant_act(inp[0], lo, hi),) + tuple(inp[1:])
-                    )
-                    layer.weight.data = _fake_quant_weight(original)
-                    try:
-                        out = torch.log_softmax(model(images), 1)
-                    finally:
-                        handle.remove()
-                        layer.weight.data = original
-                    acc = float((out.argmax(1) == labels).float().mean()) * 100
-                    kl = float(
-                        torch.nn.functional.kl_div(out, reference, log_target=True, reduction="batchmean")
-                    )
-                    results.append(LayerSensitivity(n, layer.weight.numel(), base_acc - acc, max(kl, 0.0)))
+            model(calibration)
         finally:
             for h in handles:
                 h.remove()
+        reference = torch.log_softmax(model(images), 1)
+        base_acc = float((reference.argmax(1) == labels).float().mean()) * 100
+        results = []
+        for n in names:
+            layer = model.get_submodule(n)
+            original = layer.weight.data.clone()
+            lo, hi = ranges[n]
+            handle = layer.register_forward_pre_hook(
+                lambda _m, inp, lo=lo, hi=hi: (_fake_quant_act(inp[0], lo, hi),) + tuple(inp[1:])
+            )
+            layer.weight.data = _fake_quant_weight(original)
+            try:
+                out = torch.log_softmax(model(images), 1)
+            finally:
+                handle.remove()
+                layer.weight.data = original
+            acc = float((out.argmax(1) == labels).float().mean()) * 100
+            kl = float(torch.nn.functional.kl_div(out, reference, log_target=True, reduction="batchmean"))
+            results.append(LayerSensitivity(n, layer.weight.numel(), base_acc - acc, max(kl, 0.0)))
     return sorted(results, key=lambda r: -r.output_kl)
 
 
