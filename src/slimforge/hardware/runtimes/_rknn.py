@@ -1,7 +1,8 @@
 """RKNN on a Rockchip board's NPU through ``rknn-toolkit-lite2`` (aarch64 only; the agent serves it there).
 
-Not testable on an x86 machine: the package ships only aarch64 wheels. The tests run the agent's
-request/response path with this runtime's registry entry replaced by a stub.
+Not testable on an x86 machine: the package ships only aarch64 wheels. The tests exercise the agent's
+request/response path with this runtime's registry entry swapped for a stand-in runtime; the code
+below is complete but has not yet run on an RK3588 NPU.
 """
 
 from __future__ import annotations
