@@ -16,6 +16,7 @@ from slimforge.errors import InvalidInputError
 from slimforge.hardware import read_lut
 from slimforge.spaces import get_space
 from slimforge.supernet import TRAINERS, ArchCosts, TrainConfig, load_arch_costs, make_supernet
+from slimforge.supernet.evaluate import EvalData, evaluate_many
 
 METHODS = ("fbnet", "proxyless")
 TINY = {"width": 0.35, "resolution": 32, "stage_depths": [1, 2, 1, 1, 1, 1]}
@@ -132,6 +133,67 @@ def test_hard_mode_keeps_the_derived_architecture_within_the_limit(
     assert read_lut(path).predict(derived) <= limit + 1e-9
 
 
+
+def _flat_hard_trainer(tmp_path: Path, method: str, fraction: float, **options):
+    """A trainer with flat alpha projected under a binding limit ``fraction`` of the way from the
+    cheapest to the dearest network: the state 4 CPU epochs leave (BENCHMARKS issue 21)."""
+    path = _write_lut(tmp_path / "lut.csv", TINY)
+    costs = load_arch_costs(f"lut:{path}", get_space("mbv2", **TINY))
+    cheapest = costs.cheapest()[1]
+    dearest = costs.of(tuple(int(np.argmax(row)) for row in costs.table))
+    limit = cheapest + fraction * (dearest - cheapest)
+    trainer = _trainer(_config(method, latency=f"lut:{path}", limit_ms=limit, mode="hard", **options))
+    trainer._project_to_limit()
+    return trainer, costs, limit
+
+
+def _eval_data(seed: int = 5) -> EvalData:
+    g = torch.Generator().manual_seed(seed)
+    return EvalData(
+        recal_images=torch.randn(8, 3, 16, 16, generator=g),
+        images=torch.randn(16, 3, 16, 16, generator=g),
+        labels=torch.randint(0, 10, (16,), generator=g),
+        batch_size=8,
+        recal_batch_size=8,
+    )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_scored_derivation_spends_the_limit_and_picks_the_best_scoring_feasible_genome(
+    tmp_path: Path, method: str
+) -> None:
+    trainer, costs, limit = _flat_hard_trainer(tmp_path, method, 0.5, derive_samples=12)
+    data = _eval_data()
+    probable = trainer.derive()  # no data: the most probable genome within the limit
+    assert probable == costs.cheapest()[0] or costs.of(probable) <= costs.cheapest()[1] + 0.06
+    samples = trainer._feasible_samples(
+        torch.log_softmax(trainer.logits(), dim=1).detach().double().numpy()
+    )
+    assert len(samples) == 12 and all(costs.of(g) <= limit + 1e-9 for g in samples)
+    # the flat, tilted distribution still draws networks that use the budget the argmax leaves
+    assert max(costs.of(g) for g in samples) > costs.of(probable) + 0.1 * (limit - costs.of(probable))
+    scored = trainer.derive(data)
+    assert costs.of(scored) <= limit + 1e-9
+    candidates = list(dict.fromkeys([probable, *samples]))
+    accuracy = evaluate_many(trainer.supernet, candidates, data)
+    assert scored in candidates
+    assert evaluate_many(trainer.supernet, [scored], data)[0] == max(accuracy)
+    assert trainer.derive(data) == scored  # repeatable: seeded by the run's seed
+    # derive=probable keeps the most probable feasible genome even when data is given
+    other, _, _ = _flat_hard_trainer(tmp_path, method, 0.5, derive="probable")
+    assert other.derive(data) == probable
+
+
+def test_a_sample_over_the_limit_keeps_most_of_its_choices() -> None:
+    costs = ArchCosts("test", "ms", 0.0, tuple((0.0, 1.0, 2.0) for _ in range(6)))
+    scores = np.zeros((6, 3))
+    keep = scores.copy()
+    sample = [2, 2, 2, 0, 0, 0]  # cost 6
+    keep[np.arange(6), sample] += 1e3
+    moved = costs.project(keep, 5.0)
+    assert costs.of(moved) <= 5.0
+    assert sum(a == b for a, b in zip(moved, sample)) == 5  # one gene steps down, the rest are kept
+
 def test_projection_returns_the_argmax_when_it_fits_and_a_feasible_genome_otherwise() -> None:
     rng = np.random.default_rng(0)
     costs = ArchCosts("test", "ms", 1.0, tuple(tuple(rng.uniform(0, 1, 4)) for _ in range(5)))
@@ -188,6 +250,10 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         TRAINERS.get("fbnet").resolve_options({"limit_ms": 2.0})
     with pytest.raises(InvalidInputError, match="mode must be soft or hard"):
         TRAINERS.get("fbnet").resolve_options({"mode": "strict"})
+    with pytest.raises(InvalidInputError, match="derive must be auto, probable or scored"):
+        TRAINERS.get("fbnet").resolve_options({"derive": "best"})
+    with pytest.raises(InvalidInputError, match="derive_samples must be an integer >= 1"):
+        TRAINERS.get("proxyless").resolve_options({"derive_samples": 0})
     with pytest.raises(InvalidInputError, match="is not one of"):
         load_arch_costs("lut", space)
     with pytest.raises(InvalidInputError, match="no such file"):

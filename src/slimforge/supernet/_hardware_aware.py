@@ -20,6 +20,16 @@ lookup table or predictor (:mod:`slimforge.supernet._costs`). Modes:
   feasible set: the most probable genome whose cost is at most the limit
   (:meth:`~slimforge.supernet._costs.ArchCosts.project`), so it never exceeds the limit as the cost
   model counts it.
+
+Derivation (``derive``): ``probable`` takes that most probable genome. Under a binding limit it is
+the network of each gene's cheapest choice whenever alpha is still flat (the tilt that keeps
+``E[LAT]`` at the limit makes the cheapest choice of every gene its most probable one), so the budget
+between that network and the limit is left unused. ``scored`` (the default in hard mode: ``auto``)
+draws ``derive_samples`` genomes from the trained distribution, moves each one over the limit to the
+feasible genome that keeps most of its choices, and returns the one of these and the most probable
+genome that scores best with the supernet's inherited weights on the held-out validation part, as
+RSPS and DARTS-PT select by the supernet's accuracy. Soft mode keeps ``probable`` (alpha carries the
+trade-off there).
 """
 
 from __future__ import annotations
@@ -36,14 +46,17 @@ from slimforge.spaces import Genome, Supernet
 from slimforge.supernet._arch import alpha_state, init_alpha, load_alpha_state
 from slimforge.supernet._costs import ArchCosts, check_limit, load_arch_costs
 from slimforge.supernet._trainer import SupernetTrainer, cosine_schedule
-from slimforge.supernet.evaluate import EvalData
+from slimforge.supernet.evaluate import EvalData, evaluate_many
 
-__all__ = ["CONSTRAINTS", "MODES", "HardwareAwareTrainer"]
+__all__ = ["CONSTRAINTS", "DERIVATIONS", "MODES", "HardwareAwareTrainer"]
 
 MODES = ("soft", "hard")
 #: how hard mode keeps the expected latency under the limit.
 CONSTRAINTS = ("project", "dual")
+#: how the architecture is derived at the end: ``auto`` is ``scored`` in hard mode, else ``probable``.
+DERIVATIONS = ("auto", "probable", "scored")
 _MASKED = -1e9  # logit of a choice a gene does not have: softmax gives it exactly 0
+_KEEP = 1e3  # the bonus of a sample's own choices when it is moved under the limit: keep as many as fit
 
 
 def _number(value: Any) -> bool:
@@ -60,7 +73,8 @@ class HardwareAwareTrainer(SupernetTrainer):
     ``table:FILE``), ``limit_ms`` (the latency limit, None for none), ``mode`` (``soft`` or
     ``hard``, which needs a limit), ``constraint`` (how hard mode keeps it: ``project`` or ``dual``),
     ``dual_lr`` (the multiplier's step under ``constraint=dual``), ``warmup`` (the
-    first fraction of the steps trains weights only, as FBNet's warm-up epochs).
+    first fraction of the steps trains weights only, as FBNet's warm-up epochs), ``derive``
+    (:data:`DERIVATIONS`) and ``derive_samples`` (the genomes ``scored`` draws).
     """
 
     needs_val = True
@@ -73,6 +87,8 @@ class HardwareAwareTrainer(SupernetTrainer):
         "constraint": "project",
         "dual_lr": 1.0,
         "warmup": 0.0,
+        "derive": "auto",
+        "derive_samples": 50,
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -125,6 +141,13 @@ class HardwareAwareTrainer(SupernetTrainer):
         warmup = options["warmup"]
         if not _number(warmup) or not 0 <= warmup < 1:
             raise InvalidInputError(f"method {name!r}: warmup must be a number in [0, 1), got {warmup!r}")
+        if options["derive"] not in DERIVATIONS:
+            raise InvalidInputError(
+                f"method {name!r}: derive must be auto, probable or scored, got {options['derive']!r}"
+            )
+        samples = options["derive_samples"]
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+            raise InvalidInputError(f"method {name!r}: derive_samples must be an integer >= 1, got {samples!r}")
         cls._check_method_options(options)
 
     @classmethod
@@ -153,12 +176,40 @@ class HardwareAwareTrainer(SupernetTrainer):
         return self.costs.expected(self.probs())
 
     def derive(self, data: EvalData | None = None) -> Genome:
-        """The most probable choice of every gene; in hard mode, the most probable genome within the limit."""
+        """The most probable choice of every gene (in hard mode, the most probable genome within the
+        limit); with ``derive=scored`` and validation ``data``, the best scoring of that genome and
+        ``derive_samples`` feasible genomes drawn from the distribution."""
         scores = torch.log_softmax(self.logits(), dim=1).detach().cpu().numpy().astype(np.float64)
         genome = tuple(int(v) for v in scores.argmax(axis=1))
-        if self.options["mode"] == "hard":
+        hard = self.options["mode"] == "hard"
+        if hard:
             genome = self.costs.project(scores, float(self.options["limit_ms"]))
-        return self.space.validate(genome)
+        how = self.options["derive"]
+        if how == "auto":
+            how = "scored" if hard else "probable"
+        if how == "probable" or data is None:
+            return self.space.validate(genome)
+        candidates = [self.space.validate(genome), *self._feasible_samples(scores)]
+        candidates = list(dict.fromkeys(candidates))  # first occurrence kept: ties go to the most probable
+        accuracy = evaluate_many(self.supernet, candidates, data)
+        return candidates[max(range(len(candidates)), key=lambda k: (accuracy[k], -k))]
+
+    def _feasible_samples(self, scores: np.ndarray) -> list[Genome]:
+        """``derive_samples`` genomes drawn from the distribution (seeded by the run's seed, so ``derive``
+        is repeatable), each one over the limit replaced by the feasible genome that keeps most of its
+        choices (the projection of its one-hot, with alpha breaking ties)."""
+        rng = np.random.default_rng([int(self.config.seed), 2])
+        probs = np.exp(scores)
+        limit = self.options["limit_ms"]
+        out = []
+        for _ in range(int(self.options["derive_samples"])):
+            sample = [int(rng.choice(len(row), p=row / row.sum())) for row in probs]
+            if limit is not None and self.costs.of(sample) > float(limit) + 1e-9:
+                keep = scores.copy()
+                keep[np.arange(len(sample)), sample] += _KEEP
+                sample = list(self.costs.project(keep, float(limit)))
+            out.append(self.space.validate(tuple(sample)))
+        return out
 
     # ------------------------------------------------------------------ the step
     def _step(
