@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import sys
 import tempfile
@@ -19,7 +20,14 @@ from slimforge.hardware.input_shape import check_input_shape, parse_input_shape,
 from slimforge.io import atomic_path
 from slimforge.nn import evaluating
 
-__all__ = ["INPUT_NAME", "OPSET_VERSION", "OUTPUT_NAME", "OnnxExportError", "export_onnx"]
+__all__ = [
+    "INPUT_NAME",
+    "OPSET_VERSION",
+    "OUTPUT_NAME",
+    "OnnxExportError",
+    "export_onnx",
+    "quiet_root_logger",
+]
 
 OPSET_VERSION = 17
 INPUT_NAME = "input"
@@ -28,6 +36,19 @@ OUTPUT_NAME = "output"
 
 class OnnxExportError(SlimforgeError):
     """A model that the ONNX exporter cannot convert."""
+
+
+@contextlib.contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """Raise the root logger to ERROR for the block: ONNX Runtime's quantizer and the converters log
+    advice through it, which would break one-line CLI output."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)
 
 
 @contextlib.contextmanager

@@ -14,10 +14,9 @@ the ONNX model until the accuracy budget holds, verified by ONNX Runtime each ti
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +52,11 @@ def _quantization() -> Any:
     return quantization
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> contextlib.AbstractContextManager[None]:
     # ONNX Runtime's quantizer logs advice through the root logger; it would break one-line CLI output.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        root.setLevel(level)
+    from slimforge.hardware.onnx_export import quiet_root_logger
+
+    return quiet_root_logger()
 
 
 def check_calibration(images: np.ndarray | torch.Tensor, input_shape: Sequence[int]) -> np.ndarray:

@@ -8,7 +8,6 @@ checks the result and moves it into place.
 from __future__ import annotations
 
 import contextlib
-import logging
 import shutil
 import warnings
 from collections.abc import Iterator
@@ -29,17 +28,11 @@ __all__ = ["ExecuTorchExporter", "LiteRtExporter", "OnnxExporter", "OpenVinoExpo
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Converters print progress and advice from Python and C++; none of it belongs in one-line output."""
-    from slimforge.hardware.onnx_export import _silenced
+    from slimforge.hardware.onnx_export import _silenced, quiet_root_logger
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), _silenced():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        root.setLevel(level)
+    with quiet_root_logger(), warnings.catch_warnings(), _silenced():
+        warnings.simplefilter("ignore")
+        yield
 
 
 def _batches(calibration: np.ndarray, batch: int) -> list[np.ndarray]:
