@@ -18,6 +18,7 @@ from slimforge.cli._common import (
     model_options,
 )
 from slimforge.errors import InvalidInputError
+from slimforge.io import render_table
 
 HELP = "profile a model: params, MACs/FLOPs, peak activation memory, size, per-layer table, latency"
 
@@ -149,16 +150,6 @@ def human_bytes(value: float | None) -> str:
         if abs(value) >= scale:
             return f"{value / scale:.2f} {suffix}"
     return f"{int(value)} B"
-
-
-def render_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    """Aligned plain-text columns; ``right[i]`` right-aligns column ``i`` (numbers)."""
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _shorten(name: str, width: int = 44) -> str:

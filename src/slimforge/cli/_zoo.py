@@ -92,8 +92,9 @@ def _profile(args: argparse.Namespace) -> int:
 
 
 def _table(profiles, shape, protocol) -> str:
-    from slimforge.cli._profile import human_bytes, human_count, render_table
+    from slimforge.cli._profile import human_bytes, human_count
     from slimforge.hardware import format_shape
+    from slimforge.io import render_table
 
     lines = [f"input {format_shape(shape)}; static figures per image (batch 1); model size at 32-bit weights"]
     latency = next((p.latency for p in profiles if p.latency is not None), None)

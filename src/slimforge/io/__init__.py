@@ -1,5 +1,5 @@
 """The storage tier: atomic writes, run-directory locks, safe YAML, workers that end with their parent,
-progress that also shows in a log file, saved models (and the builder registry that reloads them),
+progress that also shows in a log file, plain-text tables, saved models (and the builder registry that reloads them),
 the run store and
 the names of a run directory's files.
 
@@ -35,6 +35,7 @@ from slimforge.io._refs import ReferenceError, import_reference, is_reference
 from slimforge.io._store import SCHEMA_VERSION, STAGE_STATUSES, RunStore
 from slimforge.io._store_records import EvaluationRecord, StageRecord, StoreError, canonical_json
 from slimforge.io._store_tables import EvaluationLog, MeasurementCache, StageLog
+from slimforge.io._text import render_table
 from slimforge.io._yaml import YamlError, load_yaml
 
 __all__ = [
@@ -82,5 +83,6 @@ __all__ = [
     "read_model_config",
     "read_predictor_file",
     "read_text_file",
+    "render_table",
     "save_model",
 ]

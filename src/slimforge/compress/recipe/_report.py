@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from slimforge.compress.recipe._measure import StageResult
+from slimforge.io import render_table
 
 __all__ = ["format_report", "format_sensitivity"]
 
@@ -23,15 +24,6 @@ def _bytes(value: float | None) -> str:
         if value >= scale:
             return f"{value / scale:.1f} {suffix}"
     return f"{int(value)} B"
-
-
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]) -> str:
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-
-    def line(cells: Sequence[str]) -> str:
-        return "  ".join(c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right)).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def _rows(rows: Sequence[StageResult], base: StageResult, label: str = "") -> list[list[str]]:
@@ -97,7 +89,7 @@ def format_report(report) -> str:
             else "no accuracy budget"
         ),
         "",
-        _table(headers, rows, right),
+        render_table(headers, rows, right),
         "",
         f"result: {report.message}; kept stage {report.kept_stage} -> model.onnx, model/",
         f"measured gate: objective {report.gate.objective} on {report.gate.device} ({report.gate.threads} "
@@ -133,7 +125,7 @@ def format_report(report) -> str:
 
 def format_sensitivity(rows: Sequence, title: str) -> str:
     """The per-layer INT8 sensitivity report, most sensitive first."""
-    table = _table(
+    table = render_table(
         ["#", "layer", "params", "acc drop", "output KL"],
         [
             [str(i), r.layer, _count(r.num_params), f"{r.accuracy_drop_pct:+.2f}", f"{r.output_kl:.3g}"]
