@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from slimforge.search import Evaluator
+from slimforge.search.evaluator import DeviceEvaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["Int8LatencyEvaluator", "export_int8", "final_protocol", "search_protocol", "seeded_calibration"]
@@ -56,7 +56,7 @@ def export_int8(
     return float_path, out_dir / "int8.onnx"
 
 
-class Int8LatencyEvaluator(Evaluator):
+class Int8LatencyEvaluator(DeviceEvaluator):
     """``latency_ms`` (median), ``latency_iqr_ms`` and ``latency_stable`` (1 or 0) of a genome's INT8 network.
 
     The network is built with seeded initial weights (INT8 latency does not depend on the weights'
@@ -73,8 +73,6 @@ class Int8LatencyEvaluator(Evaluator):
         seed: the networks' initial weights and the random input.
         store_path: a run store caching the figures by ONNX hash and conditions (optional).
     """
-
-    _transient = ("_device", "_store")
 
     def __init__(
         self,
@@ -102,29 +100,22 @@ class Int8LatencyEvaluator(Evaluator):
         self._device: Any = get_device(device)
         self._store: Any = None
 
-    def _evaluate(self, genome: Genome) -> dict[str, float]:
-        return self._evaluate_many([genome])[0]
-
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         from slimforge.estimators import build_network
-        from slimforge.hardware import get_device, open_cache
 
-        if self._device is None:
-            self._device = get_device(self.device)
-        if self._store is None and self.store_path is not None:
-            self._store = open_cache(self.store_path)
+        device, store = self._dev(), self._cache()
         with tempfile.TemporaryDirectory(prefix="slimforge-int8-") as tmp:
             paths = []
             for i, genome in enumerate(genomes):
                 net = build_network(self.space, genome, seed=self.seed, num_classes=self.num_classes).eval()
                 paths.append(export_int8(net, self.input_shape, self.calibration, Path(tmp) / str(i))[1])
-            results = self._device.measure_many(
+            results = device.measure_many(
                 paths,
                 self.input_shape,
                 threads=self.threads,
                 protocol=self.protocol,
                 seed=self.seed,
-                store=self._store,
+                store=store,
                 energy=False,
             )
         return [
@@ -135,12 +126,6 @@ class Int8LatencyEvaluator(Evaluator):
             }
             for r in results
         ]
-
-    def close(self) -> None:
-        """Close the measurement cache (it reopens on the next evaluation)."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
     def describe(self) -> dict[str, Any]:
         info = self._device.describe().identity() if self._device is not None else {}

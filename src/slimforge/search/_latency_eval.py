@@ -21,7 +21,7 @@ from typing import Any
 from slimforge.errors import InvalidInputError
 from slimforge.hardware.input_shape import format_shape
 from slimforge.search._networks import build_seeded, check_num_classes, space_input_shape
-from slimforge.search.evaluator import BatchEvaluator, Evaluator
+from slimforge.search.evaluator import BatchEvaluator, DeviceEvaluator, Evaluator
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["LatencyPredictorEvaluator", "LutLatencyEvaluator", "MeasuredLatencyEvaluator", "search_protocol"]
@@ -52,7 +52,7 @@ def search_protocol(time_cap_s: float) -> Any:
     )
 
 
-class MeasuredLatencyEvaluator(BatchEvaluator):
+class MeasuredLatencyEvaluator(DeviceEvaluator):
     """``latency_ms`` (median), ``latency_iqr_ms`` and ``energy_mj`` of the built network, measured.
 
     ``energy_mj`` is the device's figure where it gives one, else the analytic estimate of
@@ -70,8 +70,6 @@ class MeasuredLatencyEvaluator(BatchEvaluator):
         seed: seeds the networks' initial weights and the random input.
         token, token_file, timeout_s: a remote device's options (:class:`slimforge.hardware.RemoteDevice`).
     """
-
-    _transient = ("_device", "_store")
 
     def __init__(
         self,
@@ -118,20 +116,6 @@ class MeasuredLatencyEvaluator(BatchEvaluator):
         self.seed = seed
         self._store: Any = None
 
-    def _dev(self) -> Any:
-        if self._device is None:
-            from slimforge.hardware import get_device
-
-            self._device = get_device(self.device, **self._device_options)
-        return self._device
-
-    def _cache(self) -> Any:
-        if self._store is None and self.store_path is not None:
-            from slimforge.hardware import open_cache
-
-            self._store = open_cache(self.store_path)
-        return self._store
-
     def _evaluate_many(self, genomes: list[Genome]) -> list[dict[str, float]]:
         # One call for the batch: a local device interleaves the networks' runs, so a change of
         # machine load during the call slows them all alike.
@@ -152,12 +136,6 @@ class MeasuredLatencyEvaluator(BatchEvaluator):
             }
             for r in results
         ]
-
-    def close(self) -> None:
-        """Close the measurement cache (it reopens on the next evaluation)."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
 
     def describe(self) -> dict[str, Any]:
         # The cache's location and a remote token do not change the figures: left out, so a run

@@ -30,14 +30,15 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from slimforge.errors import InvalidInputError
 from slimforge.registry import Registry
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = ["EVALUATORS", "BatchEvaluator", "Evaluator", "make_evaluator"]
+__all__ = ["EVALUATORS", "BatchEvaluator", "DeviceEvaluator", "Evaluator", "make_evaluator"]
 
 
 class Evaluator(ABC):
@@ -107,6 +108,43 @@ class BatchEvaluator(Evaluator):
 
     def _evaluate(self, genome: Genome) -> dict[str, float]:
         return self._evaluate_many([genome])[0]
+
+
+class DeviceEvaluator(BatchEvaluator):
+    """A batch evaluator that measures on a device and may cache the figures in a run store.
+
+    Subclasses set :attr:`device` (a spec for :func:`slimforge.hardware.get_device`, with
+    :attr:`_device_options`) and :attr:`store_path` (None: no cache); :meth:`_dev` and :meth:`_cache`
+    open them on first use (again after a pickle, which leaves them out), :meth:`close` closes the cache.
+    """
+
+    _transient = ("_device", "_store")
+
+    device: str
+    store_path: Any
+    _device: Any = None
+    _store: Any = None
+    _device_options: Mapping[str, Any] = MappingProxyType({})
+
+    def _dev(self) -> Any:
+        if self._device is None:
+            from slimforge.hardware import get_device
+
+            self._device = get_device(self.device, **self._device_options)
+        return self._device
+
+    def _cache(self) -> Any:
+        if self._store is None and self.store_path is not None:
+            from slimforge.hardware import open_cache
+
+            self._store = open_cache(self.store_path)
+        return self._store
+
+    def close(self) -> None:
+        """Close the measurement cache (it reopens on the next evaluation)."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
 
 EvaluatorFactory = Callable[..., Evaluator]
