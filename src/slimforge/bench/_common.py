@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -12,7 +11,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 from slimforge.errors import InvalidInputError
-from slimforge.io import atomic_write_text, progress_bar
+from slimforge.io import atomic_write_text, jsonable, progress_bar
 
 __all__ = [
     "BenchRecord",
@@ -32,17 +31,6 @@ __all__ = [
 ]
 
 _MARKER = "bench.json"
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with non-finite floats as None and tuples as lists (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 _R = TypeVar("_R", bound="BenchRecord")

@@ -30,7 +30,7 @@ from slimforge.io._predictor_file import check_predictor_document, read_predicto
 from slimforge.io._process import exit_with_parent
 from slimforge.io._progress import LineProgress, progress_bar
 from slimforge.io._read import read_text_file
-from slimforge.io._record import JsonRecord
+from slimforge.io._record import JsonRecord, jsonable
 from slimforge.io._refs import ReferenceError, import_reference, is_reference
 from slimforge.io._store import SCHEMA_VERSION, STAGE_STATUSES, RunStore
 from slimforge.io._store_records import EvaluationRecord, StageRecord, StoreError, canonical_json
@@ -59,6 +59,7 @@ __all__ = [
     "check_predictor_document",
     "import_reference",
     "is_reference",
+    "jsonable",
     "search_stage",
     "DirectoryLock",
     "LineProgress",

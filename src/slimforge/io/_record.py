@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from slimforge.errors import InvalidInputError
@@ -13,7 +15,19 @@ from slimforge.errors import InvalidInputError
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ["JsonRecord"]
+__all__ = ["JsonRecord", "jsonable"]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` for strict JSON: NaN and infinities as None (``JSON.parse`` accepts no ``NaN``),
+    mappings as dicts with string keys, tuples as lists."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
 
 
 class JsonRecord:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
+
+from slimforge.io import jsonable
 
 __all__ = ["Html", "code", "embed_json", "esc", "fmt", "jsonable", "table"]
 
@@ -60,17 +62,6 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, cls: str = "
         body.append(f"<tr>{''.join(cells)}</tr>")
     attr = f' class="{esc(cls)}"' if cls else ""
     return Html(f"<table{attr}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
-
-
-def jsonable(value: Any) -> Any:
-    """``value`` with NaN and infinities as None (``JSON.parse`` accepts no ``NaN``) and tuples as lists."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
 
 
 def embed_json(value: Any) -> Html:
