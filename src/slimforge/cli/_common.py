@@ -48,12 +48,14 @@ __all__ = [
     "add_train_device_option",
     "deprecation",
     "key_values",
+    "mlflow_log",
     "model_options",
     "remote_options",
     "set_torch_threads",
     "table_file",
     "thread_counts",
     "train_device",
+    "with_mlflow",
 ]
 
 THREADS_HELP = "threads for PyTorch and the latency runtime alike"
@@ -299,6 +301,22 @@ def key_values(items: Sequence[str], flag: str, example: str = "key=2") -> dict[
 def add_mlflow_option(parser: argparse.ArgumentParser, text: str) -> None:
     """``--mlflow [URI]``: log the run to MLflow; a bare ``--mlflow`` gives ``""`` (the default store)."""
     parser.add_argument("--mlflow", nargs="?", const="", metavar="URI", help=text)
+
+
+def mlflow_log(args: argparse.Namespace, run_dir: Any) -> Any:
+    """Log ``run_dir`` to MLflow when ``--mlflow`` was given (its URI, or the default store); else None."""
+    if args.mlflow is None:
+        return None
+    from slimforge.runs import log_run
+
+    return log_run(run_dir, args.mlflow or None)
+
+
+def with_mlflow(payload: dict[str, Any], logged: Any) -> dict[str, Any]:
+    """A command's ``--json`` payload with what :func:`mlflow_log` logged (if anything) under ``mlflow``."""
+    if logged is not None:
+        payload["mlflow"] = logged.to_dict()
+    return payload
 
 
 def add_model_argument(parser: argparse.ArgumentParser, text: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from slimforge.cli._common import add_mlflow_option
+from slimforge.cli._common import add_mlflow_option, mlflow_log, with_mlflow
 
 HELP = "write RUN_DIR/report.html (interactive, offline) and figures/*.png for a finished or unfinished run"
 
@@ -25,16 +25,9 @@ def run(args: argparse.Namespace) -> int:
     from slimforge.report import render_report
 
     result = render_report(args.run_dir, png=not args.no_png)
-    logged = None
-    if args.mlflow is not None:
-        from slimforge.runs import log_run
-
-        logged = log_run(args.run_dir, args.mlflow or None)
+    logged = mlflow_log(args, args.run_dir)
     if args.json:
-        payload = result.to_dict()
-        if logged is not None:
-            payload["mlflow"] = logged.to_dict()
-        print(json.dumps(payload, indent=2))
+        print(json.dumps(with_mlflow(result.to_dict(), logged), indent=2))
         return 0
     print(f"report: {result.html_path}")
     for path in result.png_paths:

@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from slimforge.cli._common import add_mlflow_option, add_thread_options, add_train_device_option, train_device
+from slimforge.cli._common import (
+    add_mlflow_option,
+    add_thread_options,
+    add_train_device_option,
+    mlflow_log,
+    train_device,
+    with_mlflow,
+)
 
 HELP = "design a network end to end from a YAML config: supernet, search per device, retrain, compress, measure, report"
 
@@ -99,16 +106,9 @@ def execute(config: Any, out: Path, args: argparse.Namespace, *, again: str = ""
         return 2  # a rank other than 0: rank 0 printed why
     if not is_main_process():
         return 0
-    logged = None
-    if args.mlflow is not None:
-        from slimforge.runs import log_run
-
-        logged = log_run(out, args.mlflow or None)
+    logged = mlflow_log(args, out)
     if args.json:
-        payload = result.to_dict()
-        if logged is not None:
-            payload["mlflow"] = logged.to_dict()
-        print(json.dumps(payload, indent=1))
+        print(json.dumps(with_mlflow(result.to_dict(), logged), indent=1))
         return 0
     print(result.summary.format())
     print(f"run directory: {result.run_dir}{again}")
