@@ -1,4 +1,5 @@
-"""Argument checks and weight initialisation shared by the ShuffleNet / SqueezeNet / ResNet entries."""
+"""Argument checks, weight initialisation and the pooled classifier shared by the ShuffleNet / SqueezeNet /
+ResNet entries."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from slimforge.errors import InvalidInputError, close_matches
 from slimforge.zoo._checks import is_positive_int, is_positive_number
 
-__all__ = ["check_common", "check_width_choice", "init_conv_bn_linear"]
+__all__ = ["PooledClassifier", "check_common", "check_width_choice", "init_conv_bn_linear"]
 
 
 def check_common(
@@ -76,3 +78,27 @@ def init_conv_bn_linear(model: nn.Module, zero_init_last: bool = True) -> None:
         for m in model.modules():
             if hasattr(m, "zero_init_last"):
                 m.zero_init_last()
+
+
+class PooledClassifier(nn.Module):
+    """features → global average pool → dropout (when > 0) → linear classifier.
+
+    A subclass registers its feature layers, then calls :meth:`_set_classifier`, and defines
+    :meth:`forward_features` (the feature map before pooling).
+    """
+
+    def _set_classifier(self, num_features: int, num_classes: int, dropout: float) -> None:
+        """The pooling, dropout and classifier; then every weight initialised (:func:`init_conv_bn_linear`)."""
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.classifier = nn.Linear(num_features, num_classes)
+        self.num_features = num_features
+        init_conv_bn_linear(self)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The feature map before pooling."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.forward_features(x))
+        return self.classifier(self.dropout(torch.flatten(x, 1)))

@@ -10,12 +10,12 @@ from torch import nn
 
 from slimforge.nn.layers import ConvBnAct
 from slimforge.nn.residual import BasicBlock
-from slimforge.zoo._classic_common import check_common, check_width_choice, init_conv_bn_linear
+from slimforge.zoo._classic_common import PooledClassifier, check_common, check_width_choice
 
 __all__ = ["ResNet", "resnet18", "resnet20"]
 
 
-class ResNet(nn.Module):
+class ResNet(PooledClassifier):
     """A stem, stages of :class:`BasicBlock` (the first block of a stage strides), global pool, linear.
 
     Args:
@@ -47,15 +47,10 @@ class ResNet(nn.Module):
                 blocks.append(BasicBlock(in_chs, out_chs, stride if i == 0 else 1))
                 in_chs = out_chs
         self.stages = nn.Sequential(*blocks)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(in_chs, num_classes)
-        self.num_features = in_chs
-        init_conv_bn_linear(self)
+        self._set_classifier(in_chs, num_classes, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.stages(self.stem(x)))
-        return self.classifier(self.dropout(torch.flatten(x, 1)))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.stages(self.stem(x))
 
 
 def resnet18(num_classes: int = 1000, width: float = 1.0, **kwargs: Any) -> nn.Module:

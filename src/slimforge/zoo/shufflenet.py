@@ -14,7 +14,7 @@ from torch import nn
 from slimforge.errors import InvalidInputError
 from slimforge.nn.layers import ConvBnAct, make_divisible
 from slimforge.nn.shuffle import ShuffleV1Unit, ShuffleV2Unit
-from slimforge.zoo._classic_common import check_common, check_width_choice, init_conv_bn_linear
+from slimforge.zoo._classic_common import PooledClassifier, check_common, check_width_choice
 
 __all__ = ["ShuffleNet", "shufflenet_v1", "shufflenet_v2"]
 
@@ -38,7 +38,7 @@ _V2_STAGE_CHS = {
 _REPEATS = (4, 8, 4)
 
 
-class ShuffleNet(nn.Module):
+class ShuffleNet(PooledClassifier):
     """Stem (3x3 s2 conv + 3x3 s2 max-pool), three stages of shuffle units, optional 1x1 conv, classifier.
 
     Built by :func:`shufflenet_v1` and :func:`shufflenet_v2`; the first unit of each stage strides.
@@ -57,15 +57,10 @@ class ShuffleNet(nn.Module):
         self.stem = stem
         self.stages = stages
         self.head = head
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.classifier = nn.Linear(feat_chs, num_classes)
-        self.num_features = feat_chs
-        init_conv_bn_linear(self)
+        self._set_classifier(feat_chs, num_classes, dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.head(self.stages(self.stem(x)))
-        return self.classifier(self.dropout(torch.flatten(self.pool(x), 1)))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
 
 
 def _stem(out_chs: int) -> nn.Sequential:
