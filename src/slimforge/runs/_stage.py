@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from slimforge.runs._context import RunContext
     from slimforge.runs.config import RunConfig
 
-__all__ = ["STAGE_FORMAT", "RunStage", "fingerprint"]
+__all__ = ["STAGE_FORMAT", "RunStage", "data_settings", "fingerprint"]
 
 #: bump when a stage's outputs change meaning, so finished stages of older runs are redone.
 STAGE_FORMAT = 3  # 3: the mbv2 supernet's default sharing became "elastic"
@@ -37,6 +37,12 @@ def fingerprint(name: str, settings: Mapping[str, Any], inputs: Mapping[str, str
         default=str,
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def data_settings(config: RunConfig) -> dict[str, Any]:
+    """The settings of every stage that reads the data: the data spec, and the seed and validation
+    fraction that fix its split."""
+    return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction}
 
 
 class RunStage(ABC):

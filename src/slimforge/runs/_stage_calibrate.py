@@ -22,7 +22,7 @@ import numpy as np
 from slimforge.estimators import EstimatorAudit
 from slimforge.io import JsonRecord, atomic_write_json
 from slimforge.runs._context import RunContext
-from slimforge.runs._stage import RunStage
+from slimforge.runs._stage import RunStage, data_settings
 from slimforge.runs.config import ConfigError, RunConfig
 
 __all__ = ["CalibrateOutput", "CalibrateStage", "calibration_genomes"]
@@ -62,7 +62,7 @@ class CalibrateStage(RunStage):
         return ("supernet",)
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
-        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+        return {**data_settings(config),
                 "space": asdict(config.space), "accuracy": asdict(config.accuracy),
                 "batch_size": config.retrain.batch_size}
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from slimforge.runs._context import RunContext
 from slimforge.runs._outputs import AutoPolicy, CompressedModel, CompressOutput
-from slimforge.runs._stage import RunStage
+from slimforge.runs._stage import RunStage, data_settings
 from slimforge.runs.config import DeviceConfig, RunConfig
 from slimforge.runs.layout import model_dir
 
@@ -48,7 +48,7 @@ class CompressStage(RunStage):
         return ("retrain",)
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
-        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+        return {**data_settings(config),
                 "compress": asdict(config.compress), "accuracy_bn_images": config.accuracy.bn_images,
                 "time_cap_s": config.measure.time_cap_s, "devices": [asdict(d) for d in config.devices]}
 

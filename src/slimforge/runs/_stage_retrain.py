@@ -19,7 +19,7 @@ from typing import Any
 from slimforge.io import atomic_write_json
 from slimforge.runs._context import RunContext, StageError
 from slimforge.runs._outputs import ReferenceModel, ReferenceOutput, RetrainOutput, TrainedModel
-from slimforge.runs._stage import RunStage
+from slimforge.runs._stage import RunStage, data_settings
 from slimforge.runs.config import RunConfig
 from slimforge.runs.layout import model_dir, reference_dir
 
@@ -92,7 +92,7 @@ class RetrainStage(RunStage):
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
         retrain = {k: v for k, v in asdict(config.retrain).items() if not k.startswith("reference")}
-        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+        return {**data_settings(config),
                 "space": asdict(config.space), "accuracy": asdict(config.accuracy), "retrain": retrain}
 
     def artifacts(self, ctx: RunContext) -> list[Path]:
@@ -189,7 +189,7 @@ class ReferenceStage(RunStage):
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
         cfg = config.retrain
-        return {"data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+        return {**data_settings(config),
                 "reference": list(cfg.reference), "widths": list(cfg.reference_widths),
                 "epochs": reference_epochs(config), "batch_size": cfg.batch_size}
 

@@ -17,7 +17,7 @@ from typing import Any
 from slimforge.io import atomic_path, atomic_write_json
 from slimforge.runs._context import RunContext, StageError
 from slimforge.runs._outputs import SearchOutput
-from slimforge.runs._stage import RunStage
+from slimforge.runs._stage import RunStage, data_settings
 from slimforge.runs.config import ConfigError, DeviceConfig, RunConfig
 from slimforge.runs.layout import search_dir, search_stage
 
@@ -183,7 +183,7 @@ class SearchStage(RunStage):
 
     def settings(self, config: RunConfig) -> dict[str, Any]:
         return {
-            "data": config.data, "seed": config.seed, "val_fraction": config.val_fraction,
+            **data_settings(config),
             "space": asdict(config.space), "accuracy": asdict(config.accuracy),
             "device": asdict(config.device(self.device)), "search": asdict(config.search),
         }
