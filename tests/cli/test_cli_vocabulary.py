@@ -214,3 +214,11 @@ def test_train_device_in_the_config_is_checked_before_the_run_dir_is_made(tmp_pa
     config.write_text("train_device: gpu\n", encoding="utf-8")
     assert main(["run", str(config), "--out", str(out)]) == 2
     assert "train_device must be auto, cpu, cuda or cuda:N, got 'gpu'" in capsys.readouterr().err
+
+
+def test_the_demo_trains_on_one_thread_by_default_and_run_times_the_fastest():
+    """The demo's figures must not depend on the load it meets: PyTorch's results depend on its
+    thread count, so the demo pins one thread; ``run`` keeps the timed choice."""
+    assert PARSERS["demo"].parse_args([]).threads == "1"
+    assert PARSERS["run"].parse_args(["config.yaml"]).threads == "auto"
+    assert PARSERS["demo"].parse_args(["--threads", "auto"]).threads == "auto"

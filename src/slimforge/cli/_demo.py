@@ -41,7 +41,9 @@ DEMO_CONFIG: dict[str, Any] = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", metavar="RUN_DIR", help="run directory (default runs/demo)")
-    add_run_options(parser)
+    # One thread by default: PyTorch's results depend on its thread count, so a timed choice would make
+    # the demo's figures depend on the load it meets (BENCHMARKS issue 15, the demo).
+    add_run_options(parser, threads="1", threads_text="1, so the figures repeat on any machine; auto times the fastest")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,8 +19,14 @@ from slimforge.cli._common import (
 HELP = "design a network end to end from a YAML config: supernet, search per device, retrain, compress, measure, report"
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """The options ``run`` and ``demo`` share."""
+_AUTO_THREADS = (
+    "auto: the fastest for training on this machine now, timed at start; latency is measured with each device's "
+    "own threads"
+)
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, threads: str = "auto", threads_text: str = _AUTO_THREADS) -> None:
+    """The options ``run`` and ``demo`` share; ``threads`` is the default of ``--threads``."""
     parser.add_argument("--print-config", action="store_true", help="print the config with every default and exit")
     parser.add_argument(
         "--explain", action="store_true", help="with --print-config: every key's type, default and allowed values "
@@ -32,10 +38,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
         help="check the config (names, settings, devices reached, data readable) and show what each stage "
         "would do (run, resume, reuse, re-run) without training anything",
     )
-    add_thread_options(
-        parser, default="auto", default_text="auto: the fastest for training on this machine now, timed at start; "
-        "latency is measured with each device's own threads"
-    )
+    add_thread_options(parser, default=threads, default_text=threads_text)
     add_train_device_option(parser, default=None)
     parser.add_argument(
         "--stop-after", metavar="STAGE", help="stop once this stage is done (e.g. supernet, search:cpu, select)"
