@@ -1,6 +1,6 @@
 """Issue 21, `auto` tuning harness: one variant of `auto` on NAS-Bench-201 seeds 50-99, both Pi 5 tables.
 
-    python docs/benchmarks/scripts/issue21_auto_tune.py LABEL [--pcts E,L] [key=JSON ...]
+    python docs/benchmarks/scripts/issue21_auto_tune.py LABEL [--surrogate] [--curve] [--pcts E,L] [key=JSON ...]
 
 Runs ``auto_variants`` (issue21_auto_variants_auto.py: the `auto` of the tuning with its
 experimental settings, all off by default) at 500 evaluations on seeds 50..99 (refuses any other
@@ -9,7 +9,9 @@ runs/bench21/tune/LABEL.json with the median, minimum, mean, the number of seeds
 every seed's hv_ratio, per table. ``--pcts E,L`` sets a per-objective focus percentile (error,
 latency) in place of ``focus_percentile``. ``--curve`` runs 1,500 evaluations instead and reports
 the median and the number of seeds at >= 0.99 after 500, 600, 700, 800, 1000, 1200 and 1500
-(runs/bench21/tune/curve_LABEL.json): how many evaluations the target needs.
+(runs/bench21/tune/curve_LABEL.json): how many evaluations the target needs. ``--surrogate`` runs
+the surrogate-screened variants instead (issue21_auto_surrogate.py's ``SurrogateAuto``, whose
+defaults are the shipped `auto` too; output under runs/bench21/tune_surrogate/).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from issue21_auto_surrogate import SurrogateAuto
 from issue21_auto_variants import VariantPLS
 from issue21_auto_variants_auto import VariantAuto
 
@@ -37,8 +40,9 @@ CURVE = [500, 600, 700, 800, 1000, 1200, 1500]
 
 def main(argv: list[str]) -> None:
     label, rest = argv[0], argv[1:]
-    curve = "--curve" in rest
-    rest = [a for a in rest if a != "--curve"]
+    curve, surrogate = "--curve" in rest, "--surrogate" in rest
+    rest = [a for a in rest if a not in ("--curve", "--surrogate")]
+    folder = "runs/bench21/tune_surrogate" if surrogate else "runs/bench21/tune"
     if rest[:1] == ["--pcts"]:
         pcts = [float(x) for x in rest[1].split(",")]
         rest = rest[2:]
@@ -51,7 +55,7 @@ def main(argv: list[str]) -> None:
         VariantPLS._focus_reference = focus_reference
     settings = {k: json.loads(v) for k, v in (a.split("=", 1) for a in rest)}
     assert FIRST >= 50 and FIRST + SEEDS <= 100, "tune on seeds 50-99 only"
-    ALGORITHMS.register("auto_variants", VariantAuto)
+    ALGORITHMS.register("auto_variants", SurrogateAuto if surrogate else VariantAuto)
     out: dict = {"label": label, "settings": settings, "seeds": [FIRST, FIRST + SEEDS - 1]}
     for dev in ("onnxruntime", "litert"):
         start = time.time()
@@ -88,9 +92,9 @@ def main(argv: list[str]) -> None:
             "s": time.time() - start,
         }
         print(dev, out[dev], flush=True)
-    Path("runs/bench21/tune").mkdir(parents=True, exist_ok=True)
+    Path(folder).mkdir(parents=True, exist_ok=True)
     name = f"curve_{label}" if curve else label
-    Path(f"runs/bench21/tune/{name}.json").write_text(json.dumps(out, indent=1))
+    Path(f"{folder}/{name}.json").write_text(json.dumps(out, indent=1))
 
 
 if __name__ == "__main__":
