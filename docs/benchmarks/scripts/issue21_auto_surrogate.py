@@ -210,8 +210,13 @@ class SurrogatePLS(VariantPLS):
         span = np.where(upper > lower, upper - lower, 1.0)
         Yn = (Y - lower) / span
         ref = (self._reference - lower) / span
-        if self.surrogate_box == "wide":  # halfway between the focus reference and the archive's worst
-            ref = ref + 0.5 * (1.0 - ref)
+        box = self.surrogate_box
+        if box == "alternate":  # focus and wide boxes on alternate asks
+            self._asks = getattr(self, "_asks", 0) + 1
+            box = "wide" if self._asks % 2 else "focus"
+        widen = {"wide": (0, 1), "errwide": (0,), "latwide": (1,)}.get(box, ())
+        for k in widen:  # halfway between the focus reference and the archive's worst, per objective
+            ref[k] = ref[k] + 0.5 * (1.0 - ref[k])
         front = Yn[_nondominated(Yn)]
         taken = np.zeros(len(self._pool_genomes), dtype=bool)
         taken[[self._pool_index[g] for g in self._proposed if g in self._pool_index]] = True
