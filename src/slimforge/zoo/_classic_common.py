@@ -4,6 +4,7 @@ ResNet entries."""
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -80,11 +81,11 @@ def init_conv_bn_linear(model: nn.Module, zero_init_last: bool = True) -> None:
                 m.zero_init_last()
 
 
-class PooledClassifier(nn.Module):
+class PooledClassifier(nn.Module, ABC):
     """features → global average pool → dropout (when > 0) → linear classifier.
 
     A subclass registers its feature layers, then calls :meth:`_set_classifier`, and defines
-    :meth:`forward_features` (the feature map before pooling).
+    :meth:`forward_features` (the feature map before pooling); without it the class cannot be built.
     """
 
     def _set_classifier(self, num_features: int, num_classes: int, dropout: float) -> None:
@@ -95,9 +96,9 @@ class PooledClassifier(nn.Module):
         self.num_features = num_features
         init_conv_bn_linear(self)
 
+    @abstractmethod
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature map before pooling."""
-        raise NotImplementedError
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(self.forward_features(x))
