@@ -316,7 +316,17 @@ def test_real_table_on_onnx_runtime_is_close_to_the_whole_network(tmp_path) -> N
 
 
 class SlowWholeDevice(ParamsDevice):
-    """Like ParamsDevice, but a whole network (its classifier is there) runs 20% *faster* than its parts."""
+    """Like ParamsDevice, but a whole network (its classifier is there) measures ``scale`` x its parts + ``offset_ms``.
+
+    Here 0.8 x: a whole network runs 20% *faster* than its parts. It records every whole network's
+    parts-sum ("latency" before the change), so a test can see which networks were measured.
+    """
+
+    scale, offset_ms = 0.8, 0.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.whole_ms: list[float] = []
 
     def _measure(self, models, settings):
         out = super()._measure(models, settings)
@@ -324,20 +334,31 @@ class SlowWholeDevice(ParamsDevice):
             any(isinstance(m, nn.Linear) for m in p.module.modules()) and hasattr(p.module, "stem")
             for p in models
         ]
+        self.whole_ms += [r.latency_ms for r, w in zip(out, whole) if w]
+
+        def changed(ms: float) -> float:
+            return ms * self.scale + self.offset_ms
+
         return [
             dataclasses.replace(
                 r,
-                latency_ms=r.latency_ms * 0.8,
+                latency_ms=changed(r.latency_ms),
                 latency=dataclasses.replace(
                     r.latency,
-                    latency_ms_median=r.latency.latency_ms_median * 0.8,
-                    latency_ms_min=r.latency.latency_ms_min * 0.8,
+                    latency_ms_median=changed(r.latency.latency_ms_median),
+                    latency_ms_min=changed(r.latency.latency_ms_min),
                 ),
             )
             if w
             else r
             for r, w in zip(out, whole)
         ]
+
+
+class AffineWholeDevice(SlowWholeDevice):
+    """A whole network measures 1.2 x its parts + 0.05 ms: an error that grows with size, as on a real CPU."""
+
+    scale, offset_ms = 1.2, 0.05
 
 
 def test_calibration_scales_sums_to_whole_network_measurements(tmp_path, tiny_space) -> None:
@@ -356,3 +377,40 @@ def test_calibration_scales_sums_to_whole_network_measurements(tmp_path, tiny_sp
     assert again.scale() == pytest.approx(0.8)
     with pytest.raises(InvalidInputError, match="at least one network"):
         calibrate_lut(raw, device, networks=0)
+
+
+def test_affine_calibration_fits_scale_and_offset_on_networks_spread_over_the_table(
+    tmp_path, tiny_space
+) -> None:
+    from slimforge.hardware.lut import calibrate_lut
+
+    raw = build_lut("mbv2", ParamsDevice(), space_options=TINY, protocol=QUICK)
+    device = AffineWholeDevice()
+    calibrated = calibrate_lut(raw, device, networks=4, protocol=QUICK, form="affine")
+    assert calibrated.header["calibration_form"] == "affine"
+    for statistic in ("median", "min"):
+        assert calibrated.scale(statistic) == pytest.approx(1.2)
+        assert calibrated.offset_ms(statistic) == pytest.approx(0.05)
+    genome = tiny_space.sample(np.random.default_rng(3))
+    assert calibrated.predict(genome) == pytest.approx(1.2 * raw.predict(genome) + 0.05)
+    # the fit spans the table: its cheapest and dearest networks are among the 4 measured
+    cheapest, dearest = raw.predict(raw.extreme_genome()), raw.predict(raw.extreme_genome(dearest=True))
+    assert len(device.whole_ms) == 4
+    assert min(device.whole_ms) == pytest.approx(cheapest) and max(device.whole_ms) == pytest.approx(dearest)
+    assert cheapest < raw.predict(genome) < dearest
+    back = read_lut(calibrated.save(tmp_path / "lut.csv"))
+    assert back.predict(genome) == pytest.approx(calibrated.predict(genome))
+    again = calibrate_lut(
+        back, SlowWholeDevice(), networks=2, protocol=QUICK
+    )  # scale form, from the raw sums
+    assert again.scale() == pytest.approx(0.8) and again.offset_ms() == 0.0
+    assert "calibration_offset_ms_median" not in again.header
+
+
+def test_affine_calibration_refuses_too_few_networks_and_unknown_forms(params_table) -> None:
+    from slimforge.hardware.lut import calibrate_lut
+
+    with pytest.raises(InvalidInputError, match="at least 3 networks for an affine fit, got 2"):
+        calibrate_lut(params_table, ParamsDevice(), networks=2, form="affine")
+    with pytest.raises(InvalidInputError, match="calibration form 'linear' is not one of scale, affine"):
+        calibrate_lut(params_table, ParamsDevice(), networks=3, form="linear")

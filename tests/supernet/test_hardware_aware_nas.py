@@ -84,6 +84,21 @@ def _batches(seed: int, n: int):
     ]
 
 
+def test_an_affine_calibrated_lut_charges_its_offset_once_per_network(tmp_path: Path) -> None:
+    path = _write_lut(tmp_path / "lut.csv", TINY)
+    text = path.read_text().replace(
+        "# num_classes: 10\n",
+        "# num_classes: 10\n# calibration_form: affine\n# calibration_scale_median: 1.1\n"
+        "# calibration_offset_ms_median: 0.02\n",
+    )
+    path.write_text(text)
+    space = get_space("mbv2", **TINY)
+    costs, lut = load_arch_costs(f"lut:{path}", space), read_lut(path)
+    assert lut.offset_ms() == 0.02
+    for genome in [space.sample(np.random.default_rng(s)) for s in range(3)] + [costs.cheapest()[0]]:
+        assert costs.of(genome) == pytest.approx(lut.predict(genome), rel=1e-9)
+
+
 def test_expected_latency_is_the_lut_sum_at_a_one_hot_alpha_and_differentiable(tmp_path: Path) -> None:
     path = _write_lut(tmp_path / "lut.csv", TINY)
     space = get_space("mbv2", **TINY)
@@ -133,7 +148,6 @@ def test_hard_mode_keeps_the_derived_architecture_within_the_limit(
     assert read_lut(path).predict(derived) <= limit + 1e-9
 
 
-
 def _flat_hard_trainer(tmp_path: Path, method: str, fraction: float, **options):
     """A trainer with flat alpha projected under a binding limit ``fraction`` of the way from the
     cheapest to the dearest network: the state 4 CPU epochs leave (BENCHMARKS issue 21)."""
@@ -166,9 +180,7 @@ def test_scored_derivation_spends_the_limit_and_picks_the_best_scoring_feasible_
     data = _eval_data()
     probable = trainer.derive()  # no data: the most probable genome within the limit
     assert probable == costs.cheapest()[0] or costs.of(probable) <= costs.cheapest()[1] + 0.06
-    samples = trainer._feasible_samples(
-        torch.log_softmax(trainer.logits(), dim=1).detach().double().numpy()
-    )
+    samples = trainer._feasible_samples(torch.log_softmax(trainer.logits(), dim=1).detach().double().numpy())
     assert len(samples) == 12 and all(costs.of(g) <= limit + 1e-9 for g in samples)
     # the flat, tilted distribution still draws networks that use the budget the argmax leaves
     assert max(costs.of(g) for g in samples) > costs.of(probable) + 0.1 * (limit - costs.of(probable))
@@ -193,6 +205,7 @@ def test_a_sample_over_the_limit_keeps_most_of_its_choices() -> None:
     moved = costs.project(keep, 5.0)
     assert costs.of(moved) <= 5.0
     assert sum(a == b for a, b in zip(moved, sample)) == 5  # one gene steps down, the rest are kept
+
 
 def test_projection_returns_the_argmax_when_it_fits_and_a_feasible_genome_otherwise() -> None:
     rng = np.random.default_rng(0)

@@ -52,7 +52,14 @@ def _calibrate_argument(p: argparse.ArgumentParser) -> None:
         "--calibrate",
         default="0",
         metavar="N",
-        help="measure N whole networks and scale the table's sums by measured/predicted (default 0: off)",
+        help="measure N whole networks and calibrate the table's sums on them (default 0: off)",
+    )
+    p.add_argument(
+        "--calibration",
+        default="scale",
+        choices=("scale", "affine"),
+        help="scale: sums times the median measured/predicted of N sampled networks (default); affine: "
+        "measured = a x sum + b fitted on the cheapest, the dearest and N-2 networks spread between (N >= 3)",
     )
 
 
@@ -81,7 +88,9 @@ _EVAL_OPTIONS: tuple[OptionSpec, ...] = (
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="lut_command", metavar="ACTION")
     build = add_subcommand(
-        sub, "build", "measure every choice of every layer (and the fixed parts) in isolation",
+        sub,
+        "build",
+        "measure every choice of every layer (and the fixed parts) in isolation",
         "Measure every choice of every layer of --space (and the fixed stem and head) in isolation on "
         "--device and write the latency lookup table to --out.",
     )
@@ -171,7 +180,13 @@ def _build_table(args: argparse.Namespace) -> Any:
     if calibrate:
         # Seeded apart from `lut eval`'s sample (seed 0, ...), so calibration and test differ.
         table = calibrate_lut(
-            table, device, networks=calibrate, threads=threads, seed=10_000, progress=True
+            table,
+            device,
+            networks=calibrate,
+            threads=threads,
+            seed=10_000,
+            progress=True,
+            form=args.calibration,
         )
     return table
 

@@ -145,7 +145,7 @@ class LatencyTable:
         total = sum(figure(e) for e in parts)
         if self._call is not None:
             total -= (len(parts) - 1) * figure(self._call)
-        return total * self.scale(statistic)
+        return total * self.scale(statistic) + self.offset_ms(statistic)
 
     @property
     def runtime(self) -> str:
@@ -169,6 +169,20 @@ class LatencyTable:
     def scale(self, statistic: str = "median") -> float:
         """The calibration factor predictions are multiplied by (1.0 for an uncalibrated table)."""
         return float(self.header.get(f"calibration_scale_{statistic}", 1.0))
+
+    def offset_ms(self, statistic: str = "median") -> float:
+        """The calibration offset (ms) added after the scale (0.0 unless calibrated ``affine``)."""
+        return float(self.header.get(f"calibration_offset_ms_{statistic}", 0.0))
+
+    def extreme_genome(self, dearest: bool = False) -> tuple[int, ...]:
+        """The genome the table predicts cheapest (or, with ``dearest``, dearest): each layer's extreme entry."""
+        call = self._call.latency_ms if self._call is not None else 0.0
+
+        def cost(e: LutEntry) -> float:
+            return e.latency_ms - call if e.num_runs else 0.0
+
+        pick = max if dearest else min
+        return tuple(pick(layer, key=lambda c: cost(layer[c])) for layer in self._layers)
 
     def predict_many(self, genomes: Sequence[Sequence[int]], statistic: str = "median") -> np.ndarray:
         """:meth:`predict` of each genome, as a float64 array."""

@@ -28,7 +28,15 @@ measurement conditions, so a table is never used under other conditions unknowin
 
 from __future__ import annotations
 
-from slimforge.hardware._lut_build import LUT_PROTOCOL, build_lut, calibrate_lut, load_average
+from slimforge.hardware._lut_build import (
+    CALIBRATION_FORMS,
+    LUT_PROTOCOL,
+    build_lut,
+    calibrate_lut,
+    calibration_genomes,
+    fit_calibration,
+    load_average,
+)
 from slimforge.hardware._lut_parts import LayerwiseParts, split_layerwise
 from slimforge.hardware._lut_table import (
     LUT_FORMAT,
@@ -41,6 +49,7 @@ from slimforge.hardware._lut_table import (
 )
 
 __all__ = [
+    "CALIBRATION_FORMS",
     "LUT_FORMAT",
     "LUT_PROTOCOL",
     "STATISTICS",
@@ -50,6 +59,8 @@ __all__ = [
     "LutError",
     "build_lut",
     "calibrate_lut",
+    "calibration_genomes",
+    "fit_calibration",
     "load_average",
     "read_lut",
     "space_from_table",

@@ -152,20 +152,24 @@ def _lut_costs(spec: str, path: str, space: SearchSpace) -> ArchCosts:
     table_choices = [1 + max(e.choice for e in lut.entries if e.part == "layer" and e.layer == i)
                      for i in range(lut.num_genes)]  # fmt: skip
     saved_repr = lut.header.get("space_repr")
-    if lut.space != space.name or table_choices != choices or (saved_repr and not space.matches_network_key(saved_repr)):
+    if (
+        lut.space != space.name
+        or table_choices != choices
+        or (saved_repr and not space.matches_network_key(saved_repr))
+    ):
         raise InvalidInputError(
             f"lookup table {path} is for {saved_repr or lut.space} ({len(table_choices)} genes), not for "
             f"{space!r} ({len(choices)} genes); train with the table's space options or build a table "
             f"for this space with `slimforge lut build`"
         )
-    # predict() = scale * (fixed parts + chosen layers - (parts - 1) * call): additive once the call
-    # overhead is charged to every layer that runs and taken back once from the fixed parts.
+    # predict() = scale * (fixed parts + chosen layers - (parts - 1) * call) + offset: additive once
+    # the call overhead is charged to every layer that runs and taken back once from the fixed parts.
     by_part = {(e.part, e.layer, e.choice): e for e in lut.entries}
     call = by_part.get(("call", None, None))
     call_ms = call.latency_ms if call is not None else 0.0
     scale = lut.scale("median")
     fixed = [e.latency_ms for e in lut.entries if e.part in ("stem", "tail")]
-    base = scale * (sum(fixed) - (len(fixed) - 1) * call_ms)
+    base = scale * (sum(fixed) - (len(fixed) - 1) * call_ms) + lut.offset_ms("median")
     table = tuple(
         tuple(
             scale * (by_part[("layer", i, c)].latency_ms - call_ms)
