@@ -56,6 +56,8 @@ SURROGATE = (
     "surrogate_alpha",
     "surrogate_log",
     "surrogate_start",
+    "surrogate_order",
+    "surrogate_order_kappa",
 )
 _CACHE: dict[tuple, tuple[list[Genome], np.ndarray]] = {}
 
@@ -149,6 +151,8 @@ class SurrogatePLS(VariantPLS):
         surrogate_alpha: float = 1.0,
         surrogate_log: bool = False,
         surrogate_start: int = 0,
+        surrogate_order: float = 0.0,
+        surrogate_order_kappa: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(space, **kwargs)
@@ -164,6 +168,9 @@ class SurrogatePLS(VariantPLS):
         self.surrogate_alpha = float(surrogate_alpha)
         self.surrogate_log = bool(surrogate_log)
         self.surrogate_start = int(surrogate_start)
+        self.surrogate_order = float(surrogate_order)
+        self.surrogate_order_kappa = float(surrogate_order_kappa)
+        self._order_state: dict | None = None
         self._srng = np.random.default_rng([int(kwargs.get("seed", 0)), 2101])
         self._pool_genomes: list[Genome] | None = None
         self._pool_X: np.ndarray | None = None
@@ -176,6 +183,9 @@ class SurrogatePLS(VariantPLS):
         return {**super().settings(), **{k: getattr(self, k) for k in SURROGATE}}
 
     def _ask(self) -> list[Genome]:
+        self._order_state = None
+        if self.surrogate_order > 0 and self._initialised and self.archive and len(self.archive) >= self.surrogate_start:
+            self._order_state = self._fit_order_state()
         n = int(round(self.surrogate_share * self.batch_size))
         if len(self.archive) < self.surrogate_start:
             return super()._ask()
@@ -191,6 +201,104 @@ class SurrogatePLS(VariantPLS):
         finally:
             self.batch_size = size
         return picks + [g for g in rest if g not in set(picks)]
+
+    # ------------------------------------------------------- neighbour order
+    def _take_neighbour(self, genome: Genome) -> Genome | None:
+        """``surrogate_order``: with that probability take the pending neighbour the GP rates best.
+
+        Rating (normalised HV frame, focus reference): the optimistic point (posterior mean minus
+        ``surrogate_order_kappa`` standard deviations per objective) scores the hypervolume it
+        adds to the archive's front if it is inside the box and non-dominated, else minus the
+        shift that would make it so (an additive epsilon): the nearest-to-useful first.
+        """
+        state = self._order_state
+        if state is None or self.rng.random() >= self.surrogate_order:
+            return super()._take_neighbour(genome)
+        pending = self._neighbours(genome)
+        if not pending:
+            return None
+        rows = [self._pool_index.get(g) for g in pending]
+        if any(r is None for r in rows):
+            return super()._take_neighbour(genome)
+        score = self._order_scores(state, self._pool_X[rows])
+        j = int(np.argmax(score))
+        return pending.pop(j)
+
+    def _ensure_pool(self) -> None:
+        if self._pool_genomes is None:
+            kind = {"forest": "pairpath", "gp": "onehot"}.get(self.surrogate_model, self.surrogate_model)
+            self._pool_genomes, self._pool_X = _pool(self.space, kind)
+            self._pool_index = {g: i for i, g in enumerate(self._pool_genomes)}
+
+    def _fit_order_state(self) -> dict | None:
+        from scipy.linalg import cho_factor, cho_solve
+
+        self._ensure_pool()
+        F, violation = self._F, self._violation
+        ok = (violation <= 0) & np.all(np.isfinite(F), axis=1)
+        if self._reference is None or ok.sum() < 10 or F.shape[1] != 2:
+            return None
+        idx = [self._pool_index.get(self.archive[i].genome) for i in np.flatnonzero(ok)]
+        if any(j is None for j in idx):
+            return None
+        X, Y = self._pool_X[np.array(idx)], F[ok]
+        logged = self.surrogate_log and bool(np.all(Y > 0))
+        T = np.log(Y) if logged else Y
+        genes = int(round(X[0].sum()))
+        S = X @ X.T
+        D = np.rint(genes - S).astype(np.intp)
+        lin = self.surrogate_kappa * S / genes
+        mu, sd = T.mean(axis=0), T.std(axis=0)
+        sd = np.where(sd > 0, sd, 1.0)
+        Tn = (T - mu) / sd
+        refit = self._surrogate_asks % max(self.surrogate_every, 1) == 0 or not hasattr(self, "_order_hyper")
+        self._surrogate_asks += 1
+        if refit:
+            self._order_hyper = {}
+        per = []
+        for k in range(Y.shape[1]):
+            y = Tn[:, k]
+            grid = [(t, e) for t in (0.5, 1.0, 2.0) for e in (0.01, 0.1)] if refit else [self._order_hyper[k]]
+            best = None
+            for theta, noise in grid:
+                table = np.exp(-theta * np.arange(genes + 1))
+                chol = cho_factor(lin + table[D] + noise * np.eye(len(y)))
+                a = cho_solve(chol, y)
+                nll = 0.5 * y @ a + np.log(np.diag(chol[0])).sum()
+                if best is None or nll < best[0]:
+                    best = (nll, theta, noise, a, chol)
+            _, theta, noise, a, chol = best
+            self._order_hyper[k] = (theta, noise)
+            per.append((theta, a, chol))
+        lower, upper = F[ok].min(axis=0), F[ok].max(axis=0)
+        span = np.where(upper > lower, upper - lower, 1.0)
+        Yn = (Y - lower) / span
+        return {
+            "X": X, "genes": genes, "per": per, "mu": mu, "sd": sd, "logged": logged,
+            "lower": lower, "span": span, "ref": (self._reference - lower) / span,
+            "front": Yn[_nondominated(Yn)], "cho_solve": cho_solve,
+        }
+
+    def _order_scores(self, state: dict, Xc: np.ndarray) -> np.ndarray:
+        genes, X = state["genes"], state["X"]
+        Sc = Xc @ X.T
+        Dc = np.rint(genes - Sc).astype(np.intp)
+        linc = self.surrogate_kappa * Sc / genes
+        P = np.zeros((len(Xc), len(state["per"])))
+        for k, (theta, a, chol) in enumerate(state["per"]):
+            table = np.exp(-theta * np.arange(genes + 1))
+            Kc = linc + table[Dc]
+            mean = Kc @ a
+            var = self.surrogate_kappa + 1.0 - np.einsum("ij,ji->i", Kc, state["cho_solve"](chol, Kc.T))
+            t = (mean - self.surrogate_order_kappa * np.sqrt(np.clip(var, 0.0, None))) * state["sd"][k] + state["mu"][k]
+            P[:, k] = np.exp(t) if state["logged"] else t
+        P = (P - state["lower"]) / state["span"]
+        front, ref = state["front"], state["ref"]
+        eps_dom = np.clip((np.min(P[:, None, :] - front[None, :, :], axis=2)).max(axis=1), 0.0, None)
+        eps_box = np.clip((P - ref[None, :]).max(axis=1), 0.0, None)
+        eps = np.maximum(eps_dom, eps_box)
+        gain = _gains(P, front, ref)
+        return np.where(eps > 0, -eps, gain)
 
     # ------------------------------------------------------------ surrogate
     def _surrogate_picks(self, n: int) -> list[Genome]:
@@ -391,6 +499,8 @@ class SurrogateAuto(Auto):
         surrogate_alpha: float = 1.0,
         surrogate_log: bool = False,
         surrogate_start: int = 0,
+        surrogate_order: float = 0.0,
+        surrogate_order_kappa: float = 1.0,
     ) -> None:
         experimental = {k: v for k, v in locals().items() if k.startswith("surrogate_")}
         local = {"batch_size": batch_size, "p_local": p_local, "floor": floor, "focus_percentile": focus_percentile}

@@ -45,7 +45,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--arch-lr", type=float, default=0.01)
     p.add_argument("--warmup", type=float, default=0.25)
-    p.add_argument("--retrain", default="demo", help="demo: the demo's retraining; short: 3 epochs lr 0.05, no teacher")
+    p.add_argument("--retrain", default="demo",
+                   help="demo: the demo's retraining; short: 3 epochs lr 0.05, no teacher; none: no retraining")
     p.add_argument("--retrain-epochs", type=int, default=3, help="--retrain short only")
     p.add_argument("--seeds", default="0")
     p.add_argument("--with-cheapest", action="store_true",
@@ -131,10 +132,11 @@ def _one(args, space, lut, splits, demo: RunConfig, seed: int, limit: float, out
     recalibrate_bn(probe, [images for _, (images, _) in zip(range(4), batches)])
     before = accuracy(probe, splits.test)
     t0 = time.time()
-    _retrain(net, supernet, space, splits, demo, args, seed)
+    if args.retrain != "none":
+        _retrain(net, supernet, space, splits, demo, args, seed)
     retrain_s = time.time() - t0
     extra = {}
-    if cheapest_too:  # the network derive=probable gives under a binding limit, retrained alike
+    if cheapest_too and args.retrain != "none":  # the network derive=probable gives under a binding limit, retrained alike
         cheapest = supernet.extract(space.validate(load_arch_costs(f"lut:{args.lut}", space).cheapest()[0]))
         _retrain(cheapest, supernet, space, splits, demo, args, seed)
         extra["cheapest_retrained_acc"] = accuracy(cheapest, splits.test)
@@ -145,7 +147,7 @@ def _one(args, space, lut, splits, demo: RunConfig, seed: int, limit: float, out
         "lut_ms": lut.predict(genome),
         "supernet_train_s": round(train_s, 1),
         "inherited_acc": before,
-        "retrained_acc": accuracy(net, splits.test),
+        "retrained_acc": None if args.retrain == "none" else accuracy(net, splits.test),
         "retrain": args.retrain,
         "retrain_s": round(retrain_s, 1),
         "final_loss": result.final_loss,
