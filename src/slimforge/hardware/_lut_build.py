@@ -177,7 +177,7 @@ def calibrate_lut(
     multiplies every sum by the median of measured / predicted over them.
 
     The share is not constant everywhere: on this project's CPU the scaled sums of the mbv2 space
-    came out 5% high for the cheapest network and 9% low for the dearest, which is what decides
+    came out 5% high for the cheapest network and 8% low for the dearest, which is what decides
     whether a network derived just under a latency limit really meets it. ``form="affine"`` fits
     measured = scale x sum + offset by least squares over networks spread across the table's
     range: its cheapest and dearest networks and ``networks - 2`` seeded networks evenly spread in
