@@ -58,6 +58,8 @@ SURROGATE = (
     "surrogate_start",
     "surrogate_order",
     "surrogate_order_kappa",
+    "surrogate_min_gain",
+    "surrogate_kappa_ucb",
 )
 _CACHE: dict[tuple, tuple[list[Genome], np.ndarray]] = {}
 
@@ -153,6 +155,8 @@ class SurrogatePLS(VariantPLS):
         surrogate_start: int = 0,
         surrogate_order: float = 0.0,
         surrogate_order_kappa: float = 1.0,
+        surrogate_min_gain: float = 0.0,
+        surrogate_kappa_ucb: float = 1.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(space, **kwargs)
@@ -170,6 +174,8 @@ class SurrogatePLS(VariantPLS):
         self.surrogate_start = int(surrogate_start)
         self.surrogate_order = float(surrogate_order)
         self.surrogate_order_kappa = float(surrogate_order_kappa)
+        self.surrogate_min_gain = float(surrogate_min_gain)
+        self.surrogate_kappa_ucb = float(surrogate_kappa_ucb)
         self._order_state: dict | None = None
         self._srng = np.random.default_rng([int(kwargs.get("seed", 0)), 2101])
         self._pool_genomes: list[Genome] | None = None
@@ -280,6 +286,46 @@ class SurrogatePLS(VariantPLS):
         }
 
     def _order_scores(self, state: dict, Xc: np.ndarray) -> np.ndarray:
+        P = self._order_points(state, Xc, self.surrogate_order_kappa)
+        front, ref = state["front"], state["ref"]
+        eps_dom = np.clip((np.min(P[:, None, :] - front[None, :, :], axis=2)).max(axis=1), 0.0, None)
+        eps_box = np.clip((P - ref[None, :]).max(axis=1), 0.0, None)
+        eps = np.maximum(eps_dom, eps_box)
+        gain = _gains(P, front, ref)
+        return np.where(eps > 0, -eps, gain)
+
+    def _ucb_picks(self, n: int, cand: np.ndarray) -> list[int]:
+        """``surrogate_acq="ucb"`` with the GP: greedy picks by the HV gain of the optimistic point
+        (mean - kappa sd) among the 300 candidates whose posterior mean scores best; each pick's mean
+        joins the front before the next (the posterior variance of all 8,765 is too slow per ask)."""
+        state = self._fit_order_state()
+        if state is None:
+            return []
+        Xc = self._pool_X[cand]
+        mean = self._order_points(state, Xc, 0.0, variance=False)
+        front, ref = state["front"], state["ref"]
+        eps = np.maximum(
+            np.clip((np.min(mean[:, None, :] - front[None, :, :], axis=2)).max(axis=1), 0.0, None),
+            np.clip((mean - ref[None, :]).max(axis=1), 0.0, None),
+        )
+        score = np.where(eps > 0, -eps, _gains(mean, front, ref))
+        short = np.argsort(-score, kind="stable")[:300]
+        optimistic = self._order_points(state, Xc[short], self.surrogate_kappa_ucb)
+        picks: list[int] = []
+        chosen = np.zeros(len(short), dtype=bool)
+        for _ in range(n):
+            gain = _gains(optimistic, front, ref)
+            gain[chosen] = 0.0
+            j = int(np.argmax(gain))
+            if gain[j] <= 0:
+                break
+            picks.append(int(short[j]))
+            chosen[j] = True
+            front = np.vstack([front, mean[short[j]]])
+        return picks
+
+    def _order_points(self, state: dict, Xc: np.ndarray, kappa: float, variance: bool = True) -> np.ndarray:
+        """GP points (normalised HV frame) of ``Xc``: posterior mean minus ``kappa`` sd per objective."""
         genes, X = state["genes"], state["X"]
         Sc = Xc @ X.T
         Dc = np.rint(genes - Sc).astype(np.intp)
@@ -289,16 +335,12 @@ class SurrogatePLS(VariantPLS):
             table = np.exp(-theta * np.arange(genes + 1))
             Kc = linc + table[Dc]
             mean = Kc @ a
-            var = self.surrogate_kappa + 1.0 - np.einsum("ij,ji->i", Kc, state["cho_solve"](chol, Kc.T))
-            t = (mean - self.surrogate_order_kappa * np.sqrt(np.clip(var, 0.0, None))) * state["sd"][k] + state["mu"][k]
+            if variance and kappa:
+                var = self.surrogate_kappa + 1.0 - np.einsum("ij,ji->i", Kc, state["cho_solve"](chol, Kc.T))
+                mean = mean - kappa * np.sqrt(np.clip(var, 0.0, None))
+            t = mean * state["sd"][k] + state["mu"][k]
             P[:, k] = np.exp(t) if state["logged"] else t
-        P = (P - state["lower"]) / state["span"]
-        front, ref = state["front"], state["ref"]
-        eps_dom = np.clip((np.min(P[:, None, :] - front[None, :, :], axis=2)).max(axis=1), 0.0, None)
-        eps_box = np.clip((P - ref[None, :]).max(axis=1), 0.0, None)
-        eps = np.maximum(eps_dom, eps_box)
-        gain = _gains(P, front, ref)
-        return np.where(eps > 0, -eps, gain)
+        return (P - state["lower"]) / state["span"]
 
     # ------------------------------------------------------------ surrogate
     def _surrogate_picks(self, n: int) -> list[Genome]:
@@ -331,6 +373,8 @@ class SurrogatePLS(VariantPLS):
         cand = np.flatnonzero(~taken)
         if len(cand) == 0:
             return []
+        if self.surrogate_model == "gp" and self.surrogate_acq == "ucb":
+            return [self._pool_genomes[cand[j]] for j in self._ucb_picks(n, cand)]
         Xc = self._pool_X[cand]
         # fitted on log objectives when every one is positive (multiplicative effects), scored in the HV frame
         logged = self.surrogate_log and bool(np.all(Y > 0))
@@ -343,7 +387,8 @@ class SurrogatePLS(VariantPLS):
             gain = _gains(preds[k], front, ref)
             gain[chosen] = 0.0
             j = int(np.argmax(gain))
-            if gain[j] <= 0:
+            # a pick must promise surrogate_min_gain of the scoring box's area, else the slot goes back
+            if gain[j] <= max(self.surrogate_min_gain * float(np.prod(np.clip(ref, 0.0, None))), 0.0):
                 break
             picks.append(j)
             chosen[j] = True
@@ -501,6 +546,8 @@ class SurrogateAuto(Auto):
         surrogate_start: int = 0,
         surrogate_order: float = 0.0,
         surrogate_order_kappa: float = 1.0,
+        surrogate_min_gain: float = 0.0,
+        surrogate_kappa_ucb: float = 1.0,
     ) -> None:
         experimental = {k: v for k, v in locals().items() if k.startswith("surrogate_")}
         local = {"batch_size": batch_size, "p_local": p_local, "floor": floor, "focus_percentile": focus_percentile}
