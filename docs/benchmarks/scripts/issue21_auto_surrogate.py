@@ -237,7 +237,7 @@ class SurrogatePLS(VariantPLS):
             self._pool_index = {g: i for i, g in enumerate(self._pool_genomes)}
 
     def _fit_order_state(self) -> dict | None:
-        from scipy.linalg import cho_factor, cho_solve
+        from scipy.linalg import cho_solve
 
         self._ensure_pool()
         F, violation = self._F, self._violation
@@ -250,32 +250,11 @@ class SurrogatePLS(VariantPLS):
         X, Y = self._pool_X[np.array(idx)], F[ok]
         logged = self.surrogate_log and bool(np.all(Y > 0))
         T = np.log(Y) if logged else Y
-        genes = int(round(X[0].sum()))
-        S = X @ X.T
-        D = np.rint(genes - S).astype(np.intp)
-        lin = self.surrogate_kappa * S / genes
-        mu, sd = T.mean(axis=0), T.std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        Tn = (T - mu) / sd
         refit = self._surrogate_asks % max(self.surrogate_every, 1) == 0 or not hasattr(self, "_order_hyper")
         self._surrogate_asks += 1
-        if refit:
-            self._order_hyper = {}
-        per = []
-        for k in range(Y.shape[1]):
-            y = Tn[:, k]
-            grid = [(t, e) for t in (0.5, 1.0, 2.0) for e in (0.01, 0.1)] if refit else [self._order_hyper[k]]
-            best = None
-            for theta, noise in grid:
-                table = np.exp(-theta * np.arange(genes + 1))
-                chol = cho_factor(lin + table[D] + noise * np.eye(len(y)))
-                a = cho_solve(chol, y)
-                nll = 0.5 * y @ a + np.log(np.diag(chol[0])).sum()
-                if best is None or nll < best[0]:
-                    best = (nll, theta, noise, a, chol)
-            _, theta, noise, a, chol = best
-            self._order_hyper[k] = (theta, noise)
-            per.append((theta, a, chol))
+        genes, mu, sd, per = _gp_fit(X, T, self.surrogate_kappa, None if refit else self._order_hyper)
+        self._order_hyper = [(theta, noise) for theta, noise, _, _ in per]
+        per = [(theta, a, chol) for theta, _, a, chol in per]
         lower, upper = F[ok].min(axis=0), F[ok].max(axis=0)
         span = np.where(upper > lower, upper - lower, 1.0)
         Yn = (Y - lower) / span
@@ -454,34 +433,14 @@ class SurrogatePLS(VariantPLS):
         Hamming part lets a network's evaluated neighbours correct it locally (interactions the
         trend misses). theta and the noise by marginal likelihood on a small grid; y standardised.
         """
-        from scipy.linalg import cho_factor, cho_solve
-
-        genes = int(round(X[0].sum()))
-        S = X @ X.T
-        D = np.rint(genes - S).astype(np.intp)  # Hamming distances
-        Dc = np.rint(genes - Xc @ X.T).astype(np.intp)
-        lin, linc = self.surrogate_kappa * S / genes, self.surrogate_kappa * (genes - Dc) / genes
-        mu, sd = Y.mean(axis=0), Y.std(axis=0)
-        sd = np.where(sd > 0, sd, 1.0)
-        Yn = (Y - mu) / sd
-        out = np.zeros((len(Xc), Y.shape[1]))
         refit = self._surrogate_asks % max(self.surrogate_every, 1) == 0 or not hasattr(self, "_gp_hyper")
         self._surrogate_asks += 1
-        if refit:
-            self._gp_hyper = {}
-        for k in range(Y.shape[1]):
-            y = Yn[:, k]
-            grid = [(t, e) for t in (0.5, 1.0, 2.0) for e in (0.01, 0.1)] if refit else [self._gp_hyper[k]]
-            best = None
-            for theta, noise in grid:
-                table = np.exp(-theta * np.arange(genes + 1))
-                chol = cho_factor(lin + table[D] + noise * np.eye(len(y)))
-                a = cho_solve(chol, y)
-                nll = 0.5 * y @ a + np.log(np.diag(chol[0])).sum()
-                if best is None or nll < best[0]:
-                    best = (nll, theta, noise, a)
-            _, theta, noise, a = best
-            self._gp_hyper[k] = (theta, noise)
+        genes, mu, sd, per = _gp_fit(X, Y, self.surrogate_kappa, None if refit else self._gp_hyper)
+        self._gp_hyper = [(theta, noise) for theta, noise, _, _ in per]
+        Dc = np.rint(genes - Xc @ X.T).astype(np.intp)
+        linc = self.surrogate_kappa * (genes - Dc) / genes
+        out = np.zeros((len(Xc), Y.shape[1]))
+        for k, (theta, _, a, _) in enumerate(per):
             table = np.exp(-theta * np.arange(genes + 1))
             out[:, k] = ((linc + table[Dc]) @ a) * sd[k] + mu[k]
         return [out] * n + [out]
@@ -505,6 +464,37 @@ class SurrogatePLS(VariantPLS):
             return [mean] * n + [mean]
         sd = per_tree.std(axis=0)
         return [mean - self.surrogate_kappa * sd] * n + [mean]
+
+
+def _gp_fit(X: np.ndarray, Y: np.ndarray, kappa: float, hyper: list | None) -> tuple:
+    """Per objective, the GP of ``SurrogatePLS._predict_gp`` on standardised ``Y``: (genes, mu, sd, fits).
+
+    Each fit is (theta, noise, alpha = K^-1 y, Cholesky factor); theta and the noise come from
+    ``hyper`` (one pair per objective) or, when it is None, by marginal likelihood on a small grid.
+    """
+    from scipy.linalg import cho_factor, cho_solve
+
+    genes = int(round(X[0].sum()))
+    S = X @ X.T
+    D = np.rint(genes - S).astype(np.intp)  # Hamming distances
+    lin = kappa * S / genes
+    mu, sd = Y.mean(axis=0), Y.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)
+    Yn = (Y - mu) / sd
+    fits = []
+    for k in range(Y.shape[1]):
+        y = Yn[:, k]
+        grid = [(t, e) for t in (0.5, 1.0, 2.0) for e in (0.01, 0.1)] if hyper is None else [hyper[k]]
+        best = None
+        for theta, noise in grid:
+            table = np.exp(-theta * np.arange(genes + 1))
+            chol = cho_factor(lin + table[D] + noise * np.eye(len(y)))
+            a = cho_solve(chol, y)
+            nll = 0.5 * y @ a + np.log(np.diag(chol[0])).sum()
+            if best is None or nll < best[0]:
+                best = (nll, theta, noise, a, chol)
+        fits.append(best[1:])
+    return genes, mu, sd, fits
 
 
 def _nondominated(P: np.ndarray) -> np.ndarray:
