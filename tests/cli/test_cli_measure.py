@@ -225,3 +225,7 @@ def test_lut_bad_input_is_one_line(capsys, tmp_path) -> None:
         capsys, "lut", "build", "--space-arg", "oops", "--out", str(tmp_path / "t.csv")
     )
     assert "build | predict | eval" in one_line_error(capsys, "lut")
+    for given in ((), ("--calibrate", "2")):  # refused before any layer is measured
+        err = one_line_error(capsys, "lut", "build", "--calibration", "affine", *given, "--out", str(tmp_path / "t.csv"))
+        assert "needs --calibrate N with N >= 3" in err
+    assert not (tmp_path / "t.csv").exists()

@@ -165,6 +165,11 @@ def _build_table(args: argparse.Namespace) -> Any:
     from slimforge.hardware.lut import LUT_PROTOCOL, build_lut, calibrate_lut
 
     calibrate = parse_int("--calibrate", args.calibrate, 0)
+    if args.calibration == "affine" and calibrate < 3:  # before the table is measured, not after
+        raise InvalidInputError(
+            f"--calibration affine fits a line through whole-network measurements and needs --calibrate N "
+            f"with N >= 3, got --calibrate {calibrate}"
+        )
     device = _device(args)
     threads = parse_int("--threads", args.threads, 1)
     table = build_lut(
