@@ -38,3 +38,13 @@ class TestRegisteredAlgorithms(AlgorithmContract):
     def algorithm(self, request) -> AlgorithmUnderTest:
         name = request.param
         return AlgorithmUnderTest(name, settings=SMALL.get(name, {}), budget=BUDGET.get(name, 60))
+
+
+class TestModelGuidedAuto(AlgorithmContract):
+    """``auto`` with its GP picks on (``model_share``): the picks must keep determinism and resume."""
+
+    @pytest.fixture
+    def algorithm(self) -> AlgorithmUnderTest:
+        return AlgorithmUnderTest(
+            "auto", settings={"pop_size": 20, "model_share": 0.4, "batch_size": 5}, budget=80
+        )

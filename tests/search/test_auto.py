@@ -9,6 +9,7 @@ from slimforge.cli import build_parser
 from slimforge.errors import InvalidInputError
 from slimforge.runs.config import SearchConfig
 from slimforge.search import minimize
+from slimforge.search.algorithms._model_picks import ModelPicks, hv_gains
 from slimforge.search.algorithms.auto import Auto
 from slimforge.search.indicators import hv_contributions, hypervolume
 from slimforge.search.pareto import constrained_rank, pareto_mask
@@ -144,3 +145,75 @@ def test_weight_power_and_deepen_are_checked():
         Auto(NB201, weight_power=5.0)
     algo = Auto(NB201, seed=0, weight_power=1.0, deepen=0)
     assert Auto(NB201, **algo.settings()).settings() == algo.settings()
+
+
+def test_model_share_gives_each_local_batch_model_picks_on_a_listable_space_only():
+    # off by default, and then absent from the settings (stores and run fingerprints from before it stay valid)
+    assert "model_share" not in Auto(NB201, seed=0).settings() and Auto(NB201, seed=0)._local._model is None
+    algo = Auto(NB201, seed=0, pop_size=30, model_share=0.4, batch_size=5)
+    assert algo._local._model.active and len(algo._local._model.genomes) == 8765  # NB-201's distinct networks
+    assert Auto(NB201, **algo.settings()).settings() == algo.settings()
+    problem = toy_problem(NB201)
+    _run(algo, problem, 3)
+    local = algo._local
+    expected = local._model.picks(  # what the model proposes now (its hyper-parameter cadence is per fit)
+        2,
+        [e.genome for e in local.archive],
+        local._F,
+        local._violation,
+        local._reference,
+        set(local._proposed),
+    )
+    local._model._fits -= 1
+    batch = algo.ask()
+    assert len(batch) == 5 and batch[:2] == expected and len(set(batch)) == 5
+    assert not Auto(
+        get_space("mbv2"), seed=0, model_share=0.3
+    )._local._model.active  # 7^11 genomes: plain PLS
+    for bad in (-0.1, 1.5, True, "0.3"):
+        with pytest.raises(InvalidInputError, match="model_share"):
+            Auto(NB201, model_share=bad)
+
+
+def test_hv_gains_are_the_hypervolume_each_point_adds():
+    rng = np.random.default_rng(0)
+    ref = np.array([0.8, 0.9])
+    front = rng.random((6, 2))
+    front = front[pareto_mask(front)]
+    points = rng.random((40, 2))
+    inside = front[np.all(front < ref, axis=1)]
+    base = hypervolume(inside, ref) if len(inside) else 0.0
+    for p, gain in zip(points, hv_gains(points, front, ref)):
+        together = np.vstack([inside, p[None, :]]) if np.all(p < ref) else inside
+        assert gain == pytest.approx(hypervolume(together, ref) - base if len(together) else 0.0, abs=1e-12)
+
+
+def test_model_picks_the_network_that_adds_most_when_the_objectives_are_multiplicative():
+    # Objectives = exp(additive in the operations): exactly what the GP's linear part fits on log targets.
+    rng = np.random.default_rng(1)
+    weights = rng.normal(scale=0.3, size=(2, 6, 5))
+
+    def objectives(genome):
+        return np.exp([sum(weights[k, i, g] for i, g in enumerate(genome)) for k in range(2)])
+
+    model = ModelPicks(NB201)
+    seen = [model.genomes[i] for i in rng.choice(len(model.genomes), size=60, replace=False)]
+    F = np.array([objectives(g) for g in seen])
+    reference = np.percentile(F, 60, axis=0)
+    picked = model.picks(2, seen, F, np.zeros(len(seen)), reference, proposed=set(seen))
+    assert len(picked) == 2 and not set(picked) & set(seen)
+    # The first pick's true gain is (near) the best any unseen network offers.
+    lower, upper = F.min(axis=0), F.max(axis=0)
+    span = upper - lower
+    norm = (F - lower) / span
+    rest = [g for g in model.genomes if g not in set(seen)]
+    true = (np.array([objectives(g) for g in rest]) - lower) / span
+    gains = hv_gains(true, norm[pareto_mask(norm)], (reference - lower) / span)
+    first = hv_gains(
+        ((objectives(picked[0]) - lower) / span)[None, :], norm[pareto_mask(norm)], (reference - lower) / span
+    )
+    assert first[0] >= 0.9 * gains.max() > 0
+    # Too few evaluations, more than two objectives or no reference: no picks.
+    assert model.picks(2, seen[:5], F[:5], np.zeros(5), reference, set(seen)) == []
+    assert model.picks(2, seen, np.hstack([F, F[:, :1]]), np.zeros(len(seen)), reference, set(seen)) == []
+    assert model.picks(2, seen, F, np.zeros(len(seen)), None, set(seen)) == []
