@@ -21,6 +21,8 @@ __all__ = ["VariantAuto"]
 class _AdoptingVariantPLS(VariantPLS, _AdoptingPLS):
     """:class:`VariantPLS` with the shipped ``adopt`` (starts from evaluations made elsewhere)."""
 
+    model_share = 0.0  # the shipped auto's model picks stay off
+
 
 class VariantAuto(Auto):
     """NSGA-II for ``global_evaluations`` distinct evaluations (none by default), then :class:`VariantPLS`.
