@@ -276,15 +276,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if not agent.busy.acquire(blocking=False):
             return self._refuse(HttpError(503, _BUSY, [("Retry-After", "1")]), 0)
+        error: HttpError | None = None
         try:
             reply = agent.measure(data, settings)
         except HttpError as exc:
-            return self._refuse(exc, 0)
+            error = exc
         except Exception as exc:  # noqa: BLE001 - the agent keeps serving whatever one request does
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            return self._refuse(HttpError(500, f"measurement failed: {first}"), 0)
+            error = HttpError(500, f"measurement failed: {first}")
         finally:
-            agent.busy.release()  # released by the request that measured, even after a 504
+            # Released by the request that measured, even after a 504, and before its answer goes
+            # out: a client that sends its next request on the answer must not find the agent busy.
+            agent.busy.release()
+        if error is not None:
+            return self._refuse(error, 0)
         self._reply(200, reply)
 
     # -- reading -----------------------------------------------------------------------------
