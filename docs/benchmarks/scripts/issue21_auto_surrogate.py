@@ -39,6 +39,7 @@ from issue21_auto_variants import EXPERIMENTAL, VariantPLS
 
 from slimforge.errors import InvalidInputError
 from slimforge.search.algorithms._ga import GA_DEFAULTS
+from slimforge.search.algorithms._model_picks import hv_gains
 from slimforge.search.algorithms.auto import Auto, _AdoptingPLS
 from slimforge.spaces import Genome, SearchSpace
 
@@ -116,22 +117,7 @@ def _pool(space: SearchSpace, kind: str) -> tuple[list[Genome], np.ndarray]:
     return _CACHE[key]
 
 
-def _gains(points: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """Hypervolume (2 objectives, minimised, to ``ref``) that each of ``points`` adds to ``front``."""
-    front = front[np.all(front < ref, axis=1)]
-    if len(front):
-        order = np.argsort(front[:, 0], kind="stable")
-        front = front[order]
-        keep = front[:, 1] < np.minimum.accumulate(np.concatenate([[np.inf], front[:-1, 1]]))
-        front = front[keep]
-    # staircase segments: x in [a_k, b_k) covered from level L_k upwards
-    a = np.concatenate([[-np.inf], front[:, 0]])
-    b = np.concatenate([front[:, 0], [ref[0]]])
-    level = np.concatenate([[ref[1]], front[:, 1]])
-    qx, qy = points[:, :1], points[:, 1:2]
-    width = np.clip(np.minimum(b[None, :], ref[0]) - np.maximum(a[None, :], qx), 0.0, None)
-    height = np.clip(np.minimum(level[None, :], ref[1]) - qy, 0.0, None)
-    return (width * height).sum(axis=1)
+_gains = hv_gains  # the shipped one (slimforge.search.algorithms._model_picks)
 
 
 class SurrogatePLS(VariantPLS):

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from slimforge.search.pareto import pareto_mask
 from slimforge.spaces import Genome, SearchSpace
 
 __all__ = ["MAX_LISTED", "ModelPicks", "hv_gains"]
@@ -91,7 +92,7 @@ class ModelPicks:
         span = np.where(upper > lower, upper - lower, 1.0)
         Yn = (Y - lower) / span
         ref = (reference - lower) / span
-        front = Yn[_nondominated(Yn)]
+        front = Yn[pareto_mask(Yn)]
         taken = np.zeros(len(self.genomes), dtype=bool)
         taken[[self._index[g] for g in proposed if g in self._index]] = True
         cand = np.flatnonzero(~taken)
@@ -169,8 +170,3 @@ def _one_hot(sizes: list[int], genomes: list[Genome]) -> np.ndarray:
     X = np.zeros((len(G), int(sum(sizes))))
     X[np.arange(len(G))[:, None], offsets[None, :] + G] = 1.0
     return X[:, X.any(axis=0)] if len(X) > 1 else X
-
-
-def _nondominated(P: np.ndarray) -> np.ndarray:
-    dom = np.all(P[None, :, :] <= P[:, None, :], axis=2) & np.any(P[None, :, :] < P[:, None, :], axis=2)
-    return ~dom.any(axis=1)
