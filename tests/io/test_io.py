@@ -80,6 +80,28 @@ def test_second_lock_names_the_holder(tmp_path):
         pass
 
 
+def test_a_holder_that_has_not_written_its_pid_yet_is_still_named(tmp_path):
+    # The window between the holder's flock and its PID write: the second process waits for the
+    # line instead of saying "another process" (this made a CI run fail once).
+    import fcntl
+    import threading
+
+    from slimforge.io import LOCK_FILE, lock_holder
+
+    fd = os.open(tmp_path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        writer = threading.Timer(0.2, lambda: os.write(fd, b"4242 slimforge search\n"))
+        writer.start()
+        with pytest.raises(LockedError, match=r"in use by process 4242 \(slimforge search\)") as caught:
+            DirectoryLock(tmp_path, what="run directory").acquire()
+        writer.join()
+        assert caught.value.pid == 4242
+        assert lock_holder(tmp_path) == 4242
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.slow
 def test_lock_is_released_when_the_holder_is_killed(tmp_path):
     code = (

@@ -111,10 +111,7 @@ class DirectoryLock:
             self._fd = None
 
     def _held_message(self, fd: int) -> tuple[str, int | None]:
-        try:
-            holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
-        except OSError:
-            holder = ""
+        holder = _read_holder(fd)
         pid, _, command = holder.partition(" ")
         who = f"process {pid}" if pid.isdigit() else "another process"
         if command:
@@ -133,6 +130,20 @@ class DirectoryLock:
         self.release()
 
 
+def _read_holder(fd: int, settle_s: float = 1.0) -> str:
+    """The holder's "PID command" line; waits up to ``settle_s`` for a holder that has just taken
+    the lock and not yet written it (the window between ``flock`` and ``write``)."""
+    deadline = time.monotonic() + settle_s
+    while True:
+        try:
+            holder = os.pread(fd, 300, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        if holder.partition(" ")[0].isdigit() or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.01)
+
+
 def lock_holder(directory: str | os.PathLike) -> int | None:
     """The PID of the process holding ``directory``'s lock, or None when no live process holds it.
 
@@ -148,7 +159,7 @@ def lock_holder(directory: str | os.PathLike) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            head = os.pread(fd, 32, 0).decode("utf-8", "replace").split(" ", 1)[0].strip()
+            head = _read_holder(fd).split(" ", 1)[0]
             return int(head) if head.isdigit() else -1
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
