@@ -16,44 +16,22 @@ import time
 import numpy as np
 
 from slimforge.search.algorithms import ALGORITHMS
-from slimforge.search.algorithms._model_picks import ModelPicks, hv_gains
+from slimforge.search.algorithms._model_picks import ModelPicks, greedy_hv_picks
 from slimforge.search.algorithms.auto import Auto
 from slimforge.search.benchmark import load_tabular_problem, run_tabular_benchmark, tabular_truth
-from slimforge.search.pareto import pareto_mask
 
 
 class NearMissPicks(ModelPicks):
     """The shipped picks, then (where they stop) the predicted near misses of the front inside the box."""
 
     def picks(self, n, genomes, F, violation, reference, proposed):
-        ok = (violation <= 0) & np.all(np.isfinite(F), axis=1)
-        if not self.active or n <= 0 or reference is None or ok.sum() < 10 or F.shape[1] != 2:
+        scored = self.predicted(genomes, F, violation, reference, proposed) if n > 0 else None
+        if scored is None:
             return []
-        rows = [(k, self._index.get(genomes[k])) for k in np.flatnonzero(ok)]
-        rows = [(k, j) for k, j in rows if j is not None]
-        X, Y = self._X[[j for _, j in rows]], F[[k for k, _ in rows]]
-        lower, upper = F[ok].min(axis=0), F[ok].max(axis=0)
-        span = np.where(upper > lower, upper - lower, 1.0)
-        ref = (reference - lower) / span
-        front = ((Y - lower) / span)[pareto_mask((Y - lower) / span)]
-        taken = np.zeros(len(self.genomes), dtype=bool)
-        taken[[self._index[g] for g in proposed if g in self._index]] = True
-        cand = np.flatnonzero(~taken)
-        if len(cand) == 0:
-            return []
-        logged = bool(np.all(Y > 0))
-        mean = self._predict(X, np.log(Y) if logged else Y, self._X[cand])
-        points = ((np.exp(mean) if logged else mean) - lower) / span
-        out, chosen = [], np.zeros(len(cand), dtype=bool)
-        for _ in range(n):
-            gain = hv_gains(points, front, ref)
-            gain[chosen] = 0.0
-            j = int(np.argmax(gain))
-            if gain[j] <= 0:
-                break
-            out.append(j)
-            chosen[j] = True
-            front = np.vstack([front, points[j]])
+        cand, points, front, ref = scored
+        out, front = greedy_hv_picks(points, front, ref, n)
+        chosen = np.zeros(len(cand), dtype=bool)
+        chosen[out] = True
         if len(out) < n:
             inside = np.all(points < ref, axis=1) & ~chosen
             f = front[np.all(front < ref, axis=1)]

@@ -46,14 +46,8 @@ class VotePLS(_GuidedPLS):
         top = cands[0][0]
         tied = [g for c, g in cands if c == top]
         picks = [tied[i] for i in self.rng.permutation(len(tied))[:k]]
-        self._proposed.update(picks)
-        size = self.batch_size
-        self.batch_size = size - len(picks)
-        try:
-            rest = super()._ask() if self.batch_size > 0 else []
-        finally:
-            self.batch_size = size
-        return picks + [g for g in rest if g not in set(picks)]
+        return self._batch_with(picks, fill=super()._ask)  # the rest: the shipped batch (model picks and local moves)
+
 
 class VoteAuto(Auto):
     name = "auto_vote"

@@ -28,7 +28,7 @@ import numpy as np
 from slimforge.search.pareto import pareto_mask
 from slimforge.spaces import Genome, SearchSpace
 
-__all__ = ["MAX_LISTED", "ModelPicks", "hv_gains"]
+__all__ = ["MAX_LISTED", "ModelPicks", "greedy_hv_picks", "hv_gains"]
 
 #: the largest space (in genomes) whose networks are listed and scored.
 MAX_LISTED = 50_000
@@ -82,9 +82,31 @@ class ModelPicks:
             reference: the focus reference point (the box's upper corner).
             proposed: every genome proposed so far (never picked again).
         """
-        ok = (violation <= 0) & np.all(np.isfinite(F), axis=1)
-        if not self.active or n <= 0 or reference is None or ok.sum() < 10 or F.shape[1] != 2:
+        scored = self.predicted(genomes, F, violation, reference, proposed) if n > 0 else None
+        if scored is None:
             return []
+        cand, points, front, ref = scored
+        return [self.genomes[cand[j]] for j in greedy_hv_picks(points, front, ref, n)[0]]
+
+    def predicted(
+        self,
+        genomes: list[Genome],
+        F: np.ndarray,
+        violation: np.ndarray,
+        reference: np.ndarray | None,
+        proposed: Iterable[Genome],
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """Every unproposed network's predicted point, in the archive's min-max frame (arguments as :meth:`picks`).
+
+        Returns:
+            ``(candidates, points, front, ref)``: indices into :attr:`genomes`, their predicted
+            objective values, the archive's front and the focus reference, all normalised by the
+            archive's feasible range; None where there is nothing to model (too few feasible rows,
+            not two objectives, no reference, every network proposed).
+        """
+        ok = (violation <= 0) & np.all(np.isfinite(F), axis=1)
+        if not self.active or reference is None or ok.sum() < 10 or F.shape[1] != 2:
+            return None
         rows = [(k, self._index.get(genomes[k])) for k in np.flatnonzero(ok)]
         rows = [(k, j) for k, j in rows if j is not None]
         X, Y = self._X[[j for _, j in rows]], F[[k for k, _ in rows]]
@@ -97,22 +119,11 @@ class ModelPicks:
         taken[[self._index[g] for g in proposed if g in self._index]] = True
         cand = np.flatnonzero(~taken)
         if len(cand) == 0:
-            return []
+            return None
         logged = bool(np.all(Y > 0))
         mean = self._predict(X, np.log(Y) if logged else Y, self._X[cand])
         points = ((np.exp(mean) if logged else mean) - lower) / span
-        out: list[int] = []
-        chosen = np.zeros(len(cand), dtype=bool)
-        for _ in range(n):
-            gain = hv_gains(points, front, ref)
-            gain[chosen] = 0.0
-            j = int(np.argmax(gain))
-            if gain[j] <= 0:
-                break
-            out.append(j)
-            chosen[j] = True
-            front = np.vstack([front, points[j]])
-        return [self.genomes[cand[j]] for j in out]
+        return cand, points, front, ref
 
     def _predict(self, X: np.ndarray, Y: np.ndarray, Xc: np.ndarray) -> np.ndarray:
         """Posterior mean of every objective at ``Xc`` (kernel: linear on one-hot + exp(-theta Hamming))."""
@@ -147,6 +158,28 @@ class ModelPicks:
         for k, ((theta, _), a) in enumerate(zip(hyper, alphas)):
             out[:, k] = ((linc + np.exp(-theta * np.arange(genes + 1))[Dc]) @ a) * sd[k] + mu[k]
         return out
+
+
+def greedy_hv_picks(
+    points: np.ndarray, front: np.ndarray, ref: np.ndarray, n: int
+) -> tuple[list[int], np.ndarray]:
+    """Up to ``n`` rows of ``points`` by greedy hypervolume gain, each pick joining ``front`` before the next.
+
+    Returns:
+        The picked rows (fewer than ``n`` where nothing adds hypervolume) and the front with them.
+    """
+    out: list[int] = []
+    chosen = np.zeros(len(points), dtype=bool)
+    for _ in range(n):
+        gain = hv_gains(points, front, ref)
+        gain[chosen] = 0.0
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        out.append(j)
+        chosen[j] = True
+        front = np.vstack([front, points[j]])
+    return out, front
 
 
 def hv_gains(points: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ that CPU on every search and lost to random search on one seed of the tests' toy
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from slimforge.errors import InvalidInputError
@@ -80,11 +81,15 @@ class _GuidedPLS(_AdoptingPLS):
             return super()._ask()
         genomes = [e.genome for e in self.archive]
         picks = self._model.picks(n, genomes, self._F, self._violation, self._reference, self._proposed)
+        return self._batch_with(picks)
+
+    def _batch_with(self, picks: list[Genome], fill: Callable[[], list[Genome]] | None = None) -> list[Genome]:
+        """``picks`` (marked proposed), then ``fill``'s proposals (local search's by default) for the rest."""
         self._proposed.update(picks)
         size = self.batch_size
         self.batch_size = size - len(picks)
         try:
-            rest = super()._ask() if self.batch_size > 0 else []
+            rest = (fill or super()._ask)() if self.batch_size > 0 else []
         finally:
             self.batch_size = size
         return picks + [g for g in rest if g not in set(picks)]
