@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from slimforge.estimators.predictors import encode_genomes
 from slimforge.search.pareto import pareto_mask
 from slimforge.spaces import Genome, SearchSpace
 
@@ -56,7 +57,8 @@ class ModelPicks:
             )
             self.genomes = list(listed)
             self._index = {g: i for i, g in enumerate(self.genomes)}
-            self._X = _one_hot(list(space.num_choices), self.genomes)
+            # The one-hot columns of the predictors' encoding (its operation counts would change the kernel).
+            self._X = encode_genomes(space, self.genomes, canonical=False)[:, : sum(space.num_choices)]
 
     @property
     def active(self) -> bool:
@@ -195,11 +197,3 @@ def hv_gains(points: np.ndarray, front: np.ndarray, ref: np.ndarray) -> np.ndarr
     width = np.clip(np.minimum(b[None, :], ref[0]) - np.maximum(a[None, :], points[:, :1]), 0.0, None)
     height = np.clip(np.minimum(level[None, :], ref[1]) - points[:, 1:2], 0.0, None)
     return (width * height).sum(axis=1)
-
-
-def _one_hot(sizes: list[int], genomes: list[Genome]) -> np.ndarray:
-    G = np.array(genomes, dtype=int).reshape(len(genomes), -1)
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    X = np.zeros((len(G), int(sum(sizes))))
-    X[np.arange(len(G))[:, None], offsets[None, :] + G] = 1.0
-    return X[:, X.any(axis=0)] if len(X) > 1 else X

@@ -92,7 +92,8 @@ class _GuidedPLS(_AdoptingPLS):
             rest = (fill or super()._ask)() if self.batch_size > 0 else []
         finally:
             self.batch_size = size
-        return picks + [g for g in rest if g not in set(picks)]
+        chosen = set(picks)
+        return picks + [g for g in rest if g not in chosen]
 
 
 class Auto(Algorithm):
